@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up radsynth on a fresh Debian machine: the Debian packages that hold the demo data and
+# the DICOM validator, a virtual environment with the CPU build of PyTorch, and radsynth
+# itself in editable mode. Idempotent: a second run only checks a stamp and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(mricron-data insighttoolkit5-examples invesalius-examples dicom3tools)
+TORCH_VERSION=2.13.0
+VENV=.venv
+STAMP="$VENV/.setup-stamp"
+
+stamp_now=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$stamp_now" ]; then
+  exit 0
+fi
+
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+# The CPU build first and pinned: left to the resolver, torch comes as a multi-GB CUDA build.
+"${PIP[@]}" "torch==$TORCH_VERSION"
+"${PIP[@]}" -e ".[dev]"
+echo "$stamp_now" > "$STAMP"
+echo "setup: ready ($VENV)"

@@ -1,0 +1,65 @@
+"""The ``radsynth`` command: a thin typer layer over the library.
+
+Every command parses, validates, calls one library function and prints with rich. Heavy
+imports (torch, SimpleITK, ...) happen inside commands so ``radsynth --help`` is instant.
+Errors a user can act on (``RadsynthError``) are caught here once and printed as one line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from radsynth.cli import data as data_commands
+from radsynth.errors import RadsynthError
+
+app = typer.Typer(
+    name="radsynth",
+    help="Synthetic medical images: generate, translate, evaluate, and mark them as synthetic.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_commands.app, name="data")
+
+err_console = Console(stderr=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from radsynth import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Synthetic medical images: generate, translate, evaluate, and mark them as synthetic."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (usage errors are typer's; ours are one line)."""
+    try:
+        app(args=argv, prog_name="radsynth")
+    except RadsynthError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        return 1
+    except SystemExit as done:
+        return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with ``main``'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

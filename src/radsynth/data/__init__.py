@@ -1,0 +1,1 @@
+"""Data layer: manifests, per-modality normalisation, slicing, splits, QC, the demo corpus."""

@@ -1,0 +1,35 @@
+"""Exceptions a user can act on.
+
+Each failure a user can fix has its own type and a message that names the file (or
+argument) and the problem in one line. The CLI catches ``RadsynthError`` once and prints
+that line; library users catch the specific type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RadsynthError(Exception):
+    """Base class: ``str(err)`` is the one line shown to a user."""
+
+    def __init__(self, problem: str, path: str | Path | None = None) -> None:
+        self.path = None if path is None else Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+
+class UnreadableImage(RadsynthError):
+    """A file (or series) that cannot be decoded into an image."""
+
+
+class GeometryMismatch(RadsynthError):
+    """Slices or volumes whose spacing, orientation or shape do not fit together."""
+
+
+class InvalidInput(RadsynthError):
+    """An argument, folder, CSV or manifest that is not what the command needs."""
+
+
+class CheckpointMismatch(RadsynthError):
+    """Weights that do not fit the configuration they are loaded into."""
