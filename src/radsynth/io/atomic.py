@@ -9,6 +9,22 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from radsynth.errors import InvalidInput
+
+
+def _make_parent(path: Path) -> None:
+    """Create ``path``'s folder, or say in one line which ancestor is in the way."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.is_file()), None)
+        problem = (
+            f"cannot write here: {blocker} is a file, not a folder"
+            if blocker is not None
+            else f"cannot create folder {path.parent}: {err.strerror or err}"
+        )
+        raise InvalidInput(problem, path) from err
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -19,7 +35,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     and for folders (a DICOM series): a folder replaces the old one whole.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=".tmp" + "".join(path.suffixes), dir=path.parent
     )

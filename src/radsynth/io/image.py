@@ -95,3 +95,13 @@ class Image:
             and np.allclose(self.origin, other.origin, atol=atol)
             and np.allclose(self.direction, other.direction, atol=atol)
         )
+
+
+def unit_spacing_assumed(image: Image) -> bool:
+    """True when readers filled in 1 mm pixels because the source gave no spacing.
+
+    Readers record such guesses in ``metadata["geometry_assumed"]`` (what -> why); writers
+    then leave the spacing out rather than state a made-up one as fact.
+    """
+    assumed = image.metadata.get("geometry_assumed") or {}
+    return str(assumed.get("pixel_spacing", "")).startswith("unit")
