@@ -2,8 +2,152 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(
     help="Build the demo corpus and ingest your own images into a manifest.", no_args_is_help=True
 )
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _counts_table(title: str, summary: dict[str, dict[str, int]]) -> Table:
+    """One table: a row per (field, value) with its count."""
+    table = Table(title=title)
+    table.add_column("by")
+    table.add_column("value")
+    table.add_column("images", justify="right")
+    for name, counts in summary.items():
+        for i, (value, n) in enumerate(counts.items()):
+            table.add_row(name if i == 0 else "", value, str(n), end_section=i == len(counts) - 1)
+    return table
+
+
+def _qc_table(counts: dict[str, int]) -> Table:
+    table = Table(title="Quality control")
+    table.add_column("check")
+    table.add_column("count", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, str(n))
+    return table
+
+
+def _warn(line: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Corpus folder (default: the cache).")
+    ] = None,
+    size: Annotated[int, typer.Option("--size", help="Slice size in pixels: 64 or 128.")] = 64,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if a cached build is valid.")] = False,
+) -> None:
+    """Build (or reuse) the demo corpus of real CT and MR slices from installed packages."""
+    from radsynth.data.demo import build_demo
+
+    corpus = build_demo(out, size=size, force=force, log=_log_demo)
+    console.print(
+        _counts_table(f"Demo corpus: {len(corpus.records)} images, {size}x{size}", corpus.summary())
+    )
+    how = "cached" if corpus.cached else "built"
+    console.print(f"{how} in {corpus.seconds:.2f} s from {len(corpus.sources)} sources", highlight=False)
+    console.print(str(corpus.manifest), highlight=False, soft_wrap=True)
+
+
+def _log_demo(line: str) -> None:
+    if "skipped" in line:
+        _warn(line)
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Folder (or file) of DICOM series, NIfTI/NRRD/MHA, PNG/JPEG.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Corpus folder to create.")],
+    csv: Annotated[Path | None, typer.Option("--csv", help="CSV with a text per PNG/JPEG.")] = None,
+    text_column: Annotated[str, typer.Option("--text-column", help="CSV column with the text.")] = "text",
+    path_column: Annotated[
+        str, typer.Option("--path-column", help="CSV column with the image path.")
+    ] = "path",
+    subject_column: Annotated[
+        str | None, typer.Option("--subject-column", help="CSV column with the subject.")
+    ] = None,
+    size: Annotated[int, typer.Option("--size", help="Slice size in pixels.")] = 64,
+    window: Annotated[str | None, typer.Option("--window", help="CT window (default soft_tissue).")] = None,
+    modality: Annotated[
+        str | None, typer.Option("--modality", help="Override the modality (e.g. DX for PNGs).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the subject-level split.")] = 0,
+) -> None:
+    """Ingest your images into a manifest (slices for volumes), with a QC summary."""
+    from rich.progress import Progress
+
+    from radsynth.data.ingest import ingest as run_ingest
+
+    # Started on the first event, so an early error prints its one line and nothing else.
+    progress = Progress(console=err_console, transient=True)
+    task = progress.add_task("ingesting", total=None)
+
+    def advance(done: int, total: int, name: str) -> None:
+        progress.start()
+        progress.update(task, completed=done, total=total, description=f"ingesting {name[:40]}")
+
+    def problem(p) -> None:
+        progress.start()
+        progress.console.print(f"[yellow]skipped:[/] {p}", highlight=False, soft_wrap=True)
+
+    try:
+        result = run_ingest(
+            path,
+            out,
+            csv_path=csv,
+            text_column=text_column,
+            path_column=path_column,
+            subject_column=subject_column,
+            size=size,
+            window=window,
+            modality=modality,
+            seed=seed,
+            on_problem=problem,
+            on_progress=advance,
+        )
+    finally:
+        progress.stop()
+    console.print(_counts_table(f"Ingested: {len(result.records)} images", result.summary()))
+    skipped = result.skipped()
+    if skipped:
+        table = Table(title=f"Skipped: {sum(skipped.values())} inputs")
+        table.add_column("why")
+        table.add_column("count", justify="right")
+        for why, n in skipped.items():
+            table.add_row(why, str(n))
+        console.print(table)
+    console.print(_qc_table(result.qc.counts()))
+    console.print(str(result.manifest), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def qc(
+    manifest: Annotated[Path, typer.Argument(help="manifest.jsonl to check.")],
+) -> None:
+    """Check a manifest: missing, unreadable, duplicate files and subjects leaked across splits.
+
+    Exits with status 1 when test data leaks into training (a subject in two splits, or
+    the same pixels in two splits).
+    """
+    from radsynth.data.qc import check_manifest
+
+    report = check_manifest(manifest)
+    console.print(_qc_table(report.counts()))
+    for line in report.problems():
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
+    if report.has_leak:
+        err_console.print(f"[bold red]error:[/] {manifest}: split leak", highlight=False)
+        raise typer.Exit(1)
+    console.print("no split leak" + ("" if report.ok else " (see the problems above)"), highlight=False)

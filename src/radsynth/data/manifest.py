@@ -1,0 +1,138 @@
+"""The manifest: one JSON line per image, the single format every data path produces.
+
+A record says where the image is (``path``, relative to the manifest's folder so a corpus
+can be moved or shared whole), what it shows (``text`` and structured ``labels``), whose
+it is (``subject``, the unit of splitting) and where it came from (``source``,
+``licence``). The demo builder, ``radsynth data ingest`` and the training tasks all speak
+this one format.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from radsynth.errors import InvalidInput
+from radsynth.io.atomic import write_text_atomic
+
+SPLITS = ("train", "val", "test")
+REQUIRED = ("path", "text", "modality", "subject", "split", "source", "licence")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image of a corpus.
+
+    ``path`` is relative to the manifest's folder. ``spacing`` is the pixel spacing in mm in
+    (x, y) order and ``shape`` the pixel shape in numpy (rows, columns) order. ``labels``
+    holds the structured facts behind ``text`` (e.g. ``{"finding": "tumour", "side":
+    "right", "size_mm": 23.1}``); ``extra`` holds anything else worth keeping (slice
+    index, physical position, ...).
+    """
+
+    path: str
+    text: str
+    modality: str
+    subject: str
+    split: str
+    source: str
+    licence: str
+    anatomy: str | None = None
+    plane: str | None = None
+    contrast: str | None = None
+    window: str | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
+    spacing: tuple[float, ...] | None = None
+    shape: tuple[int, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; optional fields left empty are dropped to keep lines short."""
+        out = asdict(self)
+        for key in ("spacing", "shape"):
+            if out[key] is not None:
+                out[key] = list(out[key])
+        return {k: v for k, v in out.items() if k in REQUIRED or v not in (None, {}, [])}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """Build a record from a parsed JSON object; ``ValueError`` names what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            raise ValueError(f"missing required field(s) {', '.join(missing)}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("spacing", "shape"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        for key in ("labels", "extra"):
+            if values.get(key) is None:
+                values[key] = {}
+            elif not isinstance(values[key], dict):
+                raise ValueError(f"field {key} must be an object")
+        return cls(**values)
+
+    def resolve(self, manifest_path: str | Path) -> Path:
+        """Absolute path of the image, given the manifest file it belongs to."""
+        return Path(manifest_path).parent / self.path
+
+
+def dumps_manifest(records: Iterable[Record]) -> str:
+    """The JSONL text for ``records`` (one compact object per line, UTF-8 safe)."""
+    lines = [json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":")) for r in records]
+    return "".join(line + "\n" for line in lines)
+
+
+def write_manifest(records: Iterable[Record], path: str | Path) -> Path:
+    """Write ``records`` to ``path`` atomically: readers never see a half-written manifest."""
+    path = Path(path)
+    write_text_atomic(path, dumps_manifest(records))
+    return path
+
+
+def load_manifest(path: str | Path) -> list[Record]:
+    """Read a JSONL manifest; bad JSON or a bad record raises ``InvalidInput`` naming the line.
+
+    Blank lines are allowed (editors add them); anything else must be a record.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput("manifest not found", path) from None
+    except UnicodeDecodeError as err:
+        raise InvalidInput(f"manifest is not UTF-8 text ({err.reason} at byte {err.start})", path) from None
+    except OSError as err:
+        raise InvalidInput(f"cannot read manifest ({err.strerror})", path) from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(Record.from_dict(json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise InvalidInput(f"line {number}: bad JSON ({err.msg} at column {err.colno})", path) from None
+        except (TypeError, ValueError) as err:
+            raise InvalidInput(f"line {number}: {err}", path) from None
+    return records
+
+
+def summarise(records: Iterable[Record]) -> dict[str, dict[str, int]]:
+    """Counts per modality, anatomy, finding and split (what a corpus table shows)."""
+    records = list(records)
+    keys = {
+        "modality": lambda r: r.modality,
+        "anatomy": lambda r: r.anatomy or "unknown",
+        "finding": lambda r: str(r.labels.get("finding", "unknown")),
+        "split": lambda r: r.split,
+    }
+    return {name: dict(sorted(Counter(key(r) for r in records).items())) for name, key in keys.items()}
