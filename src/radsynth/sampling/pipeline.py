@@ -1,0 +1,364 @@
+"""The generation pipeline: prompt -> list of ``radsynth.io.Image`` (inference only).
+
+One ``generate(prompt, n, seed, steps, guidance)`` call for all three generators:
+
+- ``ldm``: text encoder -> guided denoiser (UNet) -> sampler on VAE latents -> VAE decoder;
+- ``gan``: text encoder -> conditional generator from per-sample noise;
+- ``vae``: per-sample latents from the prior N(0, I) -> VAE decoder (unconditional: the
+  prompt only sets the output's modality and metadata).
+
+Images come back 2D (or 3D for ``spatial_dims=3``), float32 in [0, 1], with the training
+data's pixel spacing (mm) and the modality the prompt names. Image i is drawn from seed
+``seed + i`` and does not depend on the batch it was computed in.
+
+What the pipeline reads from a checkpoint card (``radsynth.models.checkpoint``):
+
+- ``task``: "ldm" | "gan" | "vae"; ``model_id``;
+- ``config``: the sections the task needs, as ``to_dict()`` / ``config()`` dicts:
+  ``vae`` (``VAEConfig``, whose ``latent_scale`` is the measured one), ``unet``,
+  ``noise`` (``NoiseConfig``; {} = defaults), ``gan``, ``text_encoder``; other keys (the
+  training settings) are ignored;
+- ``task_info``: ``image`` = {``size``: pixels in array order, ``spacing``: mm in
+  ``Image.spacing`` order (x, y[, z])}; optionally ``sampling`` = {``sampler``, ``steps``,
+  ``guidance``} defaults and ``vocabulary`` = ``PromptVocabulary.to_dict()`` of the training
+  captions (for low-confidence warnings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from radsynth.errors import CheckpointMismatch, InvalidInput
+from radsynth.io.image import Image
+from radsynth.models.diffusion import Cond, Denoiser, NoiseConfig, NoiseSchedule
+from radsynth.models.gan import GANConfig, build_gan
+from radsynth.models.intensity import to_unit_range
+from radsynth.models.unet import UNetConfig, build_unet
+from radsynth.models.vae import VAEConfig, build_vae
+from radsynth.sampling.guidance import ClassifierFreeGuidance
+from radsynth.sampling.samplers import DEFAULT_SAMPLER, get_sampler
+from radsynth.sampling.seeds import generators, randn_per_sample, sample_seeds
+from radsynth.text.base import TextEncoder
+from radsynth.text.phi import scrub_phi
+from radsynth.text.prompt import PromptVocabulary, parse_prompt, unknown_terms
+from radsynth.text.registry import build_text_encoder
+
+log = logging.getLogger(__name__)
+
+KINDS = ("ldm", "gan", "vae")
+MAX_PROMPT_CHARS = 1000
+MAX_IMAGES = 10_000
+MAX_STEPS = 1000
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """What ``generate`` uses when the caller leaves ``steps`` / ``guidance`` out."""
+
+    sampler: str = "dpmpp_2m"
+    steps: int = 25
+    guidance: float = 4.0
+
+
+@dataclass
+class GenerationPipeline:
+    """Wires already-built, already-loaded modules for one generator kind.
+
+    Build it with :meth:`from_modules` (from modules + card) rather than by hand.
+    Modules are moved to ``device`` and put in eval mode only while ``generate`` runs.
+    ``batch_size`` bounds the network batch (CFG doubles it inside the UNet); ``bf16``
+    runs network forwards under ``torch.autocast(dtype=bfloat16)`` while the solver state
+    stays float32.
+    """
+
+    kind: str
+    image_size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    text_encoder: TextEncoder | None = None
+    vae: nn.Module | None = None
+    vae_config: VAEConfig | None = None
+    denoiser: Denoiser | None = None
+    generator_net: nn.Module | None = None
+    gan_config: GANConfig | None = None
+    defaults: SamplingDefaults = field(default_factory=SamplingDefaults)
+    vocabulary: PromptVocabulary | None = None
+    model_id: str = ""
+    batch_size: int = 16
+    bf16: bool = False
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidInput(f"model kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        needs = {
+            "ldm": ("text_encoder", "vae", "vae_config", "denoiser"),
+            "gan": ("text_encoder", "generator_net", "gan_config"),
+            "vae": ("vae", "vae_config"),
+        }[self.kind]
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise InvalidInput(f"a {self.kind} pipeline needs {', '.join(missing)}")
+        if len(self.spacing) != len(self.image_size):
+            raise InvalidInput(f"spacing {self.spacing} and image size {self.image_size} differ in length")
+        if self.batch_size < 1:
+            raise InvalidInput(f"batch_size must be >= 1, got {self.batch_size}")
+        self.device = torch.device(self.device)
+        if self.kind == "ldm":
+            get_sampler(self.defaults.sampler)  # an unknown name fails here, naming the choices
+            schedule_kind = self.denoiser.schedule.config.kind
+            wanted = DEFAULT_SAMPLER[schedule_kind]
+            name = self.defaults.sampler
+            if (name == "euler") != (wanted == "euler"):
+                raise InvalidInput(
+                    f"sampler {name!r} does not fit the {schedule_kind!r} schedule; use {wanted!r}"
+                )
+        for module in (self.vae, self.denoiser, self.generator_net, self.text_encoder):
+            if isinstance(module, nn.Module):
+                module.to(self.device)
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_modules(
+        cls,
+        modules: dict[str, nn.Module],
+        card: dict[str, Any],
+        text_encoder: TextEncoder | None = None,
+        **options: Any,
+    ) -> GenerationPipeline:
+        """A pipeline from built modules with weights loaded and the checkpoint's card.
+
+        ``modules`` holds what the kind needs: ``vae`` and ``unet`` (ldm), ``generator``
+        (gan), ``vae`` (vae), plus ``text_encoder`` for a learned encoder. A frozen encoder
+        (MiniLM) is rebuilt from ``card["config"]["text_encoder"]`` unless ``text_encoder``
+        is given (to share one between pipelines). ``options`` go to the constructor
+        (``batch_size``, ``bf16``, ``device``).
+        """
+        kind, configs = _card_kind_and_configs(card)
+        info = card.get("task_info") or {}
+        image = info.get("image") or {}
+        size, spacing = image.get("size"), image.get("spacing")
+        if size is None:
+            raise CheckpointMismatch("card has no task_info.image.size (pixels of the training images)")
+        size = tuple(int(s) for s in size)
+        spacing = tuple(float(s) for s in spacing) if spacing is not None else (1.0,) * len(size)
+        sampling = dict(info.get("sampling") or {})
+        vocab = info.get("vocabulary")
+        args: dict[str, Any] = {
+            "kind": kind,
+            "image_size": size,
+            "spacing": spacing,
+            "model_id": str(card.get("model_id", "")),
+            "vocabulary": PromptVocabulary.from_dict(vocab) if vocab else None,
+        }
+        if kind in ("ldm", "gan"):
+            args["text_encoder"] = text_encoder or modules.get("text_encoder") or _encoder_from(configs)
+        if kind in ("ldm", "vae"):
+            args["vae"] = _module(modules, "vae")
+            args["vae_config"] = VAEConfig.from_dict(_config(configs, "vae"))
+        if kind == "ldm":
+            UNetConfig.from_dict(_config(configs, "unet"))  # a card that does not parse fails here, not later
+            schedule = NoiseSchedule(NoiseConfig.from_dict(configs.get("noise", {})))
+            args["denoiser"] = Denoiser(_module(modules, "unet"), schedule)
+            sampling.setdefault("sampler", DEFAULT_SAMPLER[schedule.config.kind])
+        if kind == "gan":
+            args["generator_net"] = _module(modules, "generator")
+            args["gan_config"] = GANConfig.from_dict(_config(configs, "gan"))
+        unknown = sorted(set(sampling) - {"sampler", "steps", "guidance"})
+        if unknown:
+            raise CheckpointMismatch(f"card task_info.sampling has unknown key(s) {', '.join(unknown)}")
+        return cls(**args, defaults=SamplingDefaults(**sampling), **options)
+
+    @classmethod
+    def from_checkpoint(cls, folder: str | Path, **options: Any) -> GenerationPipeline:
+        """Load a checkpoint folder (``model.safetensors`` + ``card.json``, written by
+        ``radsynth.models.checkpoint.save_checkpoint``) and build the pipeline.
+
+        The weights' module names are those of :meth:`from_modules` (``vae``, ``unet``,
+        ``generator``, ``text_encoder`` for a learned encoder); :func:`build_modules` makes
+        the modules from the card, ``restore`` loads them strictly.
+        """
+        from radsynth.models.checkpoint import load_card, restore
+
+        card = load_card(folder)
+        try:
+            modules = build_modules(card)
+        except InvalidInput as err:  # a card whose config does not parse is a bad checkpoint
+            raise CheckpointMismatch(err.problem, folder) from None
+        restore(folder, modules)  # strict: every module, key and shape, or CheckpointMismatch
+        return cls.from_modules(modules, card, **options)
+
+    # -- generation --------------------------------------------------------------------
+
+    def check_prompt(self, prompt: str) -> list[str]:
+        """What ``prompt`` names that the training captions never did (empty: all known)."""
+        if self.vocabulary is None:
+            return []
+        return unknown_terms(parse_prompt(prompt), self.vocabulary)
+
+    def generate(
+        self,
+        prompt: str,
+        n: int = 1,
+        seed: int = 0,
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> list[Image]:
+        """``n`` synthetic images for ``prompt``; image i uses seed ``seed + i``."""
+        prompt = self._check_request(prompt, n, seed)
+        steps = self.defaults.steps if steps is None else steps
+        guidance = self.defaults.guidance if guidance is None else guidance
+        if self.kind == "ldm" and (not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
+            raise InvalidInput(f"steps must be an integer in 1..{MAX_STEPS}, got {steps!r}")
+        if not guidance >= 0:
+            raise InvalidInput(f"guidance must be >= 0, got {guidance!r}")
+        unknown = self.check_prompt(prompt)
+        if unknown:
+            log.warning("low confidence: the model never saw %s", "; ".join(unknown))
+        seeds = sample_seeds(seed, n)
+        with torch.inference_mode(), self._eval_mode():
+            cond = self._encode(prompt)
+            denoiser = self._guided(guidance) if self.kind == "ldm" else None
+            batches = [
+                self._generate_batch(cond, seeds[i : i + self.batch_size], steps, denoiser)
+                for i in range(0, n, self.batch_size)
+            ]
+        pixels = torch.cat(batches).float().cpu().numpy()  # (n, 1, *size)
+        facts = {
+            "prompt": scrub_phi(prompt),
+            "model_id": self.model_id,
+            "model_kind": self.kind,
+            "steps": steps if self.kind == "ldm" else None,
+            "guidance": guidance if self.kind == "ldm" else None,
+            "sampler": self.defaults.sampler if self.kind == "ldm" else None,
+            "low_confidence": bool(unknown),
+            "unknown_terms": unknown,
+            "synthetic": True,
+        }
+        modality = parse_prompt(prompt).modality or "OT"
+        return [
+            Image(
+                array=pixels[i, 0].copy(),
+                spacing=self.spacing,
+                modality=modality,
+                metadata={**facts, "seed": s},
+            )
+            for i, s in enumerate(seeds)
+        ]
+
+    def _check_request(self, prompt: str, n: int, seed: int) -> str:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise InvalidInput("prompt is empty: describe the image to generate")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidInput(f"prompt is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS}")
+        if not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
+            raise InvalidInput(f"n must be an integer in 1..{MAX_IMAGES}, got {n!r}")
+        if not isinstance(seed, int) or seed < 0:
+            raise InvalidInput(f"seed must be a non-negative integer, got {seed!r}")
+        return prompt.strip()
+
+    def _encode(self, prompt: str) -> Cond:
+        if self.text_encoder is None:
+            return Cond()
+        tokens, mask = self.text_encoder.encode([prompt])
+        return Cond(tokens.to(self.device), mask.to(self.device))
+
+    @contextlib.contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        """Eval mode while generating, then each module's own mode back, so a training loop
+        can preview samples from the modules it is training."""
+        modules = [
+            m
+            for m in (self.vae, self.denoiser, self.generator_net, self.text_encoder)
+            if isinstance(m, nn.Module)
+        ]
+        modes = [[sub.training for sub in m.modules()] for m in modules]
+        for m in modules:
+            m.eval()
+        try:
+            yield
+        finally:
+            for m, mode in zip(modules, modes, strict=True):
+                for sub, training in zip(m.modules(), mode, strict=True):
+                    sub.training = training
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            yield
+
+    def _generate_batch(
+        self, cond: Cond, seeds: list[int], steps: int, denoiser: ClassifierFreeGuidance | None
+    ) -> torch.Tensor:
+        b, gens = len(seeds), generators(seeds)
+        if self.kind == "gan":
+            z = randn_per_sample((self.gan_config.noise_dim,), gens, self.device)  # (b, noise_dim)
+            with self._autocast():
+                images = self.generator_net(z, cond.context.expand(b, -1, -1), cond.mask.expand(b, -1))
+            return to_unit_range(images.float())
+        latent_shape = self.vae_config.latent_shape(self.image_size)
+        z = randn_per_sample(latent_shape, gens, self.device)  # (b, C, *latent)
+        if self.kind == "ldm":
+            batch_cond = Cond(cond.context.expand(b, -1, -1), cond.mask.expand(b, -1))  # (b, T, D), (b, T)
+            with self._autocast():
+                z = get_sampler(self.defaults.sampler)(denoiser, z, steps, batch_cond, gens)
+            z = z / self.vae_config.latent_scale
+        with self._autocast():
+            images = self.vae.decode_stage_2_outputs(z)  # batched decoding, (b, C, *size)
+        return to_unit_range(images.float())
+
+    def _guided(self, guidance: float) -> ClassifierFreeGuidance:
+        tokens, mask = self.text_encoder.encode([""])  # the unconditional input seen in training
+        return ClassifierFreeGuidance(self.denoiser, (tokens.to(self.device), mask.to(self.device)), guidance)
+
+
+def _card_kind_and_configs(card: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if not isinstance(card, dict):
+        raise CheckpointMismatch("card is not a JSON object")
+    kind = card.get("task")
+    if kind not in KINDS:
+        raise CheckpointMismatch(f"card task {kind!r} is not one of {', '.join(KINDS)}")
+    configs = card.get("config")
+    if not isinstance(configs, dict):
+        raise CheckpointMismatch("card has no config mapping")
+    return kind, configs
+
+
+def _config(configs: dict[str, Any], name: str) -> dict[str, Any]:
+    if name not in configs:
+        raise CheckpointMismatch(f"card config has no {name!r} section")
+    return configs[name]
+
+
+def _module(modules: dict[str, nn.Module], name: str) -> nn.Module:
+    if name not in modules:
+        raise CheckpointMismatch(f"no {name!r} module among {sorted(modules)}")
+    return modules[name]
+
+
+def _encoder_from(configs: dict[str, Any]) -> TextEncoder:
+    return build_text_encoder(_config(configs, "text_encoder"))
+
+
+def build_modules(card: dict[str, Any]) -> dict[str, nn.Module]:
+    """Freshly initialised modules for a card, named as :meth:`GenerationPipeline.from_modules`
+    expects them (load the checkpoint's state dicts into them)."""
+    kind, configs = _card_kind_and_configs(card)
+    modules: dict[str, nn.Module] = {}
+    if kind in ("ldm", "vae"):
+        modules["vae"] = build_vae(VAEConfig.from_dict(_config(configs, "vae")))
+    if kind == "ldm":
+        modules["unet"] = build_unet(UNetConfig.from_dict(_config(configs, "unet")))
+    if kind == "gan":
+        modules["generator"] = build_gan(GANConfig.from_dict(_config(configs, "gan")))[0]
+    if kind in ("ldm", "gan") and _config(configs, "text_encoder").get("kind") == "learned":
+        modules["text_encoder"] = build_text_encoder(configs["text_encoder"])
+    return modules

@@ -1,0 +1,142 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from radsynth.errors import CheckpointMismatch, InvalidInput
+from radsynth.io.image import Image
+from radsynth.sampling import GenerationPipeline, generators, randn_per_sample
+from radsynth.text import vocabulary_from_captions
+
+PROMPT = "axial chest CT, lung window, tumour in the right lung"
+
+
+@pytest.fixture
+def pipeline(card):
+    def build(kind, modules, **options):
+        return GenerationPipeline.from_modules(modules, card(kind, sampling={"steps": 3}), **options)
+
+    return build
+
+
+def test_per_sample_noise_does_not_depend_on_the_batch():
+    alone = randn_per_sample((2, 4, 4), generators([12]))
+    batch = randn_per_sample((2, 4, 4), generators([10, 11, 12, 13]))
+    assert torch.equal(alone[0], batch[2])
+
+
+@pytest.mark.parametrize("kind", ["ldm", "gan", "vae"])
+def test_image_i_is_the_same_alone_and_in_a_batch_of_four(kind, tiny_modules, pipeline):
+    four = pipeline(kind, tiny_modules, batch_size=4).generate(PROMPT, n=4, seed=7, steps=3, guidance=3.0)
+    third = pipeline(kind, tiny_modules, batch_size=1).generate(PROMPT, n=1, seed=9, steps=3, guidance=3.0)
+    np.testing.assert_allclose(four[2].array, third[0].array, atol=1e-5)
+    assert four[2].metadata["seed"] == third[0].metadata["seed"] == 9
+    assert not np.allclose(four[0].array, four[1].array)
+
+
+def test_generated_images_carry_geometry_modality_and_provenance(tiny_modules, pipeline):
+    images = pipeline("ldm", tiny_modules).generate("Mr John Smith, " + PROMPT, n=2, seed=0)
+    assert len(images) == 2 and all(isinstance(im, Image) for im in images)
+    image = images[0]
+    assert image.array.shape == (16, 16) and image.array.dtype == np.float32
+    assert image.array.min() >= 0 and image.array.max() <= 1
+    assert image.spacing == (0.7, 0.8) and image.modality == "CT"
+    assert image.metadata["synthetic"] and image.metadata["steps"] == 3
+    assert "John" not in image.metadata["prompt"]  # scrubbed before it is stored
+
+
+def test_bf16_autocast_runs_and_stays_close(tiny_modules, pipeline):
+    fp32 = pipeline("ldm", tiny_modules).generate(PROMPT, n=1, seed=0)[0].array
+    bf16 = pipeline("ldm", tiny_modules, bf16=True).generate(PROMPT, n=1, seed=0)[0].array
+    assert bf16.dtype == np.float32
+    assert np.abs(fp32 - bf16).mean() < 0.05
+
+
+def test_unseen_prompt_is_generated_with_low_confidence(tiny_modules, caplog, card, captions):
+    vocab = vocabulary_from_captions(captions).to_dict()
+    ldm = GenerationPipeline.from_modules(tiny_modules, card("ldm", vocabulary=vocab, sampling={"steps": 2}))
+    with caplog.at_level(logging.WARNING):
+        (image,) = ldm.generate("sagittal knee ultrasound", n=1)
+    assert image.metadata["low_confidence"] and "anatomy 'knee'" in image.metadata["unknown_terms"]
+    assert "low confidence" in caplog.text
+    assert not ldm.generate(PROMPT, n=1)[0].metadata["low_confidence"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt": "   "}, "prompt is empty"),
+        ({"prompt": "x" * 1001}, "at most 1000"),
+        ({"n": 0}, "n must be"),
+        ({"n": 10**6}, "n must be"),
+        ({"steps": 0}, "steps must be"),
+        ({"guidance": -2.0}, "guidance must be"),
+        ({"seed": -1}, "seed must be"),
+    ],
+)
+def test_bad_requests_fail_with_one_clear_line(tiny_modules, pipeline, kwargs, message):
+    request = {"prompt": PROMPT, "n": 1, **kwargs}
+    with pytest.raises(InvalidInput, match=message):
+        pipeline("ldm", tiny_modules).generate(**request)
+
+
+def test_bad_cards_and_modules_are_named(tiny_modules, card):
+    with pytest.raises(CheckpointMismatch, match="card task 'diffusion'"):
+        GenerationPipeline.from_modules(tiny_modules, {**card("ldm"), "task": "diffusion"})
+    with pytest.raises(CheckpointMismatch, match="no 'unet' module"):
+        GenerationPipeline.from_modules(
+            {"vae": tiny_modules["vae"]}, card("ldm"), text_encoder=tiny_modules["text_encoder"]
+        )
+    with pytest.raises(InvalidInput, match="'colour'"):
+        bad = card("ldm")
+        bad["config"]["unet"] = {**bad["config"]["unet"], "colour": 1}
+        GenerationPipeline.from_modules(tiny_modules, bad)
+
+
+@pytest.mark.parametrize("kind", ["ldm", "gan"])
+def test_pipeline_loads_from_a_checkpoint_folder(kind, tiny_modules, card, tmp_path, pipeline):
+    from radsynth.models.checkpoint import save_checkpoint
+
+    needed = {"ldm": ("vae", "unet", "text_encoder"), "gan": ("generator", "text_encoder")}[kind]
+    this_card = card(kind, sampling={"steps": 2})
+    this_card["config"]["text_encoder"] = tiny_modules["text_encoder"].config()
+    save_checkpoint(tmp_path / kind, {name: tiny_modules[name] for name in needed}, this_card)
+    loaded = GenerationPipeline.from_checkpoint(tmp_path / kind).generate(PROMPT, n=2, seed=5)
+    direct = pipeline(kind, tiny_modules).generate(PROMPT, n=2, seed=5, steps=2)
+    np.testing.assert_allclose(loaded[1].array, direct[1].array, atol=1e-5)
+    assert loaded[0].metadata["model_id"] == f"test-{kind}"
+
+
+def test_checkpoint_that_does_not_fit_its_card_is_refused(tiny_modules, card, tmp_path):
+    from radsynth.models.checkpoint import save_checkpoint
+
+    this_card = card("vae")
+    this_card["config"]["vae"] = {**this_card["config"]["vae"], "latent_channels": 3}
+    save_checkpoint(tmp_path / "vae", {"vae": tiny_modules["vae"]}, this_card)
+    with pytest.raises(CheckpointMismatch, match="shape"):
+        GenerationPipeline.from_checkpoint(tmp_path / "vae")
+
+
+def test_generation_leaves_training_modules_as_they_were(tiny_modules, pipeline):
+    unet = tiny_modules["unet"].train()
+    pipeline("ldm", tiny_modules).generate(PROMPT, n=1, steps=1)
+    assert unet.training and all(p.requires_grad for p in unet.parameters())
+    unet.eval()
+
+
+def test_sampler_must_exist_and_fit_the_schedule(tiny_modules, card):
+    with pytest.raises(InvalidInput, match="unknown sampler 'heun'"):
+        GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"sampler": "heun"}))
+    with pytest.raises(InvalidInput, match="does not fit the 'vp' schedule"):
+        GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"sampler": "euler"}))
+
+
+def test_ddim_and_rectified_flow_pipelines_generate(tiny_modules, card):
+    ddim = GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"sampler": "ddim"}))
+    assert ddim.generate(PROMPT, n=1, steps=2)[0].metadata["sampler"] == "ddim"
+    flow_card = card("ldm")
+    flow_card["config"]["noise"] = {"kind": "rflow"}
+    flow = GenerationPipeline.from_modules(tiny_modules, flow_card, device="cpu")
+    assert flow.defaults.sampler == "euler"
+    assert flow.generate(PROMPT, n=1, steps=2)[0].array.shape == (16, 16)
