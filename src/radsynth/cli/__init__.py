@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from radsynth.cli import data as data_commands
+from radsynth.cli import train as train_commands
 from radsynth.errors import RadsynthError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_commands.app, name="data")
+app.command(name="train")(train_commands.train)
 
 err_console = Console(stderr=True)
 

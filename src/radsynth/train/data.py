@@ -1,0 +1,144 @@
+"""Training images from a manifest: ``{"image", "text", "modality", "labels"}`` samples.
+
+Pixels come from the manifest's PNGs (a normalised slice in [0, 1], stored as 8- or
+16-bit codes) and leave as float32 (1, H, W) in [-1, 1], the networks' range.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from radsynth.data.manifest import Record, load_manifest
+from radsynth.errors import InvalidInput
+from radsynth.models.intensity import to_model_range
+from radsynth.train.config import DataConfig
+
+DEMO_PREFIX = "demo:"
+
+
+def resolve_manifest(manifest: str) -> Path:
+    """A manifest path, or ``demo:<size>`` -> the demo corpus built by ``radsynth data demo``."""
+    if manifest.startswith(DEMO_PREFIX):
+        from radsynth.data.demo import default_demo_dir
+
+        size = manifest[len(DEMO_PREFIX) :]
+        if not size.isdigit():
+            raise InvalidInput(f"data.manifest {manifest!r}: expected demo:<size>, e.g. demo:64")
+        path = default_demo_dir(int(size)) / "manifest.jsonl"
+        if not path.is_file():
+            raise InvalidInput(f"the demo corpus is not built; run `radsynth data demo --size {size}`", path)
+        return path
+    path = Path(manifest)
+    if not path.is_file():
+        raise InvalidInput("data.manifest: no such manifest file", path)
+    return path
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The records a run trains on and where they came from (for the card)."""
+
+    manifest: str
+    path: Path
+    records: tuple[Record, ...]
+
+    @property
+    def captions(self) -> list[str]:
+        return [r.text for r in self.records]
+
+    def sources(self) -> list[dict[str, Any]]:
+        """``[{source, licence, count}]``: what the card says the model was trained on."""
+        counts = Counter((r.source, r.licence) for r in self.records)
+        return [{"source": s, "licence": lic, "count": n} for (s, lic), n in sorted(counts.items())]
+
+    def spacing(self) -> list[float] | None:
+        """Median pixel spacing (mm, x then y) of the records that state one."""
+        known = [r.spacing for r in self.records if r.spacing]
+        return [float(v) for v in np.median(np.asarray(known, float), axis=0)] if known else None
+
+
+def select_records(config: DataConfig) -> TrainingData:
+    """The manifest's records in ``config.split`` with one of ``config.modalities``."""
+    path = resolve_manifest(config.manifest)
+    records = load_manifest(path)
+    wanted = {m.upper() for m in config.modalities}
+    chosen = tuple(
+        r for r in records if r.split == config.split and (not wanted or r.modality.upper() in wanted)
+    )
+    if not chosen:
+        what = f"split {config.split!r}" + (f" and modalities {sorted(wanted)}" if wanted else "")
+        raise InvalidInput(f"no records with {what}", path)
+    return TrainingData(config.manifest, path, chosen)
+
+
+class ManifestDataset(Dataset):
+    """Samples of a :class:`TrainingData`, resized to ``image_size`` square when needed."""
+
+    def __init__(self, data: TrainingData, image_size: int) -> None:
+        self.data = data
+        self.image_size = image_size
+
+    def __len__(self) -> int:
+        return len(self.data.records)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        record = self.data.records[index]
+        unit = read_unit_image(record.resolve(self.data.path))
+        image = torch.from_numpy(unit)[None]  # (1, H, W)
+        if image.shape[-2:] != (self.image_size, self.image_size):
+            size = (self.image_size, self.image_size)
+            image = torch.nn.functional.interpolate(
+                image[None], size=size, mode="bilinear", antialias=True, align_corners=False
+            )[0].clamp(0, 1)
+        return {
+            "index": index,
+            "image": to_model_range(image),
+            "text": record.text,
+            "modality": record.modality,
+            "labels": dict(record.labels),
+        }
+
+
+def read_unit_image(path: Path) -> np.ndarray:
+    """A grey PNG as float32 (H, W) in [0, 1] (its ``radsynth:value_range`` applied)."""
+    from radsynth.io.raster import read_raster
+
+    image = read_raster(path)
+    if image.rgb or image.array.ndim != 2:
+        raise InvalidInput(f"training images must be 2D grey, got shape {image.array.shape}", path)
+    codes = image.array
+    top = float(np.iinfo(codes.dtype).max) if codes.dtype.kind in "ui" else 1.0
+    unit = codes.astype(np.float32) / top
+    value_range = image.metadata.get("value_range")
+    if value_range is not None:
+        lo, hi = value_range
+        unit = lo + unit * (hi - lo)
+    return np.clip(unit, 0.0, 1.0).astype(np.float32)
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack images; keep text, modality and labels as lists."""
+    return {
+        "index": torch.tensor([s["index"] for s in samples]),  # (B,) positions in the records
+        "image": torch.stack([s["image"] for s in samples]),  # (B, 1, H, W)
+        "text": [s["text"] for s in samples],
+        "modality": [s["modality"] for s in samples],
+        "labels": [s["labels"] for s in samples],
+    }
+
+
+def shift_augment(images: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
+    """Random translations of up to ``max_shift`` pixels, edges replicated (global RNG,
+    which the loop seeds per step). No flips: captions name the side of a finding."""
+    b = images.shape[0]
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4, mode="replicate")
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b)).tolist()
+    h, w = images.shape[-2:]
+    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])

@@ -1,0 +1,159 @@
+"""Latent diffusion (Rombach et al. 2022): a text-conditioned ``DiffusionModelUNet`` on the
+latents of a frozen, already trained VAE, with classifier-free guidance training.
+
+Loss: ``|| D(x_t, t, c) - target(x0, eps, t) ||^2`` where ``x_t = add_noise(x0, eps, t)``
+and the target (epsilon, v or velocity) comes from the noise schedule; the task never
+asks which. ``x0`` is a latent sample ``(mu + sigma * eps') * latent_scale``. Captions are
+replaced by "" with probability ``caption_dropout`` (Ho & Salimans 2022, §3.2), so the one
+network also learns the unconditional model that guidance needs.
+
+Every training image's latent mean and spread are computed once, up front, with the
+frozen encoder in float32 (fixed chunks, so the numbers do not depend on batching or on
+resuming); a step then costs only the UNet. The VAE is shipped inside the checkpoint, so
+generation loads one folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from radsynth.errors import InvalidInput
+from radsynth.models.checkpoint import load_checkpoint, load_into
+from radsynth.models.diffusion import Denoiser, NoiseConfig, NoiseSchedule
+from radsynth.models.unet import UNetConfig, build_unet
+from radsynth.models.vae import VAEConfig, build_vae
+from radsynth.train.config import TrainConfig
+from radsynth.train.data import ManifestDataset, TrainingData
+from radsynth.train.task import Batch, LossTask
+from radsynth.train.tasks.common import TextConditioning, adam, image_fields, network_config, parse_options
+from radsynth.train.tasks.vae import latent_scale
+
+
+@dataclass(frozen=True)
+class LDMOptions:
+    """``vae``: folder of a trained VAE checkpoint (``<run>/model``). ``latent_scale``:
+    overrides the VAE card's measured scale (measured here when neither gives one).
+    ``noise``: a ``NoiseConfig``. ``sampling``: generation defaults written to the card
+    (``sampler``, ``steps``, ``guidance``)."""
+
+    vae: str
+    text_encoder: dict[str, Any] = field(default_factory=lambda: {"kind": "minilm"})
+    caption_dropout: float = 0.15
+    noise: dict[str, Any] = field(default_factory=dict)
+    latent_scale: float | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.caption_dropout < 1:
+            raise InvalidInput(f"options.caption_dropout must be in [0, 1), got {self.caption_dropout}")
+
+
+def load_frozen_vae(folder: str | Path) -> tuple[nn.Module, VAEConfig, dict]:
+    """The VAE of a ``vae`` checkpoint, frozen, with its config and card."""
+    state, card = load_checkpoint(folder)
+    if card.get("task") != "vae" or "vae" not in state:
+        raise InvalidInput(f"options.vae must be a VAE checkpoint, this one is {card.get('task')!r}", folder)
+    vae_config = VAEConfig.from_dict(card["config"]["vae"])
+    vae = build_vae(vae_config)
+    load_into({"vae": vae}, {"vae": state["vae"]}, folder=folder)
+    return vae.eval().requires_grad_(False), vae_config, card
+
+
+class LDMTask(LossTask):
+    shipped: tuple[str, ...] = ("unet", "vae")
+    ema: tuple[str, ...] = ("unet",)
+
+    def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device) -> None:
+        self.config, self.data, self.device = config, data, device
+        self.options: LDMOptions = parse_options(LDMOptions, config)
+        self.schedule = NoiseSchedule(NoiseConfig.from_dict(dict(self.options.noise)))
+        self.vae, vae_config, vae_card = load_frozen_vae(self.options.vae)
+        self.vae_source = {"folder": self.options.vae, "model_id": vae_card.get("model_id")}
+        self.latent_shape = vae_config.latent_shape((config.data.image_size,) * vae_config.spatial_dims)
+        self.text = TextConditioning(self.options.text_encoder, data.captions, device)
+        derived = {
+            "spatial_dims": vae_config.spatial_dims,
+            "in_channels": vae_config.latent_channels,
+            "out_channels": vae_config.latent_channels,
+            "cross_attention_dim": self.text.dim,
+        }
+        self.unet_config: UNetConfig = network_config(UNetConfig, config.model, derived)
+        self.unet = build_unet(self.unet_config)
+        self.mu, self.sigma = self._encode_all()
+        scale = self.options.latent_scale or (
+            vae_config.latent_scale if vae_config.latent_scale != 1.0 else None
+        )
+        if scale is None:
+            scale = latent_scale(self.mu[:256], self.sigma[:256])
+        self.vae_config = dataclasses.replace(vae_config, latent_scale=round(float(scale), 6))
+        if self.text.module is not None:
+            self.shipped = ("unet", "vae", "text_encoder")
+            self.ema = ("unet", "text_encoder")
+
+    @torch.no_grad()
+    def _encode_all(self, chunk: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent mean and spread of every training image: (N, C, *latent) each, float32."""
+        dataset = ManifestDataset(self.data, self.config.data.image_size)
+        self.vae.to(self.device)
+        mus, sigmas = [], []
+        for start in range(0, len(dataset), chunk):
+            images = torch.stack(
+                [dataset[i]["image"] for i in range(start, min(start + chunk, len(dataset)))]
+            )
+            mu, sigma = self.vae.encode(images.to(self.device))
+            mus.append(mu.float())
+            sigmas.append(sigma.float())
+        return torch.cat(mus), torch.cat(sigmas)
+
+    def _lookup(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        index = index.to(self.mu.device)
+        return self.mu[index], self.sigma[index]
+
+    def modules(self) -> dict[str, nn.Module]:
+        modules = {"unet": self.unet, "vae": self.vae}
+        if self.text.module is not None:
+            modules["text_encoder"] = self.text.module
+        return modules
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        params = list(self.unet.parameters())
+        if self.text.module is not None:
+            params += list(self.text.module.parameters())
+        return {"model": adam(params, self.config.lr)}
+
+    def loss(self, batch: Batch, nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, Any]]:
+        mu, sigma = self._lookup(batch["index"])  # (B, C, *latent) each
+        x0 = (mu + sigma * torch.randn_like(mu)) * self.vae_config.latent_scale
+        b = x0.shape[0]
+        drop = (torch.rand(b) < self.options.caption_dropout).tolist()
+        texts = ["" if d else t for t, d in zip(batch["text"], drop, strict=True)]
+        tokens, mask = self.text.encode(texts, nets)  # (B, T, D), (B, T)
+        noise = torch.randn_like(x0)
+        t = self.schedule.sample_t(b, device=x0.device)
+        x_t = self.schedule.add_noise(x0, noise, t)
+        output = Denoiser(nets["unet"], self.schedule)(x_t, t, tokens, mask)
+        target = self.schedule.training_target(x0, noise, t)
+        return (output.float() - target.float()).pow(2).mean(), {}
+
+    def card(self, shipped: Mapping[str, nn.Module]) -> dict[str, Any]:
+        config = {
+            "vae": self.vae_config.to_dict(),
+            "unet": self.unet_config.to_dict(),
+            "noise": self.schedule.config.to_dict(),
+            "text_encoder": self.text.config(),
+        }
+        info = {
+            **image_fields(self.config, self.data),
+            "vae_source": self.vae_source,
+            "caption_dropout": self.options.caption_dropout,
+        }
+        if self.options.sampling:
+            info["sampling"] = dict(self.options.sampling)
+        return {"config": config, "task_info": info}
