@@ -11,4 +11,13 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_pipeline"]
+
+
+def __getattr__(name: str):
+    """``radsynth.load_pipeline`` without importing torch on ``import radsynth``."""
+    if name == "load_pipeline":
+        from radsynth.generate import load_pipeline
+
+        return load_pipeline
+    raise AttributeError(f"module 'radsynth' has no attribute {name!r}")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from radsynth.cli import data as data_commands
+from radsynth.cli import generate as generate_commands
 from radsynth.cli import train as train_commands
 from radsynth.errors import RadsynthError
 
@@ -25,6 +26,8 @@ app = typer.Typer(
 )
 app.add_typer(data_commands.app, name="data")
 app.command(name="train")(train_commands.train)
+app.command(name="generate")(generate_commands.generate)
+app.command(name="models")(generate_commands.models)
 
 err_console = Console(stderr=True)
 

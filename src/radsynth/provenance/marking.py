@@ -105,21 +105,85 @@ def output_path(folder: Path, stem: str, fmt: str) -> Path:
     return Path(folder) / f"{stem}{_SUFFIX[fmt]}"
 
 
-def write_synthetic(image: Image, path: str | Path, facts: SyntheticFacts, fmt: str) -> Path:
+def write_synthetic(
+    image: Image,
+    path: str | Path,
+    facts: SyntheticFacts,
+    fmt: str,
+    *,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    dicom_attributes: dict[str, Any] | None = None,
+    study_instance_uid: str | None = None,
+) -> Path:
     """Write ``image`` marked as synthetic; returns the path written.
 
-    Pixel values are written as they are (2D outputs of generators are floats in [0, 1]
-    and go to 16-bit PNG over that range). NIfTI outputs get ``<name>.json`` beside them.
+    Pixel values are written as they are in DICOM and NIfTI (CT in HU, generator outputs
+    in [0, 1]); PNG maps ``value_range`` (the display window, in the image's units) onto
+    16 bits. ``dicom_attributes`` add to the marking (window, instance number), never
+    replace it; outputs of one batch share ``study_instance_uid``. NIfTI outputs get
+    ``<name>.json`` beside them with every fact.
     """
     path = Path(path)
     if fmt == "png":
-        write_png(image, path, bits=16, value_range=(0.0, 1.0), text=facts.png_text())
+        write_png(image, path, bits=16, value_range=value_range, text=facts.png_text())
     elif fmt == "dicom":
-        write_dicom(image, path, attributes=facts.dicom_attributes())
+        attributes = {**(dicom_attributes or {}), **facts.dicom_attributes()}
+        write_dicom(image, path, attributes=attributes, study_instance_uid=study_instance_uid)
     elif fmt == "nifti":
         write_nifti(image, path, description=facts.nifti_description())
-        sidecar = path.with_name(path.name.removesuffix(".gz").removesuffix(".nii") + ".json")
-        write_text_atomic(sidecar, json.dumps(facts.sidecar(), indent=2, sort_keys=True))
+        write_text_atomic(sidecar_path(path), json.dumps(facts.sidecar(), indent=2, sort_keys=True))
     else:
         raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return path
+
+
+def sidecar_path(nifti: str | Path) -> Path:
+    """``x.nii.gz`` / ``x.nii`` -> ``x.json``: where a NIfTI output's facts are."""
+    nifti = Path(nifti)
+    return nifti.with_name(nifti.name.removesuffix(".gz").removesuffix(".nii") + ".json")
+
+
+def read_marking(path: str | Path) -> dict[str, Any] | None:
+    """The synthetic facts a file carries in its metadata, or None when it carries none.
+
+    Reads what :func:`write_synthetic` writes: PNG text chunks, the DICOM attributes
+    (Conversion Type ``SYN`` or a radsynth Derivation Description), the NIfTI ``descrip``
+    and sidecar. Pixels are not looked at (that is the watermark's and detector's job).
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".png"):
+        from PIL import Image as PILImage
+
+        with PILImage.open(path) as pic:
+            text = dict(getattr(pic, "text", {}) or {})
+        if "radsynth" in text:
+            return json.loads(text["radsynth"])
+        return {"synthetic": True, "description": text["Description"]} if text.get("Synthetic") else None
+    if name.endswith((".nii", ".nii.gz")):
+        import nibabel as nib
+
+        descrip = bytes(nib.load(str(path)).header["descrip"]).split(b"\0")[0].decode("latin-1")
+        sidecar = sidecar_path(path)
+        if sidecar.is_file():
+            facts = json.loads(sidecar.read_text(encoding="utf-8"))
+            if facts.get("synthetic"):
+                return {**facts, "nifti_description": descrip}
+        return {"synthetic": True, "nifti_description": descrip} if descrip.startswith("SYNTHETIC") else None
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+    conversion = str(ds.get("ConversionType", ""))
+    derivation = str(ds.get("DerivationDescription", ""))
+    if conversion != "SYN" and "SYNTHETIC" not in derivation:
+        return None
+    return {
+        "synthetic": True,
+        "conversion_type": conversion,
+        "derivation": derivation,
+        "manufacturer": str(ds.get("Manufacturer", "")),
+        "model_id": str(ds.get("ManufacturerModelName", "")),
+        "content_qualification": str(ds.get("ContentQualification", "")),
+        "image_type": list(ds.get("ImageType", [])),
+        "patient_name": str(ds.get("PatientName", "")),
+    }

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,8 +211,12 @@ class GenerationPipeline:
         seed: int = 0,
         steps: int | None = None,
         guidance: float | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> list[Image]:
-        """``n`` synthetic images for ``prompt``; image i uses seed ``seed + i``."""
+        """``n`` synthetic images for ``prompt``; image i uses seed ``seed + i``.
+
+        ``on_progress(done, n)`` is called after each network batch (for progress bars).
+        """
         prompt = self._check_request(prompt, n, seed)
         steps = self.defaults.steps if steps is None else steps
         guidance = self.defaults.guidance if guidance is None else guidance
@@ -227,10 +231,11 @@ class GenerationPipeline:
         with torch.inference_mode(), self._eval_mode():
             cond = self._encode(prompt)
             denoiser = self._guided(guidance) if self.kind == "ldm" else None
-            batches = [
-                self._generate_batch(cond, seeds[i : i + self.batch_size], steps, denoiser)
-                for i in range(0, n, self.batch_size)
-            ]
+            batches = []
+            for i in range(0, n, self.batch_size):
+                batches.append(self._generate_batch(cond, seeds[i : i + self.batch_size], steps, denoiser))
+                if on_progress is not None:
+                    on_progress(min(i + self.batch_size, n), n)
         pixels = torch.cat(batches).float().cpu().numpy()  # (n, 1, *size)
         facts = {
             "prompt": scrub_phi(prompt),

@@ -57,7 +57,8 @@ class DataConfig:
 class TrainConfig:
     """One training run. ``batch_size`` is global (split over processes); ``ema_decay`` 0
     turns EMA off; ``clip_grad`` 0 turns clipping off; ``amp`` runs forward passes in
-    bfloat16 autocast (CPU and CUDA); ``warmup_steps`` ramps the learning rate linearly."""
+    bfloat16 autocast where the hardware makes that faster (``radsynth.models.precision``);
+    ``warmup_steps`` ramps the learning rate linearly."""
 
     task: str
     data: DataConfig

@@ -24,17 +24,14 @@ DEMO_PREFIX = "demo:"
 
 
 def resolve_manifest(manifest: str) -> Path:
-    """A manifest path, or ``demo:<size>`` -> the demo corpus built by ``radsynth data demo``."""
+    """A manifest path, or ``demo:<size>`` -> the demo corpus (built on first use, then cached)."""
     if manifest.startswith(DEMO_PREFIX):
-        from radsynth.data.demo import default_demo_dir
+        from radsynth.data.demo import build_demo
 
         size = manifest[len(DEMO_PREFIX) :]
         if not size.isdigit():
             raise InvalidInput(f"data.manifest {manifest!r}: expected demo:<size>, e.g. demo:64")
-        path = default_demo_dir(int(size)) / "manifest.jsonl"
-        if not path.is_file():
-            raise InvalidInput(f"the demo corpus is not built; run `radsynth data demo --size {size}`", path)
-        return path
+        return build_demo(size=int(size)).folder / "manifest.jsonl"
     path = Path(manifest)
     if not path.is_file():
         raise InvalidInput("data.manifest: no such manifest file", path)

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from radsynth.models.checkpoint import load_checkpoint, load_into, load_train_state, save_checkpoint
+from radsynth.models.precision import fast_bf16
 from radsynth.train import distributed
 from radsynth.train.checkpoints import (
     FINAL,
@@ -56,6 +57,7 @@ class Run:
     step: int = 0
     wall_time_s: float = 0.0
     metrics: dict[str, float] | None = None
+    bf16: bool = False
 
     @property
     def out(self) -> Path:
@@ -98,6 +100,7 @@ def prepare(config: TrainConfig, runtime: Runtime, resume: bool) -> Run:
     ema_modules = {name: modules[name] for name in task.ema}
     ema = EMA(ema_modules, config.ema_decay) if config.ema_decay > 0 and ema_modules else None
     run = Run(config, runtime, data, task, modules, optimizers, ema)
+    run.bf16 = config.amp and fast_bf16(runtime.device)  # amp asks; the hardware decides
     if resume:
         restore(run)
     return run
@@ -167,7 +170,7 @@ def train_step(run: Run, ctx: StepContext, batch: dict) -> dict[str, torch.Tenso
         batch["image"] = shift_augment(batch["image"])
     _set_learning_rate(run)
     ctx.step = run.step
-    with torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=config.amp):
+    with torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=run.bf16):
         logs = dict(run.task.step(batch, ctx))
     if run.ema is not None:
         run.ema.update(run.step + 1)
@@ -193,6 +196,7 @@ def save(run: Run, final: bool) -> None:
         metrics,
         run.runtime.world_size,
     )
+    card["training"]["bf16"] = run.bf16
     save_checkpoint(step_folder(run.out, run.step), shipped, card, train_state=_train_state(run, metrics))
     prune(run.out, run.config.keep_checkpoints)
     if final:

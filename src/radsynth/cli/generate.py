@@ -1,0 +1,107 @@
+"""``radsynth generate PROMPT``: synthetic images from a clinical description, marked as
+synthetic, with a contact sheet; ``radsynth models``: what is shipped."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from radsynth.errors import InvalidInput
+
+FORMATS = ("png", "dicom", "nifti")
+KINDS = ("ldm", "gan", "vae")
+
+
+def generate(
+    prompt: Annotated[
+        str, typer.Argument(help='e.g. "axial chest CT, lung window, tumour in the right lung"')
+    ],
+    n: Annotated[int, typer.Option("-n", "--n", help="Number of images (1..10000).")] = 16,
+    model: Annotated[str, typer.Option("--model", help="Generator: ldm, gan or vae.")] = "ldm",
+    weights: Annotated[
+        str,
+        typer.Option("--weights", help="Shipped model family, or a checkpoint folder (card.json inside)."),
+    ] = "demo-ct-mr-64",
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Sampler steps (ldm; default: the card's).")
+    ] = None,
+    guidance: Annotated[
+        float | None,
+        typer.Option("--guidance", help="Classifier-free guidance scale (ldm; default: the card's)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Image i uses seed + i: reproducible per image.")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
+    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace earlier outputs of the same names.")
+    ] = False,
+) -> None:
+    """Generate N images from a text prompt; every file is marked synthetic (DICOM Conversion
+    Type SYN and derivation, PNG text, NIfTI description + JSON sidecar)."""
+    if model not in KINDS:
+        raise InvalidInput(f"unknown model {model!r}; choose one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not prompt.strip():
+        raise InvalidInput("prompt is empty: describe the image to generate")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from radsynth.generate import check_output_folder, load_pipeline, write_batch
+
+    check_output_folder(out)  # a bad folder fails before minutes of sampling
+    console = Console(stderr=True)
+    pipeline = load_pipeline(weights, model, device=device)
+    unknown = pipeline.check_prompt(prompt)
+    if unknown:
+        console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")
+    logging.getLogger("radsynth.sampling.pipeline").setLevel(logging.ERROR)  # warned just above
+    with Progress(
+        TextColumn(f"[bold]{pipeline.model_id or model}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("generate", total=n)
+        images = pipeline.generate(
+            prompt,
+            n=n,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            on_progress=lambda done, _total: bar.update(task, completed=done),
+        )
+    batch = write_batch(images, out, fmt, overwrite=overwrite)
+    Console().print(
+        f"[bold green]wrote[/] {len(batch.files)} {fmt} image(s) to {batch.folder}"
+        f" (contact sheet {batch.contact_sheet.name}, card {batch.card.name})"
+        + (" [yellow]low confidence[/]" if batch.low_confidence else "")
+    )
+
+
+def models() -> None:
+    """List the shipped models with what their cards say."""
+    from radsynth.generate import list_models
+
+    table = Table("model", "kind", "model id", "steps", "trained on", "folder")
+    for shipped in list_models():
+        card = shipped.card()
+        sources = ", ".join(sorted({s.get("name", "?") for s in card.get("data", {}).get("sources", [])}))
+        table.add_row(
+            shipped.name,
+            shipped.kind,
+            str(card.get("model_id", "")),
+            str(card.get("steps", "")),
+            sources or "-",
+            str(shipped.folder),
+        )
+    Console().print(table)
