@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(mricron-data insighttoolkit5-examples invesalius-examples dicom3tools)
 TORCH_VERSION=2.13.0
+PYRADIOMICS_VERSION=3.0.1
 VENV=.venv
 STAMP="$VENV/.setup-stamp"
 
@@ -33,5 +34,9 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 # The CPU build first and pinned: left to the resolver, torch comes as a multi-GB CUDA build.
 "${PIP[@]}" "torch==$TORCH_VERSION"
 "${PIP[@]}" -e ".[dev]"
+# pyradiomics (radiomics features for evaluation) ships only a source archive whose build
+# imports numpy: build it against the environment's numpy instead of an isolated one.
+"${PIP[@]}" setuptools wheel
+"${PIP[@]}" --no-build-isolation "pyradiomics==$PYRADIOMICS_VERSION"
 echo "$stamp_now" > "$STAMP"
 echo "setup: ready ($VENV)"
