@@ -118,3 +118,16 @@ def test_oblique_series_round_trips_through_write_dicom(tmp_path: Path) -> None:
     back = read_image(out)
     np.testing.assert_array_equal(back.array, image.array)
     assert back.same_geometry(image, atol=1e-4)
+
+
+def test_a_single_file_without_position_reads_as_a_one_slice_volume():
+    from pydicom.data import get_testdata_file
+
+    from radsynth.io import read_dicom, read_dicom_series
+
+    path = get_testdata_file("JPEG2000.dcm")
+    volume = read_dicom_series([path])
+    plane = read_dicom(path)
+    assert volume.array.shape == (1, *plane.array.shape)
+    assert volume.spacing[:2] == plane.spacing and volume.spacing[2] == 1.0
+    assert (volume.array[0] == plane.array).all()

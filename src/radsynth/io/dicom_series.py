@@ -142,7 +142,20 @@ def _single_file_volume(ds: Dataset, path: Path) -> Image:
         return image
     stack = _positions_and_orientation([ds])
     if stack is None:
-        return image.with_array(image.array[None], spacing=(*image.spacing, 1.0), origin=(), direction=None)
+        # no position in space (projection X-ray, secondary capture): keep the in-plane
+        # geometry, add a unit-spaced slice axis
+        direction = np.eye(3)
+        direction[:2, :2] = image.direction
+        return Image(
+            array=image.array[None],
+            spacing=(*image.spacing, 1.0),
+            origin=(*image.origin, 0.0),
+            direction=direction,
+            modality=image.modality,
+            units=image.units,
+            rgb=image.rgb,
+            metadata=image.metadata,
+        )
     positions, orientations = stack
     thickness = float(ds.get("SliceThickness") or 1.0)
     return Image(
