@@ -4,8 +4,17 @@
 setup:
 	@bash scripts/setup.sh
 
+DEMO_OUT ?= out/demo
+
+# The main job: the demo corpus, then a batch from three demo prompts with the shipped LDM.
 demo: setup
 	.venv/bin/radsynth data demo
+	.venv/bin/radsynth generate "axial chest CT, lung window, tumour in the right lung" -n 16 --seed 0 \
+		-o $(DEMO_OUT)/chest-ct --overwrite
+	.venv/bin/radsynth generate "axial T1-weighted brain MR, no lesion visible" -n 16 --seed 0 \
+		-o $(DEMO_OUT)/brain-mr --overwrite
+	.venv/bin/radsynth generate "coronal head CT, bone window" -n 4 --seed 0 --format dicom \
+		-o $(DEMO_OUT)/head-ct-dicom --overwrite
 
 test: setup
 	.venv/bin/python -m pytest -q

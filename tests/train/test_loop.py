@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -89,3 +90,14 @@ def test_process_batches_together_are_the_single_process_batch():
     for _ in range(4):
         next(fresh)
     assert [next(resumed) for _ in range(5)] == [next(fresh) for _ in range(5)]
+
+
+def test_resuming_a_checkpoint_with_steps_lowered_to_it_writes_the_final_model(tiny_manifest, tmp_path):
+    run = tmp_path / "run"
+    train(config_from_dict(smoke_config(tiny_manifest, run, steps=6, checkpoint_every=3)))
+    shutil.rmtree(run / "model")  # as if stopped right after the step-6 checkpoint
+    folder = train(
+        config_from_dict(smoke_config(tiny_manifest, run, steps=6, checkpoint_every=3)), resume=True
+    )
+    assert _same(_weights(folder), _weights(step_folders(run)[-1]))
+    assert load_checkpoint(folder)[1]["steps"] == 6

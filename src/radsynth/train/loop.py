@@ -76,7 +76,10 @@ def train(
     runtime = distributed.start(device)
     try:
         run = prepare(config, runtime, resume)
+        start = run.step
         loop(run, progress)
+        if start == config.steps:  # resumed at its last step (``--steps`` lowered to a checkpoint's)
+            save(run, final=True)
     except BaseException:
         distributed.stop(runtime, failed=True)
         raise
