@@ -45,6 +45,26 @@ def test_generate_writes_the_batch_in_each_format(tiny_models, tmp_path, capsys,
     assert "wrote 2" in out
 
 
+def test_ddim_and_dpm_solver_both_sample_and_the_card_says_which(tiny_models, tmp_path, capsys):
+    for sampler in ("ddim", "dpmpp_2m"):
+        code, _, err = _run(
+            capsys,
+            PROMPT,
+            "-n",
+            1,
+            "--weights",
+            tiny_models["ldm"],
+            "--steps",
+            2,
+            "--sampler",
+            sampler,
+            "-o",
+            tmp_path / sampler,
+        )
+        assert code == 0, err
+        assert json.loads((tmp_path / sampler / "generation.json").read_text())["sampler"] == sampler
+
+
 def test_the_same_seed_gives_the_same_images_whatever_the_batch(tiny_models):
     pipeline = load_pipeline(tiny_models["ldm"], batch_size=2)
     three = pipeline.generate(PROMPT, n=3, seed=10, steps=2)
@@ -103,6 +123,7 @@ BAD_INPUTS = {
     "unknown model kind": (lambda m, t: [PROMPT, "--model", "flow"], "unknown model 'flow'"),
     "unknown weights": (lambda m, t: [PROMPT, "--weights", "no-such-model"], "unknown model 'no-such-model'"),
     "unknown format": (lambda m, t: [PROMPT, "--format", "tiff"], "unknown format"),
+    "unknown sampler": (lambda m, t: [PROMPT, "--sampler", "plms"], "unknown sampler 'plms'"),
     "corrupt checkpoint": (lambda m, t: [PROMPT, "--weights", _corrupt(m["ldm"], t)], "model.safetensors"),
     "mismatched checkpoint": (lambda m, t: [PROMPT, "--weights", _mismatched(m, t)], "mismatch"),
 }

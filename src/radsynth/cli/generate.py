@@ -34,6 +34,12 @@ def generate(
         float | None,
         typer.Option("--guidance", help="Classifier-free guidance scale (ldm; default: the card's)."),
     ] = None,
+    sampler: Annotated[
+        str | None,
+        typer.Option(
+            "--sampler", help="ldm solver: dpmpp_2m (DPM-Solver++ 2M) or ddim (default: the card's)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Image i uses seed + i: reproducible per image.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
@@ -59,6 +65,8 @@ def generate(
     check_output_folder(out)  # a bad folder fails before minutes of sampling
     console = Console(stderr=True)
     pipeline = load_pipeline(weights, model, device=device)
+    if sampler is not None:
+        pipeline.use_sampler(sampler)
     unknown = pipeline.check_prompt(prompt)
     if unknown:
         console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")
@@ -95,7 +103,7 @@ def models() -> None:
     table = Table("model", "kind", "model id", "steps", "trained on", "folder")
     for shipped in list_models():
         card = shipped.card()
-        sources = ", ".join(sorted({s.get("name", "?") for s in card.get("data", {}).get("sources", [])}))
+        sources = ", ".join(sorted({s.get("source", "?") for s in card.get("data", {}).get("sources", [])}))
         table.add_row(
             shipped.name,
             shipped.kind,

@@ -27,6 +27,7 @@ What the pipeline reads from a checkpoint card (``radsynth.models.checkpoint``):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -112,14 +113,7 @@ class GenerationPipeline:
             raise InvalidInput(f"batch_size must be >= 1, got {self.batch_size}")
         self.device = torch.device(self.device)
         if self.kind == "ldm":
-            get_sampler(self.defaults.sampler)  # an unknown name fails here, naming the choices
-            schedule_kind = self.denoiser.schedule.config.kind
-            wanted = DEFAULT_SAMPLER[schedule_kind]
-            name = self.defaults.sampler
-            if (name == "euler") != (wanted == "euler"):
-                raise InvalidInput(
-                    f"sampler {name!r} does not fit the {schedule_kind!r} schedule; use {wanted!r}"
-                )
+            self._check_sampler(self.defaults.sampler)
         for module in (self.vae, self.denoiser, self.generator_net, self.text_encoder):
             if isinstance(module, nn.Module):
                 module.to(self.device)
@@ -195,6 +189,22 @@ class GenerationPipeline:
             raise CheckpointMismatch(err.problem, folder) from None
         restore(folder, modules)  # strict: every module, key and shape, or CheckpointMismatch
         return cls.from_modules(modules, card, **options)
+
+    def use_sampler(self, name: str) -> None:
+        """Sample with ``name`` (``ddim``, ``dpmpp_2m``; ``euler`` for rectified flow) from now on."""
+        if self.kind != "ldm":
+            raise InvalidInput(f"a {self.kind} model has no sampler to choose")
+        self._check_sampler(name)
+        self.defaults = dataclasses.replace(self.defaults, sampler=name)
+
+    def _check_sampler(self, name: str) -> None:
+        get_sampler(name)  # an unknown name fails here, naming the choices
+        schedule_kind = self.denoiser.schedule.config.kind
+        wanted = DEFAULT_SAMPLER[schedule_kind]
+        if (name == "euler") != (wanted == "euler"):
+            raise InvalidInput(
+                f"sampler {name!r} does not fit the {schedule_kind!r} schedule; use {wanted!r}"
+            )
 
     # -- generation --------------------------------------------------------------------
 

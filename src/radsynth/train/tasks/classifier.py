@@ -61,7 +61,7 @@ class ClassifierTask(LossTask):
         return {"model": adam(self.net.parameters(), self.config.lr)}
 
     def loss(self, batch: Batch, nets: Mapping[str, nn.Module]) -> tuple[torch.Tensor, dict[str, Any]]:
-        logits = nets["classifier"](batch["image"])
+        logits = nets["classifier"](appearance_augment(batch["image"]))
         targets = self.targets[batch["index"].cpu()].to(batch["image"].device)
         total, logs = 0.0, {}
         for i, name in enumerate(self.net_config.attributes):
@@ -80,6 +80,42 @@ class ClassifierTask(LossTask):
         info = image_fields(self.config, self.data)
         info["attributes"] = {k: list(v) for k, v in self.net_config.attributes.items()}
         return {"config": {"classifier": self.net_config.to_dict()}, "task_info": info}
+
+
+def appearance_augment(images: torch.Tensor) -> torch.Tensor:
+    """Random flips, rotation (+-15 deg), zoom (0.8-1.25), gamma (0.6-1.6), contrast and
+    noise on images in [-1, 1] (global RNG, seeded per step by the loop).
+
+    With a handful of subjects per class the classifier otherwise learns each subject's
+    field of view and intensity profile instead of the modality and anatomy: without it,
+    held-out subjects were read right only about half the time.
+    """
+    if images.dim() != 4:  # the geometric part is written for 2D batches (B, C, H, W)
+        raise NotImplementedError("appearance_augment handles 2D images only")
+    b = images.shape[0]
+    angle = (torch.rand(b) * 2 - 1) * torch.pi / 12
+    scale = torch.exp((torch.rand(b) * 2 - 1) * 0.22)
+    flip = torch.where(torch.rand(b) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [
+            torch.stack([cos * flip, -sin, torch.zeros(b)], 1),
+            torch.stack([sin * flip, cos, torch.zeros(b)], 1),
+        ],
+        1,
+    )  # (B, 2, 3)
+    theta = theta.to(images.device, images.dtype)
+    grid = nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    unit = (nn.functional.grid_sample(images, grid, padding_mode="border", align_corners=False) + 1) / 2
+    shape = (b,) + (1,) * (images.dim() - 1)
+    gamma = torch.exp((torch.rand(shape, device=images.device) * 2 - 1) * 0.47)
+    unit = unit.clamp(0, 1) ** gamma
+    contrast = 0.8 + 0.4 * torch.rand(shape, device=images.device)
+    unit = (unit - unit.mean(dim=tuple(range(1, images.dim())), keepdim=True)) * contrast + unit.mean(
+        dim=tuple(range(1, images.dim())), keepdim=True
+    )
+    unit = unit + 0.03 * torch.rand(shape, device=images.device) * torch.randn_like(unit)
+    return unit.clamp(0, 1) * 2 - 1
 
 
 def _index(classes: tuple[str, ...], value: str | None) -> int:
