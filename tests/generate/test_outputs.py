@@ -136,3 +136,14 @@ def test_output_folder_that_is_a_file_is_refused(images, tmp_path):
         write_batch(images, target, "png")
     with pytest.raises(InvalidInput, match="cannot create"):
         write_batch(images, target / "below", "png")
+
+
+def test_every_output_and_the_contact_sheet_are_in_the_audit_log(images, tmp_path):
+    from radsynth.provenance import check_log, default_log, find_output
+
+    batch = write_batch(images, tmp_path, "nifti")
+    card = json.loads(batch.card.read_text())
+    for record in card["files"]:
+        entry = find_output(record["output_id"])
+        assert set(entry["files"]) == {record["file"], record["file"].replace(".nii.gz", ".json")}
+    assert check_log(default_log()).ok

@@ -12,6 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
+from radsynth.cli import audit as audit_commands
 from radsynth.cli import data as data_commands
 from radsynth.cli import generate as generate_commands
 from radsynth.cli import train as train_commands
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_commands.app, name="data")
+app.add_typer(audit_commands.app, name="audit")
 app.command(name="train")(train_commands.train)
 app.command(name="generate")(generate_commands.generate)
 app.command(name="models")(generate_commands.models)

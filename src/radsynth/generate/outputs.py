@@ -27,7 +27,14 @@ import numpy as np
 from radsynth.data.normalise import WINDOWS
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, atomic_path
-from radsynth.provenance import FORMATS, SyntheticFacts, output_path, sidecar_path, write_synthetic
+from radsynth.provenance import (
+    FORMATS,
+    SyntheticFacts,
+    append_entries,
+    output_path,
+    sidecar_path,
+    write_synthetic,
+)
 from radsynth.text.prompt import parse_prompt
 
 CONTACT_SHEET = "contact-sheet.png"
@@ -103,12 +110,14 @@ def write_batch(
     stem: str | None = None,
     overwrite: bool = False,
     card_extra: dict[str, Any] | None = None,
+    audit_log: str | Path | None = None,
 ) -> WrittenBatch:
     """Write generated ``images`` (from ``GenerationPipeline.generate``) marked synthetic.
 
     Files are ``<stem>_seed<seed>.<ext>`` (stem: the model kind), plus ``contact-sheet.png``
     (the batch as a grid, itself marked) and ``generation.json`` (the batch card: prompt,
-    settings, model, low-confidence flag, each file with its output id).
+    settings, model, low-confidence flag, each file with its output id). Every output gets
+    a line in the audit log (``audit_log``, default ``radsynth.provenance.audit.default_log``).
     """
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -134,6 +143,7 @@ def write_batch(
         staging = Path(tempfile.mkdtemp(prefix=".radsynth-", dir=folder))
     except OSError as err:
         raise InvalidInput(f"cannot write in the output folder ({err.strerror})", folder) from None
+    common = {"model_id": str(meta.get("model_id") or ""), "prompt": str(meta.get("prompt", ""))}
     try:
         records, study_uid = [], _uid()
         for i, (image, name) in enumerate(zip(images, names, strict=True)):
@@ -161,6 +171,15 @@ def write_batch(
         _contact_sheet(images, staging / CONTACT_SHEET, sheet_facts)
         card = _card(images, fmt, records, card_extra)
         (staging / BATCH_CARD).write_text(json.dumps(card, indent=2, sort_keys=True), encoding="utf-8")
+        # logged before the files appear: an output that exists is always in the log
+        append_entries(
+            [
+                {**common, "output_id": r["output_id"], "files": _with_sidecar(staging / r["file"], fmt)}
+                for r in records
+            ]
+            + [{**common, "output_id": sheet_facts.output_id, "files": [staging / CONTACT_SHEET]}],
+            audit_log,
+        )
         for path in sorted(staging.iterdir()):
             os.replace(path, folder / path.name)
     finally:
@@ -173,6 +192,10 @@ def write_batch(
         low_confidence=bool(meta.get("low_confidence")),
         unknown_terms=list(meta.get("unknown_terms") or []),
     )
+
+
+def _with_sidecar(path: Path, fmt: str) -> list[Path]:
+    return [path, sidecar_path(path)] if fmt == "nifti" else [path]
 
 
 def _uid() -> str:
