@@ -46,7 +46,8 @@ def test_load_pipeline_by_name_generates_reproducible_ct():
     again = pipeline.generate(CHEST, n=1, seed=1, steps=10)
     assert [im.array.shape for im in first] == [(64, 64), (64, 64)]
     assert all(im.modality == "CT" for im in first)
-    assert np.array_equal(first[1].array, again[0].array)
+    # image i is the same alone or in a batch, up to float rounding of batched convolutions
+    assert np.abs(first[1].array - again[0].array).max() < 1e-4
     assert first[0].array.std() > 0.05  # an image, not a flat field
 
 

@@ -70,24 +70,29 @@ def generate(
     unknown = pipeline.check_prompt(prompt)
     if unknown:
         console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")
-    logging.getLogger("radsynth.sampling.pipeline").setLevel(logging.ERROR)  # warned just above
-    with Progress(
-        TextColumn(f"[bold]{pipeline.model_id or model}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("generate", total=n)
-        images = pipeline.generate(
-            prompt,
-            n=n,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            on_progress=lambda done, _total: bar.update(task, completed=done),
-        )
+    pipeline_log = logging.getLogger("radsynth.sampling.pipeline")
+    level = pipeline_log.level
+    pipeline_log.setLevel(logging.ERROR)  # warned just above, once
+    try:
+        with Progress(
+            TextColumn(f"[bold]{pipeline.model_id or model}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("generate", total=n)
+            images = pipeline.generate(
+                prompt,
+                n=n,
+                seed=seed,
+                steps=steps,
+                guidance=guidance,
+                on_progress=lambda done, _total: bar.update(task, completed=done),
+            )
+    finally:
+        pipeline_log.setLevel(level)
     batch = write_batch(images, out, fmt, overwrite=overwrite)
     Console().print(
         f"[bold green]wrote[/] {len(batch.files)} {fmt} image(s) to {batch.folder}"
