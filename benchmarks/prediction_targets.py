@@ -41,10 +41,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=400, help="training steps per variant")
     parser.add_argument("--runs", type=Path, default=Path("runs/prediction-targets"))
+    parser.add_argument("--n-eval", type=int, default=96, help="held-out slices to compare against")
     args = parser.parse_args()
     console = Console()
     corpus = build_demo(size=64)
     held_out = [r for r in corpus.records if r.split in ("val", "test")]
+    held_out = random.Random(0).sample(held_out, min(args.n_eval, len(held_out)))
     manifest = corpus.folder / "manifest.jsonl"
     real = [read_unit_image(r.resolve(manifest)) for r in held_out]
     reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
@@ -103,5 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    random.seed(0)
     main()
