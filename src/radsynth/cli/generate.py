@@ -62,7 +62,7 @@ def generate(
 
     from radsynth.generate import check_output_folder, load_pipeline, write_batch
 
-    check_output_folder(out)  # a bad folder fails before minutes of sampling
+    check_output_folder(out, create=False)  # a bad folder fails before minutes of sampling
     console = Console(stderr=True)
     pipeline = load_pipeline(weights, model, device=device)
     if sampler is not None:

@@ -88,17 +88,25 @@ def physical(image: Image) -> tuple[Image, tuple[float, float], dict[str, Any]]:
     return out, (lo, lo + width), {"WindowCenter": level, "WindowWidth": width}
 
 
-def check_output_folder(folder: str | Path) -> Path:
-    """``folder`` exists (made if needed) as a writable folder, or a one-line error."""
+def check_output_folder(folder: str | Path, create: bool = True) -> Path:
+    """``folder`` is (or can be made as) a writable folder, or a one-line error.
+
+    With ``create=False`` nothing is made: the CLI checks before minutes of sampling and
+    leaves no empty folder behind when the request then fails.
+    """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise InvalidInput("output folder is a file, not a folder", folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InvalidInput(f"cannot create the output folder ({err.strerror})", folder) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise InvalidInput(f"cannot create the output folder: {existing} is a file", folder)
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise InvalidInput("output folder is not writable", folder)
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InvalidInput(f"cannot create the output folder ({err.strerror})", folder) from None
     return folder
 
 
