@@ -12,7 +12,7 @@ from radsynth.cli import main
 from radsynth.evaluate import DomainReader
 from radsynth.generate import list_models
 from radsynth.generate.models import WEIGHTS
-from radsynth.models.checkpoint import load_card
+from radsynth.models.checkpoint import CARD_KEYS, load_card
 
 CHEST = "axial chest CT, lung window, tumour in the right lung"
 
@@ -22,16 +22,7 @@ def test_every_generator_and_the_classifier_ship_with_a_complete_card():
     total = 0
     for folder in sorted((WEIGHTS / "demo-ct-mr-64").iterdir()):
         card = load_card(folder)
-        for key in (
-            "model_id",
-            "task",
-            "config",
-            "data",
-            "steps",
-            "wall_time_s",
-            "metrics",
-            "radsynth_version",
-        ):
+        for key in CARD_KEYS:
             assert key in card, f"{folder.name}: card lacks {key}"
         assert all(s["licence"] for s in card["data"]["sources"])
         size = (folder / "model.safetensors").stat().st_size

@@ -72,29 +72,8 @@ class AttributeClassifier(nn.Module):
         super().__init__()
         self.config = config
         layers, width = [], 1
-        for out in config.channels:
-            layers.append(
-                Convolution(
-                    config.spatial_dims,
-                    width,
-                    out,
-                    strides=2,
-                    kernel_size=3,
-                    act="SWISH",
-                    norm=("group", {"num_groups": min(8, out)}),
-                )
-            )
-            layers.append(
-                Convolution(
-                    config.spatial_dims,
-                    out,
-                    out,
-                    strides=1,
-                    kernel_size=3,
-                    act="SWISH",
-                    norm=("group", {"num_groups": min(8, out)}),
-                )
-            )
+        for out in config.channels:  # per stage: a stride-2 conv, then a stride-1 conv
+            layers += [_conv(config.spatial_dims, width, out, 2), _conv(config.spatial_dims, out, out, 1)]
             width = out
         self.backbone = nn.Sequential(*layers)
         self.dropout = nn.Dropout(config.dropout)
@@ -109,3 +88,16 @@ class AttributeClassifier(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         pooled = self.dropout(self.features(images))
         return {name: head(pooled) for name, head in self.heads.items()}
+
+
+def _conv(spatial_dims: int, cin: int, cout: int, stride: int) -> Convolution:
+    """3x3 convolution + group norm + SiLU (MONAI's "SWISH")."""
+    return Convolution(
+        spatial_dims,
+        cin,
+        cout,
+        strides=stride,
+        kernel_size=3,
+        act="SWISH",
+        norm=("group", {"num_groups": min(8, cout)}),
+    )

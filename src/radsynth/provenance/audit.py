@@ -63,12 +63,7 @@ def append_entries(records: Iterable[dict[str, Any]], log: str | Path | None = N
     with open(log, "a+", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            f.seek(0)
-            lines = f.read().splitlines()
-            prev, seq = (GENESIS, 0)
-            if lines:
-                last = json.loads(lines[-1])
-                prev, seq = last["hash"], last["seq"] + 1
+            prev, seq = _chain_end(log, f)
             for record in records:
                 entry = {
                     "seq": seq,
@@ -89,6 +84,21 @@ def append_entries(records: Iterable[dict[str, Any]], log: str | Path | None = N
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
     return written
+
+
+def _chain_end(log: Path, f) -> tuple[str, int]:
+    """(last hash, next seq): from the head file, so an append does not read the whole log;
+    from the last line when there is no head file yet."""
+    head = _head_path(log)
+    if head.is_file():
+        state = json.loads(head.read_text(encoding="utf-8"))
+        return state["last_hash"], state["count"]
+    f.seek(0)
+    lines = f.read().splitlines()
+    if not lines:
+        return GENESIS, 0
+    last = json.loads(lines[-1])
+    return last["hash"], last["seq"] + 1
 
 
 @dataclass(frozen=True)
