@@ -15,15 +15,24 @@ from PIL import Image as PILImage
 
 from radsynth.errors import InvalidInput
 from radsynth.generate import load_pipeline, write_batch
-from radsynth.io import read_image
-from radsynth.provenance import read_marking, write_synthetic
+from radsynth.io import Image, read_image
+from radsynth.provenance import Payload, detect, read_marking, write_synthetic
+from radsynth.provenance.watermark import DEFAULT_STRENGTH, MAX_GAIN
+
+# the watermark moves a pixel by at most this fraction of the display range
+MARK = DEFAULT_STRENGTH * MAX_GAIN + 1e-4
 
 PROMPT = "axial T1-weighted brain MR, patient Jane Doe, 01/02/2003"
 
 
 @pytest.fixture(scope="module")
 def images(tiny_models):
-    return load_pipeline(tiny_models["ldm"]).generate(PROMPT, n=3, seed=5, steps=2)
+    """Three tiny-LDM images (16 px) blown up to 64 px, the watermark's smallest size."""
+    small = load_pipeline(tiny_models["ldm"]).generate(PROMPT, n=3, seed=5, steps=2)
+    return [
+        Image(np.kron(im.array, np.ones((4, 4), np.float32)), modality=im.modality, metadata=im.metadata)
+        for im in small
+    ]
 
 
 def test_png_outputs_carry_the_marking_and_the_scrubbed_prompt(images, tmp_path):
@@ -34,9 +43,11 @@ def test_png_outputs_carry_the_marking_and_the_scrubbed_prompt(images, tmp_path)
     assert "Jane" not in facts["prompt"] and "01/02/2003" not in facts["prompt"]
     with PILImage.open(batch.files[0]) as pic:
         assert pic.mode.startswith("I;16") or pic.mode == "I"
-        assert pic.size == (16, 16)
+        assert pic.size == (64, 64)
+        stripped = np.asarray(pic, dtype=np.float64)  # pixels only: the text chunks are gone
     ids = {read_marking(f)["output_id"] for f in batch.files}
     assert len(ids) == 3  # one fresh id per output
+    assert detect(stripped).payload == _payload(batch, 0)
 
 
 def test_dicom_outputs_are_secondary_capture_marked_syn_with_fresh_uids(images, tmp_path):
@@ -59,18 +70,27 @@ def test_dicom_outputs_are_secondary_capture_marked_syn_with_fresh_uids(images, 
         assert errors == []
 
 
-def test_dicom_pixels_come_back_as_generated(images, tmp_path):
+def _payload(batch, index: int) -> Payload:
+    card = json.loads(batch.card.read_text())
+    return Payload.of(card["model_id"], card["files"][index]["output_id"])
+
+
+def test_dicom_pixels_come_back_as_generated_plus_the_watermark(images, tmp_path):
     batch = write_batch(images, tmp_path, "dicom")
     ds = pydicom.dcmread(batch.files[1])
     values = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-    assert np.abs(values - images[1].array).max() < 1e-4
+    assert 0 < np.abs(values - images[1].array).max() <= MARK
+    mark = detect(values)
+    assert mark.found and mark.payload == _payload(batch, 1)
 
 
 def test_nifti_outputs_have_description_and_sidecar(images, tmp_path):
     batch = write_batch(images, tmp_path, "nifti")
     nii = nib.load(batch.files[0])
     assert bytes(nii.header["descrip"]).startswith(b"SYNTHETIC radsynth")
-    assert np.abs(read_image(batch.files[0]).array - images[0].array).max() < 1e-4
+    back = read_image(batch.files[0]).array
+    assert np.abs(back - images[0].array).max() <= MARK
+    assert detect(back).payload == _payload(batch, 0)
     facts = read_marking(batch.files[0])
     assert facts["synthetic"] and facts["seed"] == 5 and facts["nifti_description"].startswith("SYNTHETIC")
     assert (tmp_path / "ldm_seed00005.json").is_file()
@@ -87,10 +107,19 @@ def test_ct_outputs_are_written_in_hounsfield_units_through_the_prompts_window(i
     ds = pydicom.dcmread(batch.files[0])
     hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     expected = -1350.0 + images[0].array * 1500.0  # lung window: level -600, width 1500
-    assert np.abs(hu - expected).max() <= 1.0
+    assert np.abs(hu - expected).max() <= 1.0 + MARK * 1500.0
+    assert detect(hu).payload == _payload(batch, 0)
     assert float(ds.WindowCenter) == -600 and float(ds.WindowWidth) == 1500
     card = json.loads(batch.card.read_text())
     assert card["files"][0]["units"] == "HU" and card["files"][0]["window"] == "lung"
+
+
+def test_contact_sheet_carries_its_own_watermark(images, tmp_path):
+    batch = write_batch(images, tmp_path, "png")
+    with PILImage.open(batch.contact_sheet) as pic:
+        mark = detect(np.asarray(pic, dtype=np.float64))
+    sheet_id = read_marking(batch.contact_sheet)["output_id"]
+    assert mark.found and mark.payload == Payload.of(read_marking(batch.contact_sheet)["model_id"], sheet_id)
 
 
 def test_contact_sheet_and_card_describe_the_batch(images, tmp_path):

@@ -31,6 +31,7 @@ from radsynth.provenance import (
     FORMATS,
     SyntheticFacts,
     append_entries,
+    embed,
     output_path,
     sidecar_path,
     write_synthetic,
@@ -252,8 +253,8 @@ def _card(images: list[Image], fmt: str, records: list[dict], extra: dict[str, A
 
 
 def _contact_sheet(images: list[Image], path: Path, facts: SyntheticFacts, gap: int = 2) -> None:
-    """The batch as one 8-bit grid under a banner that says SYNTHETIC (and the same PNG
-    text marking as every output)."""
+    """The batch as one 8-bit grid under a banner that says SYNTHETIC, with the same PNG
+    text marking and pixel watermark (the sheet's own output id) as every output."""
     from PIL import Image as PILImage
     from PIL import ImageDraw
     from PIL.PngImagePlugin import PngInfo
@@ -270,6 +271,8 @@ def _contact_sheet(images: list[Image], path: Path, facts: SyntheticFacts, gap: 
         sheet[y : y + h, x : x + w] = np.round(tile.reshape(h, w) * 255).astype(np.uint8)
     pic = PILImage.fromarray(sheet)
     ImageDraw.Draw(pic).text((2, 1), f"SYNTHETIC {facts.model_id}", fill=255)
+    marked = embed(np.asarray(pic, dtype=np.float32) / 255.0, facts.payload)
+    pic = PILImage.fromarray(np.round(marked * 255).astype(np.uint8))
     info = PngInfo()
     for key, value in facts.png_text().items():
         info.add_text(key, value)

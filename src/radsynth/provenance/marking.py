@@ -10,6 +10,8 @@ carries the same facts in the form its format allows (DESIGN.md, "Synthetic mark
   identity that is plainly synthetic.
 - PNG: tEXt chunks with the same facts.
 - NIfTI: ``descrip`` (80 bytes, so a short form) plus a JSON sidecar with everything.
+- Pixels, in every format: the invisible watermark (``radsynth.provenance.watermark``)
+  carrying the output id and a model-id hash, which outlives metadata stripping.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, write_dicom, write_nifti, write_png, write_text_atomic
+from radsynth.provenance.watermark import Payload, embed_image
 
 FORMATS = ("png", "dicom", "nifti")
 SYNTHETIC_PATIENT_NAME = "SYNTHETIC^RADSYNTH"
@@ -90,6 +93,11 @@ class SyntheticFacts:
             "radsynth": json.dumps(self.sidecar(), sort_keys=True),
         }
 
+    @property
+    def payload(self) -> Payload:
+        """What the pixel watermark carries: the output id's first 32 bits, a model hash."""
+        return Payload.of(self.model_id, self.output_id)
+
     def nifti_description(self) -> str:
         """The 80-byte NIfTI ``descrip``: short, but unmistakable on its own."""
         return f"SYNTHETIC radsynth {self.model_id} {self.output_id[:12]}"[:79]
@@ -115,15 +123,18 @@ def write_synthetic(
     dicom_attributes: dict[str, Any] | None = None,
     study_instance_uid: str | None = None,
 ) -> Path:
-    """Write ``image`` marked as synthetic; returns the path written.
+    """Write ``image`` marked as synthetic (metadata and pixel watermark); returns the path.
 
     Pixel values are written as they are in DICOM and NIfTI (CT in HU, generator outputs
     in [0, 1]); PNG maps ``value_range`` (the display window, in the image's units) onto
     16 bits. ``dicom_attributes`` add to the marking (window, instance number), never
     replace it; outputs of one batch share ``study_instance_uid``. NIfTI outputs get
-    ``<name>.json`` beside them with every fact.
+    ``<name>.json`` beside them with every fact. The watermark's strength is relative to
+    ``value_range``; RGB images get the metadata only.
     """
     path = Path(path)
+    if not image.rgb:
+        image = embed_image(image, facts.payload, value_range)
     if fmt == "png":
         write_png(image, path, bits=16, value_range=value_range, text=facts.png_text())
     elif fmt == "dicom":
