@@ -33,3 +33,11 @@ class InvalidInput(RadsynthError):
 
 class CheckpointMismatch(RadsynthError):
     """Weights that do not fit the configuration they are loaded into."""
+
+
+class NotEnoughSamples(InvalidInput):
+    """A set too small for a metric to mean anything; the metric is not reported."""
+
+
+class SetMismatch(InvalidInput):
+    """Two image sets that cannot be compared as given (image size, modality)."""

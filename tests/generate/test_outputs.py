@@ -27,12 +27,14 @@ PROMPT = "axial T1-weighted brain MR, patient Jane Doe, 01/02/2003"
 
 @pytest.fixture(scope="module")
 def images(tiny_models):
-    """Three tiny-LDM images (16 px) blown up to 64 px, the watermark's smallest size."""
+    """Three tiny-LDM images (16 px) resized to 64 px, the watermark's smallest size."""
     small = load_pipeline(tiny_models["ldm"]).generate(PROMPT, n=3, seed=5, steps=2)
-    return [
-        Image(np.kron(im.array, np.ones((4, 4), np.float32)), modality=im.modality, metadata=im.metadata)
-        for im in small
-    ]
+    return [Image(_resize(im.array), modality=im.modality, metadata=im.metadata) for im in small]
+
+
+def _resize(array: np.ndarray) -> np.ndarray:
+    pic = PILImage.fromarray(array.astype(np.float32), mode="F")
+    return np.asarray(pic.resize((64, 64), PILImage.Resampling.BICUBIC)).clip(0, 1)
 
 
 def test_png_outputs_carry_the_marking_and_the_scrubbed_prompt(images, tmp_path):

@@ -43,3 +43,36 @@ def test_a_tiny_classifier_trains_and_reads_real_slices(tiny_manifest, tmp_path)
     assert reader.features(slices).shape == (2, 16)
     reads = reader.attributes(slices)
     assert set(reads) == {"modality", "anatomy", "finding"} and len(reads["anatomy"]) == 2
+
+
+def test_the_encoder_options_add_a_structure_head_and_a_contrastive_term(tiny_manifest, tmp_path):
+    recipe = smoke_config(
+        tiny_manifest,
+        tmp_path / "enc",
+        task="classifier",
+        steps=3,
+        amp=False,
+        model={"channels": [8, 16], "attributes": {"modality": ["CT", "MR"]}},
+        options={"contrastive": 1.0, "structure": 1.0},
+    )
+    folder = train(config_from_dict(recipe))
+    reader = DomainReader(folder)
+    assert set(reader.config.attributes) == {"modality", "structure"}
+    log = (folder.parent / "log.jsonl").read_text().splitlines()
+    assert "nt_xent" in log[-1] and "acc_structure" in log[-1]
+
+
+def test_scrambling_keeps_the_tiles_and_the_intensity_and_destroys_the_layout():
+    import torch
+
+    from radsynth.train.tasks.classifier import nt_xent_loss, scramble
+
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 64).repeat(4, 1, 64, 1)  # (4, 1, 64, 64) horizontal ramps
+    y = scramble(x)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    tiles = lambda t: t[2:].unfold(2, 16, 16).unfold(3, 16, 16).reshape(2, 16, -1)  # noqa: E731
+    assert torch.allclose(tiles(x).sum(-1).sort(-1).values, tiles(y).sum(-1).sort(-1).values, atol=1e-4)
+    assert torch.allclose(y[:2].mean((1, 2, 3)), x[:2].mean((1, 2, 3)), atol=0.05)
+    same = torch.eye(4)
+    assert nt_xent_loss(same, same, 0.1) < nt_xent_loss(same, same.roll(1, 0), 0.1)

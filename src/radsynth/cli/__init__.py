@@ -13,9 +13,13 @@ import typer
 from rich.console import Console
 
 from radsynth.cli import audit as audit_commands
+from radsynth.cli import bench as bench_commands
 from radsynth.cli import data as data_commands
+from radsynth.cli import detect as detect_commands
+from radsynth.cli import evaluate as evaluate_commands
 from radsynth.cli import generate as generate_commands
 from radsynth.cli import train as train_commands
+from radsynth.cli import verify as verify_commands
 from radsynth.errors import RadsynthError
 
 app = typer.Typer(
@@ -27,9 +31,13 @@ app = typer.Typer(
 )
 app.add_typer(data_commands.app, name="data")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(detect_commands.app, name="detect")
+app.add_typer(evaluate_commands.app, name="evaluate")
 app.command(name="train")(train_commands.train)
 app.command(name="generate")(generate_commands.generate)
 app.command(name="models")(generate_commands.models)
+app.command(name="bench")(bench_commands.bench)
+app.command(name="verify")(verify_commands.verify)
 
 err_console = Console(stderr=True)
 

@@ -49,6 +49,19 @@ def generate(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace earlier outputs of the same names.")
     ] = False,
+    privacy_filter: Annotated[
+        bool,
+        typer.Option(
+            "--privacy-filter",
+            help="Drop images whose pixel correlation with a training image exceeds --privacy-threshold.",
+        ),
+    ] = False,
+    privacy_threshold: Annotated[
+        float,
+        typer.Option(
+            "--privacy-threshold", help="Near-copy threshold (default 0.95: see radsynth.evaluate.privacy)."
+        ),
+    ] = 0.95,
 ) -> None:
     """Generate N images from a text prompt; every file is marked synthetic (DICOM Conversion
     Type SYN and derivation, PNG text, NIfTI description + JSON sidecar)."""
@@ -58,6 +71,8 @@ def generate(
         raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if not prompt.strip():
         raise InvalidInput("prompt is empty: describe the image to generate")
+    if not 0 < privacy_threshold <= 1:
+        raise InvalidInput(f"--privacy-threshold must be in (0, 1], got {privacy_threshold}")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from radsynth.generate import check_output_folder, load_pipeline, write_batch
@@ -93,12 +108,35 @@ def generate(
             )
     finally:
         pipeline_log.setLevel(level)
+    if privacy_filter:
+        images = _without_near_copies(images, weights, model, privacy_threshold, console)
     batch = write_batch(images, out, fmt, overwrite=overwrite)
     Console().print(
         f"[bold green]wrote[/] {len(batch.files)} {fmt} image(s) to {batch.folder}"
         f" (contact sheet {batch.contact_sheet.name}, card {batch.card.name})"
         + (" [yellow]low confidence[/]" if batch.low_confidence else "")
     )
+
+
+def _without_near_copies(images, weights: str, model: str, threshold: float, console: Console):
+    """The batch less its near-copies of the model's training images (nothing written
+    when every image is one)."""
+    from radsynth.generate import resolve_checkpoint
+    from radsynth.generate.privacy_filter import drop_near_copies, training_images
+
+    with console.status("privacy filter: comparing with the training images"):
+        result = drop_near_copies(images, training_images(resolve_checkpoint(weights, model)), threshold)
+    if result.dropped:
+        worst = max(c for _, c in result.dropped)
+        console.print(
+            f"[yellow]privacy filter:[/] dropped {len(result.dropped)} of {len(images)} image(s) correlating "
+            f"> {threshold} with a training image (highest {worst:.3f})"
+        )
+    if not result.kept:
+        raise InvalidInput(
+            f"every image nearly copies a training image (correlation > {threshold}); nothing written"
+        )
+    return result.kept
 
 
 def models() -> None:

@@ -85,9 +85,15 @@ class AttributeClassifier(nn.Module):
         """(B, feature_dim): the global average of the last stage."""
         return self.backbone(images).flatten(2).mean(-1)
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled = self.dropout(self.features(images))
-        return {name: head(pooled) for name, head in self.heads.items()}
+    def forward(self, images: torch.Tensor, with_features: bool = False) -> dict[str, torch.Tensor]:
+        """``{attribute: logits}``, plus ``"features"`` (B, feature_dim) when asked (one
+        forward pass for a loss that needs both, as DDP wants)."""
+        features = self.features(images)
+        pooled = self.dropout(features)
+        out = {name: head(pooled) for name, head in self.heads.items()}
+        if with_features:
+            out["features"] = features
+        return out
 
 
 def _conv(spatial_dims: int, cin: int, cout: int, stride: int) -> Convolution:

@@ -17,15 +17,16 @@ carries the same facts in the form its format allows (DESIGN.md, "Synthetic mark
 from __future__ import annotations
 
 import json
+import re
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, write_dicom, write_nifti, write_png, write_text_atomic
-from radsynth.provenance.watermark import Payload, embed_image
+from radsynth.provenance.watermark import Payload, detect, embed_image
 
 FORMATS = ("png", "dicom", "nifti")
 SYNTHETIC_PATIENT_NAME = "SYNTHETIC^RADSYNTH"
@@ -130,11 +131,16 @@ def write_synthetic(
     16 bits. ``dicom_attributes`` add to the marking (window, instance number), never
     replace it; outputs of one batch share ``study_instance_uid``. NIfTI outputs get
     ``<name>.json`` beside them with every fact. The watermark's strength is relative to
-    ``value_range``; RGB images get the metadata only.
+    ``value_range``; RGB images get the metadata only. Whether the mark reads back from the
+    written pixels is recorded in the facts (``extra.watermark``): on a busy texture (an
+    under-trained GAN's output) or an image under 64 px it does not, and the file relies
+    on its metadata, the audit log and the detector.
     """
     path = Path(path)
     if not image.rgb:
         image = embed_image(image, facts.payload, value_range)
+        readable = detect(image.array).payload == facts.payload
+        facts = replace(facts, extra={**facts.extra, "watermark": "readable" if readable else "too weak"})
     if fmt == "png":
         write_png(image, path, bits=16, value_range=value_range, text=facts.png_text())
     elif fmt == "dicom":
@@ -188,8 +194,10 @@ def read_marking(path: str | Path) -> dict[str, Any] | None:
     derivation = str(ds.get("DerivationDescription", ""))
     if conversion != "SYN" and "SYNTHETIC" not in derivation:
         return None
+    found = re.search(r"output ([0-9a-f]{32})", derivation)
     return {
         "synthetic": True,
+        **({"output_id": found.group(1)} if found else {}),
         "conversion_type": conversion,
         "derivation": derivation,
         "manufacturer": str(ds.get("Manufacturer", "")),

@@ -127,8 +127,13 @@ def encode_bits(payload: Payload) -> np.ndarray:
     return np.unpackbits(np.frombuffer(coded, np.uint8))
 
 
-def decode_bits(bits: np.ndarray) -> Payload | None:
-    """64 read bits -> payload, or None when the code finds them beyond repair."""
+def decode_bits(bits: np.ndarray, soft: np.ndarray | None = None) -> Payload | None:
+    """64 read bits -> payload, or None when the code finds them beyond repair.
+
+    With ``soft`` (the bits' soft values), a correction is accepted only when every bit it
+    flips was among the least certain half: a damaged mark then reads as "unreadable"
+    instead of, now and then, as another output's id.
+    """
     from reedsolo import ReedSolomonError
 
     coded = np.packbits(bits.astype(np.uint8)).tobytes()
@@ -136,7 +141,12 @@ def decode_bits(bits: np.ndarray) -> Payload | None:
         message = bytes(_codec().decode(coded)[0])
     except ReedSolomonError:
         return None
-    return Payload(int.from_bytes(message[:4], "big"), int.from_bytes(message[4:], "big"))
+    payload = Payload(int.from_bytes(message[:4], "big"), int.from_bytes(message[4:], "big"))
+    if soft is not None:
+        flipped = encode_bits(payload) != bits
+        if flipped.any() and np.abs(soft[flipped]).max() > np.median(np.abs(soft)):
+            return None
+    return payload
 
 
 def _tile(payload: Payload, gains: np.ndarray | None = None) -> np.ndarray:
@@ -190,14 +200,15 @@ def embed(
     lo, hi = float(host.min()), float(host.max())
     for _ in range(EMBED_ROUNDS):
         marked = np.clip(host + amplitude * pattern(payload, array.shape, gains), lo, hi)
-        weak, pilot_weak = np.zeros(CODED_BITS, bool), False
-        # as stored, and re-windowed so the darkest and brightest 8 % saturate (the flat
-        # background, where the mark is easiest to see, is then gone)
-        for view in (marked, np.clip(marked, lo + WINDOW_CHECK * (hi - lo), hi - WINDOW_CHECK * (hi - lo))):
-            folded = _fold(_residual(_canonical(view, 1.0)))
-            soft = _read_bits(folded, (0, 0)) * expected
-            weak |= soft < BIT_MARGIN * np.median(np.abs(soft))
-            pilot_weak |= _pilot_score(folded) < THRESHOLD + PILOT_MARGIN
+        folded = _fold(_residual(_canonical(marked, 1.0)))
+        soft = _read_bits(folded, (0, 0)) * expected
+        weak = soft < BIT_MARGIN * np.median(np.abs(soft))
+        # the pilot must also stand when the file is re-windowed so the darkest and
+        # brightest 8 % saturate (the flat background, where the mark shows best, is gone)
+        windowed = np.clip(marked, lo + WINDOW_CHECK * (hi - lo), hi - WINDOW_CHECK * (hi - lo))
+        pilot_weak = min(_pilot_score(folded), _pilot_score(_fold(_residual(_canonical(windowed, 1.0))))) < (
+            THRESHOLD + PILOT_MARGIN
+        )
         if not weak.any() and not pilot_weak:
             break
         boost = np.isin(bit_of, np.flatnonzero(weak)) | (pilot & pilot_weak)
@@ -311,4 +322,4 @@ def detect(array: np.ndarray, max_slices: int = 8) -> Detection:
     z, scale, soft = _search(array)
     bits = (soft > 0).astype(np.uint8)
     found = z > THRESHOLD
-    return Detection(found, z, decode_bits(bits) if found else None, bits, scale)
+    return Detection(found, z, decode_bits(bits, soft) if found else None, bits, scale)

@@ -1,0 +1,31 @@
+"""Real demo slices for evaluation tests: the demo corpus (built from packaged data on
+first use, then cached), a few images per split, never invented pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from radsynth.evaluate.sets import ImageSet, load_set
+
+
+@pytest.fixture(scope="session")
+def demo_manifest():
+    from radsynth.data.demo import build_demo
+
+    return build_demo(size=64).folder / "manifest.jsonl"
+
+
+def spread(images: ImageSet, n: int) -> ImageSet:
+    """``n`` images evenly spread over ``images`` (every subject and level represented)."""
+    return images.subset(np.linspace(0, len(images) - 1, n).round().astype(int))
+
+
+@pytest.fixture(scope="session")
+def held_out(demo_manifest) -> ImageSet:
+    return spread(load_set(demo_manifest, "real", ("val", "test")), 48)
+
+
+@pytest.fixture(scope="session")
+def training(demo_manifest) -> ImageSet:
+    return spread(load_set(demo_manifest, "train", ("train",)), 64)

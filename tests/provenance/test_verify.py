@@ -1,0 +1,116 @@
+"""verify on real files: every radsynth output is found (metadata, then watermark once the
+metadata is stripped), real slices are not, and a folder of broken files is reported file
+by file without a crash."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from pydicom.data import get_testdata_file
+
+from radsynth.cli import main
+from radsynth.generate import write_batch
+from radsynth.io import Image, write_nifti, write_png
+from radsynth.provenance.verify import AuditIndex, verify_file, verify_paths
+
+PROMPT = "axial T1-weighted brain MR, no lesion visible"
+
+
+@pytest.fixture(scope="module")
+def generated(real_slices):
+    """Stand-ins for generated slices: real demo slices carrying a generator's metadata."""
+    meta = {"prompt": PROMPT, "model_id": "ldm-demo-64", "model_kind": "ldm", "seed": 0}
+    return [Image(a, modality="MR", metadata={**meta, "seed": i}) for i, a in enumerate(real_slices[20:23])]
+
+
+@pytest.fixture(scope="module")
+def outputs(generated, tmp_path_factory, detector):
+    root = tmp_path_factory.mktemp("outputs")
+    return {fmt: write_batch(generated, root / fmt, fmt) for fmt in ("png", "dicom", "nifti")}
+
+
+@pytest.fixture(scope="module")
+def detector():
+    from radsynth.provenance.detector import SyntheticDetector
+
+    return SyntheticDetector.load()
+
+
+def test_every_file_radsynth_writes_is_found(outputs, detector):
+    for fmt, batch in outputs.items():
+        verdicts = verify_paths([batch.folder], detector=detector)
+        assert len(verdicts) == len(list(batch.folder.iterdir())), fmt
+        assert all(v.verdict == "synthetic-marked" for v in verdicts), [v.to_dict() for v in verdicts]
+        image = next(v for v in verdicts if v.file == str(batch.files[0]))
+        assert image.evidence["watermark"]["found"] and image.evidence["audit"]["file_unchanged"]
+
+
+def test_stripped_outputs_are_found_by_the_watermark_and_traced_in_the_audit_log(outputs, tmp_path):
+    png = outputs["png"].files[0]
+    with PILImage.open(png) as pic:
+        pixels = np.asarray(pic)  # re-saved without the text chunks
+    plain_png = write_png(Image(pixels), tmp_path / "plain.png", bits=16)
+    nifti = Image(np.asarray(PILImage.open(outputs["png"].files[1]), dtype=np.float32) / 65535)
+    plain_nifti = write_nifti(nifti, tmp_path / "plain.nii.gz")
+    card = json.loads(outputs["png"].card.read_text())
+    for path, index in ((plain_png, 0), (plain_nifti, 1)):
+        verdict = verify_file(path, audit=AuditIndex())
+        assert verdict.verdict == "watermark", verdict.to_dict()
+        traced = verdict.evidence["watermark"]["audit"]
+        assert traced["output_id"] == card["files"][index]["output_id"]
+        assert traced["model_tag_matches"] and not traced["file_unchanged"]
+
+
+def test_real_slices_carry_no_mark(demo_manifest, real_slices, tmp_path):
+    files = [write_png(Image(a), tmp_path / f"real{i}.png", bits=16) for i, a in enumerate(real_slices)]
+    verdicts = verify_paths(files)  # no detector: marking and watermark only
+    assert {v.verdict for v in verdicts} == {"no-evidence"}
+
+
+def test_a_folder_of_broken_and_odd_files_gets_one_verdict_each(tmp_path, outputs, detector):
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    data = outputs["png"].files[0].read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 3])
+    shutil.copy(get_testdata_file("test-SR.dcm"), tmp_path / "report-sr.dcm")
+    (tmp_path / "config.json").write_text('{"a": 1}')
+    verdicts = {v.file.rsplit("/", 1)[-1]: v for v in verify_paths([tmp_path], detector=detector)}
+    assert set(verdicts) == {"notes.txt", "empty.dcm", "truncated.png", "report-sr.dcm", "config.json"}
+    for name, verdict in verdicts.items():
+        assert verdict.verdict == "unreadable", (name, verdict)
+        assert verdict.evidence["problem"] and "\n" not in verdict.evidence["problem"]
+
+
+def test_files_over_the_size_limit_are_reported_not_read(outputs):
+    verdict = verify_file(outputs["dicom"].files[0], max_bytes=100)
+    assert verdict.verdict == "unreadable" and "too large" in verdict.evidence["problem"]
+
+
+def test_cli_json_lists_every_file_and_exits_non_zero_on_synthetic(outputs, real_slices, tmp_path, capsys):
+    real = write_png(Image(real_slices[0]), tmp_path / "real.png", bits=16)
+    code = main(["verify", "--json", "--no-detector", str(outputs["dicom"].files[0]), str(real)])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [r["verdict"] for r in rows] == ["synthetic-marked", "no-evidence"]
+    assert set(rows[0]) == {"file", "verdict", "evidence"}
+    assert main(["verify", "--no-detector", str(real)]) == 0
+    (tmp_path / "junk.dcm").write_bytes(b"junk")
+    assert main(["verify", "--no-detector", str(real), str(tmp_path / "junk.dcm")]) == 2
+
+
+def test_a_tampered_audit_log_is_reported(outputs, tmp_path, capsys, monkeypatch):
+    log = tmp_path / "audit.jsonl"
+    from radsynth.provenance import default_log
+
+    shutil.copy(default_log(), log)
+    shutil.copy(default_log().with_name(default_log().name + ".head"), tmp_path / "audit.jsonl.head")
+    lines = log.read_text().splitlines()
+    lines[0] = lines[0].replace('"model_id":"', '"model_id":"x')
+    log.write_text("\n".join(lines) + "\n")
+    code = main(["verify", "--no-detector", "--audit-log", str(log), str(outputs["png"].files[0])])
+    err = capsys.readouterr().err
+    assert code == 1 and "failed its check" in err and "line 1" in err
