@@ -169,6 +169,9 @@ def _watermark_evidence(mark: Any, audit: AuditIndex | None, path: Path) -> dict
     out["output_id_prefix"] = mark.payload.output_prefix
     out["model_tag"] = f"{mark.payload.model_tag:04x}"
     entry = audit.lookup(mark.payload.output_prefix) if audit is not None else None
+    # an id is confirmed only by a logged output: a badly damaged mark can, rarely, decode
+    # to another id (benchmarks/provenance.py), which no log line will match
+    out["id_confirmed_by_audit_log"] = entry is not None
     if entry is not None:
         out["audit"] = {
             **_audit_evidence(entry, path),
