@@ -14,7 +14,8 @@ from pydicom.data import get_testdata_file
 
 from radsynth.cli import main
 from radsynth.generate import write_batch
-from radsynth.io import Image, write_nifti, write_png
+from radsynth.io import Image, read_image, write_dicom, write_nifti, write_png
+from radsynth.provenance import read_marking
 from radsynth.provenance.verify import AuditIndex, verify_file, verify_paths
 
 PROMPT = "axial T1-weighted brain MR, no lesion visible"
@@ -56,7 +57,14 @@ def test_stripped_outputs_are_found_by_the_watermark_and_traced_in_the_audit_log
     plain_png = write_png(Image(pixels), tmp_path / "plain.png", bits=16)
     nifti = Image(np.asarray(PILImage.open(outputs["png"].files[1]), dtype=np.float32) / 65535)
     plain_nifti = write_nifti(nifti, tmp_path / "plain.nii.gz")
+    hu = read_image(outputs["dicom"].files[2])  # pixels of a DICOM output into a plain DICOM
+    plain_dicom = write_dicom(Image(hu.array, modality="MR"), tmp_path / "plain.dcm")
     card = json.loads(outputs["png"].card.read_text())
+    dicom_id = json.loads(outputs["dicom"].card.read_text())["files"][2]["output_id"]
+    assert read_marking(plain_dicom) is None
+    assert (
+        verify_file(plain_dicom, audit=AuditIndex()).evidence["watermark"]["audit"]["output_id"] == dicom_id
+    )
     for path, index in ((plain_png, 0), (plain_nifti, 1)):
         verdict = verify_file(path, audit=AuditIndex())
         assert verdict.verdict == "watermark", verdict.to_dict()
