@@ -5,7 +5,7 @@ import torch
 
 from radsynth.errors import InvalidInput
 from radsynth.models import Cond, NoiseConfig, NoiseSchedule
-from radsynth.sampling import sample_ddim, sample_dpmpp_2m, sample_euler
+from radsynth.sampling import sample_ddim, sample_dpmpp_2m, sample_euler, sample_unipc
 
 
 def expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ class GaussianOracle:
 VP = [NoiseConfig(), NoiseConfig(prediction="epsilon"), NoiseConfig(beta_schedule="cosine")]
 
 
-@pytest.mark.parametrize("sampler", [sample_ddim, sample_dpmpp_2m])
+@pytest.mark.parametrize("sampler", [sample_ddim, sample_dpmpp_2m, sample_unipc])
 @pytest.mark.parametrize("config", VP, ids=lambda c: f"{c.prediction}-{c.beta_schedule}")
 @pytest.mark.parametrize("steps", [1, 4, 25])
 def test_vp_samplers_reconstruct_x0_from_pure_noise(sampler, config, steps):
@@ -71,10 +71,10 @@ def test_solvers_converge_to_the_gaussian_ode_solution():
     exact = oracle.exact(x_T, torch.tensor([999]))
     error = {
         (f.__name__, n): (f(oracle, x_T, n, Cond()).double() - exact).abs().max().item()
-        for f in (sample_ddim, sample_dpmpp_2m)
+        for f in (sample_ddim, sample_dpmpp_2m, sample_unipc)
         for n in (10, 50)
     }
-    for name in ("sample_ddim", "sample_dpmpp_2m"):
+    for name in ("sample_ddim", "sample_dpmpp_2m", "sample_unipc"):
         assert error[name, 50] < error[name, 10]
     assert error["sample_dpmpp_2m", 10] < error["sample_ddim", 10]  # second order pays off
     assert error["sample_dpmpp_2m", 50] < 0.1

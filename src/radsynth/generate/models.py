@@ -75,16 +75,21 @@ def load_pipeline(
     device: str | torch.device | None = None,
     bf16: bool | None = None,
     batch_size: int = 16,
+    compile: bool = False,
 ) -> GenerationPipeline:
     """A ready generation pipeline: ``load_pipeline("demo-ct-mr-64").generate(prompt, n=16)``.
 
     ``name`` is a shipped model family or a checkpoint folder; ``kind`` is ``ldm``, ``gan``
     or ``vae``. ``device`` defaults to CUDA when present; ``bf16`` defaults to on where the
-    hardware runs bf16 faster than float32 (see ``radsynth.models.precision``). A checkpoint
-    folder's own card says its kind, so ``kind`` only picks among a shipped family's.
+    hardware runs bf16 faster than float32 (see ``radsynth.models.precision``); ``compile``
+    compiles the UNet (pays only after its first batch: see ``GenerationPipeline``). A
+    checkpoint folder's own card says its kind, so ``kind`` only picks among a shipped
+    family's.
     """
     device = torch.device(device) if device is not None else default_device()
     if bf16 is None:
         bf16 = fast_bf16(device)
     folder = resolve_checkpoint(name, kind)
-    return GenerationPipeline.from_checkpoint(folder, device=device, bf16=bf16, batch_size=batch_size)
+    return GenerationPipeline.from_checkpoint(
+        folder, device=device, bf16=bf16, batch_size=batch_size, compile=compile
+    )

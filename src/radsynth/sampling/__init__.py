@@ -3,7 +3,14 @@ per-sample seeds, and the inference pipeline (prompt -> ``radsynth.io.Image`` li
 
 from radsynth.sampling.guidance import ClassifierFreeGuidance
 from radsynth.sampling.pipeline import GenerationPipeline, SamplingDefaults, build_modules
-from radsynth.sampling.samplers import SAMPLERS, get_sampler, sample_ddim, sample_dpmpp_2m, sample_euler
+from radsynth.sampling.samplers import (
+    SAMPLERS,
+    get_sampler,
+    sample_ddim,
+    sample_dpmpp_2m,
+    sample_euler,
+    sample_unipc,
+)
 from radsynth.sampling.seeds import generators, randn_per_sample, sample_seeds
 
 __all__ = [
@@ -19,4 +26,5 @@ __all__ = [
     "sample_dpmpp_2m",
     "sample_euler",
     "sample_seeds",
+    "sample_unipc",
 ]

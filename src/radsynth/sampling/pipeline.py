@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from radsynth.models.intensity import to_unit_range
 from radsynth.models.unet import UNetConfig, build_unet
 from radsynth.models.vae import VAEConfig, build_vae
 from radsynth.sampling.guidance import ClassifierFreeGuidance
+from radsynth.sampling.inference import fused_attention
 from radsynth.sampling.samplers import DEFAULT_SAMPLER, get_sampler
 from radsynth.sampling.seeds import generators, randn_per_sample, sample_seeds
 from radsynth.text.base import TextEncoder
@@ -77,7 +78,10 @@ class GenerationPipeline:
     Modules are moved to ``device`` and put in eval mode only while ``generate`` runs.
     ``batch_size`` bounds the network batch (CFG doubles it inside the UNet); ``bf16``
     runs network forwards under ``torch.autocast(dtype=bfloat16)`` while the solver state
-    stays float32.
+    stays float32. ``compile`` compiles the LDM's UNet with ``torch.compile`` (in place,
+    one graph per batch shape): the first batch then pays the compilation (about a minute
+    on 2 CPU cores), every later one runs the fused kernels, so it pays for long runs
+    (``radsynth bench`` measures both and the break-even).
     """
 
     kind: str
@@ -94,6 +98,7 @@ class GenerationPipeline:
     model_id: str = ""
     batch_size: int = 16
     bf16: bool = False
+    compile: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
@@ -117,6 +122,8 @@ class GenerationPipeline:
         for module in (self.vae, self.denoiser, self.generator_net, self.text_encoder):
             if isinstance(module, nn.Module):
                 module.to(self.device)
+        if self.compile and self.kind == "ldm":
+            self.denoiser.network.compile(dynamic=False)
 
     # -- construction ------------------------------------------------------------------
 
@@ -238,8 +245,8 @@ class GenerationPipeline:
         if unknown:
             log.warning("low confidence: the model never saw %s", "; ".join(unknown))
         seeds = sample_seeds(seed, n)
-        with torch.inference_mode(), self._eval_mode():
-            cond = self._encode(prompt)
+        with self._inference():
+            cond = self._encode([prompt])
             denoiser = self._guided(guidance) if self.kind == "ldm" else None
             batches = []
             for i in range(0, n, self.batch_size):
@@ -280,21 +287,51 @@ class GenerationPipeline:
             raise InvalidInput(f"seed must be a non-negative integer, got {seed!r}")
         return prompt.strip()
 
-    def _encode(self, prompt: str) -> Cond:
+    def sample(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> torch.Tensor:
+        """One network batch with a prompt per sample: pixels (B, C, *size) in [0, 1].
+
+        The raw tensor behind :meth:`generate`, without its checks, batching or image
+        metadata; for benchmarks and cohort builders that mix prompts in one batch (sample
+        i uses ``seeds[i]`` and ``prompts[i]``, as it would alone).
+        """
+        if len(prompts) != len(seeds):
+            raise InvalidInput(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        steps = self.defaults.steps if steps is None else steps
+        guidance = self.defaults.guidance if guidance is None else guidance
+        with self._inference():
+            denoiser = self._guided(guidance) if self.kind == "ldm" else None
+            return self._generate_batch(self._encode(list(prompts)), list(seeds), steps, denoiser)
+
+    def _encode(self, prompts: list[str]) -> Cond:
         if self.text_encoder is None:
             return Cond()
-        tokens, mask = self.text_encoder.encode([prompt])
+        tokens, mask = self.text_encoder.encode(prompts)  # (P, T, D), (P, T)
         return Cond(tokens.to(self.device), mask.to(self.device))
+
+    @contextlib.contextmanager
+    def _inference(self) -> Iterator[None]:
+        """No autograd, eval mode, fused attention (``radsynth.sampling.inference``)."""
+        with torch.inference_mode(), self._eval_mode(), fused_attention(self._modules()):
+            yield
+
+    def _modules(self) -> list[nn.Module]:
+        return [
+            m
+            for m in (self.vae, self.denoiser, self.generator_net, self.text_encoder)
+            if isinstance(m, nn.Module)
+        ]
 
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
         """Eval mode while generating, then each module's own mode back, so a training loop
         can preview samples from the modules it is training."""
-        modules = [
-            m
-            for m in (self.vae, self.denoiser, self.generator_net, self.text_encoder)
-            if isinstance(m, nn.Module)
-        ]
+        modules = self._modules()
         modes = [[sub.training for sub in m.modules()] for m in modules]
         for m in modules:
             m.eval()

@@ -1,0 +1,403 @@
+"""Generation speed side by side: radsynth's pipeline at its shipped settings against
+MONAI's latent-diffusion inferer (DDPM-1000, DDIM-50) and diffusers' DPM-Solver++ loop
+at radsynth's step count, on the same trained networks, prompts and seeds.
+
+Every method generates the same batches (``batch_size`` held-out captions, one seed per
+image); the batches are interleaved across methods (A B C A B C ...) and each method's
+median seconds per batch gives its images/s. The same images give the fidelity: Fréchet
+Radiomics Distance against every held-out real slice, beside the distance of as many
+real training slices (the floor at that sample size). The 1000-step DDPM reference runs
+once, on the first batch: at ~40x the cost of the others its fidelity would need most of
+an hour per method-sized sample on a 2-core CPU, so it is timed, not scored.
+
+FLOPs per image come from ``torch.utils.flop_counter`` (UNet forwards x steps + the VAE
+decode); the UNet's achieved FLOP/s are measured on its own forward at the guided batch
+(2 x batch) and set against the measured fp32 and bf16 matrix-multiply peaks.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from radsynth.bench.measure import (
+    Timed,
+    count_flops,
+    interleaved,
+    load_average,
+    matmul_peak_gflops,
+)
+from radsynth.bench.references import LatentModel, diffusers_sample, monai_sample, monai_scheduler
+from radsynth.bench.training import training_benchmark
+from radsynth.generate.models import default_device, load_pipeline, resolve_checkpoint
+from radsynth.models.checkpoint import load_card, restore
+from radsynth.models.diffusion import NoiseConfig, NoiseSchedule
+from radsynth.models.precision import cpu_has_fast_bf16
+from radsynth.sampling.pipeline import GenerationPipeline, build_modules
+
+TARGETS = {"monai_ddpm": 50.0, "monai_ddim": 3.0, "diffusers_dpm": 1.5}
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What one benchmark run does. ``repeats`` timed batches per method (their images
+    are also the fidelity sample when ``fidelity``); ``compare_steps``: extra radsynth rows
+    at other step counts; ``train_repeats`` 0 skips the training comparison;
+    ``ddpm_timed_steps``: time only the first N DDPM steps and scale them to all (every
+    step is the same forward and update), for a machine too loaded to run all 1000."""
+
+    model: str = "demo-ct-mr-64"
+    device: str | None = None
+    batch_size: int = 16
+    repeats: int = 4
+    fidelity: bool = True
+    ddpm_steps: int = 1000
+    ddpm_timed_steps: int | None = None
+    ddim_steps: int = 50
+    compare_steps: tuple[int, ...] = ()
+    train_repeats: int = 5
+    seed: int = 0
+
+
+@dataclass
+class Method:
+    """One row: a name, its label, step count and ``run(prompts, seeds) -> pixels``."""
+
+    name: str
+    label: str
+    steps: int
+    run: Callable[[list[str], list[int]], torch.Tensor]
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def reference_model(folder: Path, pipeline: GenerationPipeline) -> LatentModel:
+    """The checkpoint's networks built and loaded afresh (as MONAI builds them: none of
+    radsynth's inference settings), sharing only the frozen text encoder."""
+    card = load_card(folder)
+    modules = build_modules(card)
+    restore(folder, modules)
+    for module in modules.values():
+        module.to(pipeline.device).eval()
+    return LatentModel(
+        unet=modules["unet"],
+        vae=modules["vae"],
+        schedule=NoiseSchedule(NoiseConfig.from_dict(card["config"].get("noise", {}))),
+        text_encoder=pipeline.text_encoder,
+        latent_shape=pipeline.vae_config.latent_shape(pipeline.image_size),
+        latent_scale=pipeline.vae_config.latent_scale,
+        device=pipeline.device,
+    )
+
+
+def build_methods(
+    pipeline: GenerationPipeline, compiled: GenerationPipeline, ref: LatentModel, settings: BenchSettings
+) -> tuple[list[Method], Method]:
+    """The interleaved methods, and the DDPM reference (timed once)."""
+    steps, guidance = pipeline.defaults.steps, pipeline.defaults.guidance
+    autocast = torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=pipeline.bf16)
+
+    def ours(n: int, which: GenerationPipeline = pipeline) -> Callable:
+        return lambda prompts, seeds: which.sample(prompts, seeds, steps=n)
+
+    def monai(kind: str, n: int) -> Callable:
+        def run(prompts, seeds):
+            with autocast:
+                return monai_sample(ref, prompts, seeds, monai_scheduler(kind, ref.schedule, n), guidance)
+
+        return run
+
+    def diffusers(prompts, seeds):
+        with autocast:
+            return diffusers_sample(ref, prompts, seeds, steps, guidance)
+
+    sampler = pipeline.defaults.sampler
+    methods = [
+        Method("radsynth", f"radsynth ({sampler}, shipped)", steps, ours(steps)),
+        Method(
+            "radsynth_compiled",
+            f"radsynth ({sampler}, shipped) + torch.compile",
+            steps,
+            ours(steps, compiled),
+        ),
+    ]
+    methods += [Method(f"radsynth_{n}", f"radsynth ({sampler})", n, ours(n)) for n in settings.compare_steps]
+    methods += [
+        Method("diffusers_dpm", "diffusers loop, DPMSolverMultistep", steps, diffusers),
+        Method(
+            "monai_ddim",
+            "MONAI LatentDiffusionInferer, DDIM",
+            settings.ddim_steps,
+            monai("ddim", settings.ddim_steps),
+        ),
+    ]
+    ddpm = Method(
+        "monai_ddpm",
+        "MONAI LatentDiffusionInferer, DDPM",
+        settings.ddpm_steps,
+        monai("ddpm", settings.ddpm_steps),
+    )
+    return methods, ddpm
+
+
+def fidelity_prompts(n: int, seed: int) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """``n`` held-out captions (sampled), every held-out real slice, and ``n`` real
+    training slices (the floor)."""
+    from radsynth.data.demo import build_demo
+    from radsynth.train.data import read_unit_image
+
+    corpus = build_demo(size=64)
+    manifest = corpus.folder / "manifest.jsonl"
+    held_out = [r for r in corpus.records if r.split in ("val", "test")]
+    train = [r for r in corpus.records if r.split == "train"]
+    rng = random.Random(seed)
+    chosen = [rng.choice(held_out).text for _ in range(n)]
+    real = [read_unit_image(r.resolve(manifest)) for r in held_out]
+    floor = [read_unit_image(r.resolve(manifest)) for r in rng.sample(train, min(n, len(train)))]
+    return chosen, real, floor
+
+
+def unet_throughput(
+    pipeline: GenerationPipeline, compiled: GenerationPipeline, ref: LatentModel, batch: int, repeats: int
+) -> dict[str, Any]:
+    """FLOPs of one guided UNet forward (2 x ``batch``) and its achieved GFLOP/s, with
+    radsynth's inference settings (eager and compiled) and as built."""
+    from radsynth.sampling.inference import fused_attention
+
+    device = pipeline.device
+    x = torch.randn(2 * batch, *ref.latent_shape, device=device)
+    t = torch.full((2 * batch,), 500.0, device=device)
+    ctx = torch.randn(2 * batch, 48, ref.text_encoder.dim, device=device)
+    flops = count_flops(lambda: ref.unet(x, t, ctx))
+
+    def ours(net: torch.nn.Module) -> Callable[[int], None]:
+        def forward(_rep: int) -> None:
+            with torch.inference_mode(), fused_attention([net]):
+                net(x, t, ctx)
+
+        return forward
+
+    def as_built(_rep: int) -> None:
+        with torch.no_grad():
+            ref.unet(x, t, ctx)
+
+    forwards = {
+        "radsynth": ours(pipeline.denoiser.network),
+        "radsynth_compiled": ours(compiled.denoiser.network),
+        "as_built": as_built,
+    }
+    for forward in forwards.values():
+        forward(0)  # warm-up (and compilation, for this shape)
+    timed = interleaved(forwards, repeats, device)
+    return {
+        "flops_per_forward": flops,
+        "batch": 2 * batch,
+        **{
+            name: {"seconds": round(tm.median, 4), "gflops_per_s": flops / tm.median / 1e9}
+            for name, tm in timed.items()
+        },
+    }
+
+
+def time_ddpm(
+    ref: LatentModel,
+    ddpm: Method,
+    settings: BenchSettings,
+    prompts: list[str],
+    seeds: list[int],
+    guidance: float,
+) -> Timed:
+    """The DDPM reference on one batch: all its steps, or the first ``ddpm_timed_steps``
+    scaled to all of them (the VAE decode, timed apart, counted once)."""
+    device = ref.device
+    timed_steps = settings.ddpm_timed_steps
+    if timed_steps is None or timed_steps >= ddpm.steps:
+        return interleaved({ddpm.name: lambda rep: ddpm.run(prompts, seeds)}, 1, device)[ddpm.name]
+    scheduler = monai_scheduler("ddpm", ref.schedule, ddpm.steps)
+    scheduler.timesteps = scheduler.timesteps[:timed_steps]  # the inferer walks these
+    z = ref.noise(seeds)
+    runs = interleaved(
+        {
+            "partial": lambda rep: monai_sample(ref, prompts, seeds, scheduler, guidance),
+            "decode": lambda rep: ref.vae.decode_stage_2_outputs(z),
+        },
+        1,
+        device,
+    )
+    decode = runs["decode"].median
+    total = (runs["partial"].median - decode) * ddpm.steps / timed_steps + decode
+    return Timed(seconds=[total], peak_mib=runs["partial"].peak_mib)
+
+
+def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run everything ``settings`` asks for and return the results (JSON-ready)."""
+    device = torch.device(settings.device) if settings.device else default_device()
+    started, load_start = time.perf_counter(), load_average()
+    folder = resolve_checkpoint(settings.model, "ldm")
+    pipeline = load_pipeline(folder, "ldm", device=device, batch_size=settings.batch_size)
+    compiled = load_pipeline(folder, "ldm", device=device, batch_size=settings.batch_size, compile=True)
+    ref = reference_model(folder, pipeline)
+    methods, ddpm = build_methods(pipeline, compiled, ref, settings)
+    b, n = settings.batch_size, settings.batch_size * settings.repeats
+    if settings.fidelity:
+        prompts, real, floor = fidelity_prompts(n, settings.seed)
+    else:
+        prompts, real, floor = ["axial chest CT, lung window, tumour in the right lung"] * n, [], []
+    seeds = [settings.seed + i for i in range(n)]
+
+    def batch(rep: int) -> tuple[list[str], list[int]]:
+        return prompts[rep * b : (rep + 1) * b], seeds[rep * b : (rep + 1) * b]
+
+    log(f"warm-up (a full batch where compiling); {settings.repeats} interleaved batches of {b}")
+    for m in methods:
+        if m.name != "radsynth_compiled":
+            m.run(prompts[:2], seeds[:2])
+    first = interleaved({"radsynth_compiled": lambda rep: methods[1].run(*batch(0))}, 1, device)
+    timed = interleaved(
+        {m.name: (lambda rep, m=m: m.run(*batch(rep))) for m in methods}, settings.repeats, device
+    )
+    log(f"{ddpm.label}-{ddpm.steps}: one batch of {b}")
+    timed[ddpm.name] = time_ddpm(ref, ddpm, settings, *batch(0), pipeline.defaults.guidance)
+    load_after_sampling = load_average()
+
+    log("FLOPs and matmul peaks")
+    unet = unet_throughput(pipeline, compiled, ref, b, repeats=5)
+    per_forward = unet["flops_per_forward"] / b  # per image, guided (cond + uncond)
+    z = torch.randn(b, *ref.latent_shape, device=device)
+    decode = count_flops(lambda: ref.vae.decode_stage_2_outputs(z)) / b
+    peaks = {
+        "fp32": matmul_peak_gflops(torch.float32, device),
+        "bf16": matmul_peak_gflops(torch.bfloat16, device),
+    }
+    for name in ("radsynth", "radsynth_compiled", "as_built"):
+        unet[name]["fraction_of_fp32_peak"] = unet[name]["gflops_per_s"] / peaks["fp32"]
+        unet[name]["fraction_of_bf16_peak"] = unet[name]["gflops_per_s"] / peaks["bf16"]
+
+    rows: dict[str, Any] = {}
+    for m in [*methods, ddpm]:
+        tm = timed[m.name]
+        images_per_s = b / tm.median
+        flops = m.steps * per_forward + decode
+        rows[m.name] = {
+            "label": m.label,
+            "steps": m.steps,
+            "images_per_s": images_per_s,
+            "seconds_per_batch": [round(s, 3) for s in tm.seconds],
+            "peak_memory_mib": round(tm.peak_mib),
+            "gflop_per_image": flops / 1e9,
+            "achieved_gflops_per_s": flops * images_per_s / 1e9,
+        }
+    if settings.fidelity:
+        log(f"radiomics features of {len(real)} held-out real slices and {n} images per method")
+        rows_frd, floor_frd = fidelity(real, floor, {m.name: timed[m.name].outputs for m in methods})
+        for name, value in rows_frd.items():
+            rows[name].update(frd=value, n_fidelity=n)
+        rows[ddpm.name].update(frd=None, n_fidelity=0)
+    else:
+        floor_frd = None
+    rows["radsynth_compiled"]["first_batch_s"] = round(first["radsynth_compiled"].seconds[0], 2)
+    rows[ddpm.name]["timed_steps"] = settings.ddpm_timed_steps or ddpm.steps
+    ours = rows["radsynth"]["images_per_s"]
+    ratios = {name: ours / rows[name]["images_per_s"] for name in TARGETS}
+    fast = rows["radsynth_compiled"]["images_per_s"]
+    ratios_compiled = {name: fast / rows[name]["images_per_s"] for name in TARGETS}
+    result = {
+        "settings": asdict(settings) | {"device": str(device)},
+        "shipped": {
+            "sampler": pipeline.defaults.sampler,
+            "steps": pipeline.defaults.steps,
+            "guidance": pipeline.defaults.guidance,
+        },
+        "machine": machine(device),
+        "load_average": {"start": load_start, "after_sampling": load_after_sampling},
+        "matmul_peak_gflops": peaks,
+        "unet": unet,
+        "vae_decode_gflop_per_image": decode / 1e9,
+        "methods": rows,
+        "ratios": ratios,
+        "ratios_compiled": ratios_compiled,
+        "compile": compile_cost(rows, b),
+        "targets": {
+            name: {
+                "speedup_target": target,
+                "speedup": ratios[name],
+                "speedup_compiled": ratios_compiled[name],
+                "fidelity_equal_or_better": _no_worse(rows, name),
+                "speed_met": ratios[name] >= target,
+                "speed_met_compiled": ratios_compiled[name] >= target,
+            }
+            for name, target in TARGETS.items()
+        },
+        "fidelity_floor_real_train_vs_held_out": floor_frd,
+    }
+    if settings.train_repeats:
+        log(f"training: {settings.train_repeats} interleaved steps of batch {b} each")
+        card = load_card(folder)
+        vae_folder = resolve_checkpoint(settings.model, "vae")
+        result["training"] = training_benchmark(card, vae_folder, b, settings.train_repeats, device)
+    result["load_average"]["end"] = load_average()
+    result["wall_s"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def fidelity(
+    real: list[np.ndarray], floor: list[np.ndarray], outputs: dict[str, list[torch.Tensor]]
+) -> tuple[dict[str, float], float]:
+    """FRD of each method's images and of the real training sample against ``real``."""
+    from radsynth.evaluate.features import radiomics_features
+    from radsynth.evaluate.frechet import frechet_radiomics_distance
+
+    real_features, _ = radiomics_features(real)
+    floor_features, _ = radiomics_features(floor)
+    scores = {}
+    for name, batches in outputs.items():
+        images = [im[0] for im in torch.cat(batches).float().cpu().numpy()]  # (H, W) each
+        features, _ = radiomics_features(images)
+        scores[name] = frechet_radiomics_distance(real_features, features)
+    return scores, frechet_radiomics_distance(real_features, floor_features)
+
+
+def compile_cost(rows: dict[str, Any], batch: int) -> dict[str, float]:
+    """What compiling costs once (its first batch over the eager first batch) and after
+    how many images its faster batches have paid that back."""
+    eager, compiled = rows["radsynth"], rows["radsynth_compiled"]
+    overhead = compiled["first_batch_s"] - batch / eager["images_per_s"]
+    saved_per_image = 1 / eager["images_per_s"] - 1 / compiled["images_per_s"]
+    return {
+        "overhead_s": round(overhead, 1),
+        "break_even_images": round(overhead / saved_per_image) if saved_per_image > 0 else None,
+    }
+
+
+def _no_worse(rows: dict[str, Any], reference: str) -> bool | None:
+    """Whether radsynth's FRD is at most the reference's (None: not measured)."""
+    ours, theirs = rows["radsynth"].get("frd"), rows[reference].get("frd")
+    return None if ours is None or theirs is None else ours <= theirs
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    info: dict[str, Any] = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "native_bf16_cpu": cpu_has_fast_bf16(),
+        "python": platform.python_version(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        info["cpu"] = next(
+            line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        info["cpu"] = platform.processor() or platform.machine()
+    return info

@@ -1,0 +1,85 @@
+"""``radsynth bench`` end to end at tiny settings on the shipped LDM (correctness only: no
+timing is asserted), and the shipped networks sampled by radsynth and by the reference
+loops give images of the same statistics."""
+
+import json
+
+import pytest
+import torch
+
+from radsynth.bench.references import diffusers_sample, monai_sample, monai_scheduler
+from radsynth.bench.report import markdown
+from radsynth.bench.sampling import reference_model
+from radsynth.cli import main
+from radsynth.generate import load_pipeline
+from radsynth.generate.models import resolve_checkpoint
+
+PROMPTS = ["axial chest CT, lung window, tumour in the right lung", "axial T1-weighted brain MR"]
+
+
+def test_shipped_ldm_fast_path_and_references_agree():
+    pipeline = load_pipeline("demo-ct-mr-64", "ldm")
+    ref = reference_model(resolve_checkpoint("demo-ct-mr-64", "ldm"), pipeline)
+    assert ref.unet is not pipeline.denoiser.network  # the references get their own modules
+    ours = pipeline.sample(PROMPTS, [0, 1], steps=8)
+    diffusers = diffusers_sample(ref, PROMPTS, [0, 1], 8, guidance=pipeline.defaults.guidance)
+    scheduler = monai_scheduler("ddim", ref.schedule, 8)
+    ddim = monai_sample(ref, PROMPTS, [0, 1], scheduler, pipeline.defaults.guidance)
+    assert ours.shape == diffusers.shape == ddim.shape == (2, 1, 64, 64)
+    for images in (diffusers, ddim):
+        assert (images - ours).abs().mean() < 0.05  # same noise, same ODE, other discretisations
+        assert abs(float(images.std() - ours.std())) < 0.03
+
+
+def test_radsynth_bench_runs_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "sampling.json"
+    args = ["bench", "--no-fidelity", "--batch-size", "2", "--repeats", "1", "--ddpm-steps", "3"]
+    args += ["--ddim-steps", "3", "--train-repeats", "0", "--compare-steps", "2"]
+    code = main([*args, "--out", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    methods = result["methods"]
+    assert set(methods) == {
+        "radsynth",
+        "radsynth_compiled",
+        "radsynth_2",
+        "diffusers_dpm",
+        "monai_ddim",
+        "monai_ddpm",
+    }
+    assert methods["radsynth"]["steps"] == methods["diffusers_dpm"]["steps"] == result["shipped"]["steps"]
+    assert methods["monai_ddpm"]["steps"] == 3 and methods["radsynth_2"]["steps"] == 2
+    assert all(m["images_per_s"] > 0 and m["peak_memory_mib"] > 0 for m in methods.values())
+    # FLOPs grow with steps: one guided UNet forward per step plus one decode
+    assert methods["radsynth_2"]["gflop_per_image"] < methods["radsynth"]["gflop_per_image"]
+    assert result["unet"]["flops_per_forward"] > 1e9 and result["matmul_peak_gflops"]["fp32"] > 0
+    assert set(result["targets"]) == {"monai_ddpm", "monai_ddim", "diffusers_dpm"}
+    assert result["load_average"]["end"]
+    printed = capsys.readouterr().out
+    assert "UNet forward" in printed and "wrote" in printed
+    assert markdown(result).count("\n") == 2 + len(methods) - 1
+
+
+@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--compare-steps", "ten"], ["--repeats", "1"]])
+def test_radsynth_bench_refuses_bad_settings(args, capsys):
+    assert main(["bench", *args]) == 1
+    assert "error" in capsys.readouterr().err
+
+
+def test_training_comparison_steps_both_and_reports_the_one_time_encoding(tmp_path):
+    from radsynth.bench.training import training_benchmark
+    from radsynth.data.demo import build_demo
+    from radsynth.models.checkpoint import load_card
+
+    demo = build_demo(size=64).folder  # six real training slices, paths made absolute
+    lines = [json.loads(line) for line in (demo / "manifest.jsonl").read_text().splitlines()]
+    subset = [{**r, "path": str(demo / r["path"])} for r in lines if r["split"] == "train"][:6]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in subset))
+    card = load_card(resolve_checkpoint("demo-ct-mr-64", "ldm"))
+    vae = resolve_checkpoint("demo-ct-mr-64", "vae")
+    result = training_benchmark(card, vae, 2, repeats=1, device=torch.device("cpu"), manifest=str(manifest))
+    for name in ("radsynth", "monai"):
+        assert result[name]["images_per_s"] > 0 and 0 < result[name]["losses"][0] < 10
+    assert result["radsynth"]["training_images_encoded_once"] == 6
+    assert result["ratio"] > 0
