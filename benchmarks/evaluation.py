@@ -4,14 +4,20 @@ held-out demo split.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/evaluation.py [--quick]
 
 Sets: real = the held-out real slices (val + test subjects, 291); train = the real
-training slices (811) the generators were trained on; synthetic = per model, 4 images for
-each of 60 training captions (15 with a tumour or lesion, 45 drawn from the rest), seeds
-fixed. The "real train" row puts 240 real training slices in the synthetic seat: what a
-perfect copy of the training distribution scores (and, by construction, 100 % copies).
+training slices (811) the generators were trained on; synthetic = per model, 12 images
+for each of the 10 distinct chest CT training captions that state a finding (4 with a
+tumour, 6 without: the utility task's material) and 4 for each of 40 other training
+captions (10 with a lesion, 30 of the rest; the corpus has 57 distinct training
+captions), 280 images, seeds fixed. The "real train" row puts 280 real training slices
+in the synthetic seat: what a perfect copy of the training distribution scores (and, by
+construction, 100 % copies).
 
-Utility task: finding present vs absent (tumour or lesion; 16 training slices have one,
-25 held-out slices). The arms that do not involve synthetic images (real, shuffled
-labels, transfer:real) are trained once and shared by the three rows.
+Utility task: tumour present vs absent on chest CT (training: lung1, 6 of 96 slices with
+a tumour; test: lung2, 22 of 122), 120 steps x 32 images per arm. Across all slices the
+task is confounded (22 of the 25 held-out positives are lung2 CT, most negatives are brain
+MR), so it is restricted to chest slices. The arms without synthetic images (real,
+shuffled labels, transfer:real) are trained once and shared by the three rows.
+Membership inference: 200 training vs 200 held-out slices.
 
 Prints a table, writes benchmarks/results/evaluation.json and one HTML report per model
 under out/evaluation/<model>/.
@@ -49,20 +55,30 @@ from generation import generate_all  # noqa: E402  (the generation benchmark's s
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
 REPORTS = Path("out/evaluation")
 KINDS = ("ldm", "gan", "vae")
+QUOTAS = {"other_present": 10, "other": 30}  # and every chest caption
+QUICK_QUOTAS = {"other_present": 1, "other": 2}
+UTILITY_WITHIN = {"anatomy": "chest"}
 SHARED_ARMS = ("real", "shuffled_labels", "transfer:real")
 
 
-def training_prompts(train, n_prompts: int, n_positive: int, seed: int) -> list[str]:
-    """``n_positive`` captions of training slices with a finding and the rest drawn from
-    the other training captions (the corpus's own mix), without repeats."""
+def training_prompts(train, quotas: dict[str, int], per_prompt: int, seed: int) -> list[tuple[str, int]]:
+    """``(caption, images)`` for distinct training captions: every chest caption (with and
+    without a tumour, ``3 * per_prompt`` images each: the utility task's material), then
+    up to ``quotas`` captions of the other groups, ``per_prompt`` images each."""
     rng = random.Random(seed)
-    positive = sorted(
-        {t for t, f in zip(train.texts, train.attributes["finding"], strict=True) if f == "present"}
-    )
-    others = sorted(
-        {t for t, f in zip(train.texts, train.attributes["finding"], strict=True) if f != "present"}
-    )
-    return rng.sample(positive, min(n_positive, len(positive))) + rng.sample(others, n_prompts - n_positive)
+    groups: dict[str, set[str]] = {"chest": set(), "other_present": set(), "other": set()}
+    for text, anatomy, finding in zip(
+        train.texts, train.attributes["anatomy"], train.attributes["finding"], strict=True
+    ):
+        if anatomy == "chest" and finding in ("present", "absent"):
+            groups["chest"].add(text)
+        else:
+            groups["other_present" if finding == "present" else "other"].add(text)
+    chosen = [(text, 3 * per_prompt) for text in sorted(groups["chest"])]
+    for name, n in quotas.items():
+        pool = sorted(groups[name])
+        chosen += [(text, per_prompt) for text in rng.sample(pool, min(n, len(pool)))]
+    return chosen
 
 
 def main() -> None:
@@ -71,26 +87,28 @@ def main() -> None:
         "--quick", action="store_true", help="12 prompts x 2, 40 utility steps, no file written"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--utility-steps", type=int, default=150)
+    parser.add_argument("--utility-steps", type=int, default=120)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)
     torch.manual_seed(args.seed)
     manifest = build_demo(size=64).folder / "manifest.jsonl"
     real = load_set(manifest, "real", ("val", "test"))
     train = load_set(manifest, "train", ("train",))
-    n_prompts, per_prompt, n_positive = (12, 2, 4) if args.quick else (60, 4, 15)
-    prompts = training_prompts(train, n_prompts, n_positive, args.seed)
+    per_prompt = 2 if args.quick else 4
+    quotas = QUICK_QUOTAS if args.quick else QUOTAS
+    prompts = training_prompts(train, quotas, per_prompt, args.seed)
     steps = 40 if args.quick else args.utility_steps
     reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
     encoder = DomainReader(WEIGHTS / "demo-ct-mr-64" / "encoder")
     real_radiomics, _ = radiomics_features(list(real.images))
-    reference = reference_row(real, train, encoder, real_radiomics, len(prompts) * per_prompt, args.seed)
-    results = {"models": {}, "real_train": reference}
+    n_synthetic = sum(n for _, n in prompts)
+    reference = reference_row(real, train, encoder, real_radiomics, n_synthetic, args.seed)
+    results = {"models": {}, "real_train": reference, "settings": settings(args, prompts, per_prompt, steps)}
     shared: dict = {}  # the arms without synthetic images, trained once
     for kind in KINDS:
         start = time.perf_counter()
         pipeline = load_pipeline("demo-ct-mr-64", kind, device="cpu", bf16=False)
-        images, texts = generate_all(pipeline, [(p, per_prompt) for p in prompts], args.seed)
+        images, texts = generate_all(pipeline, prompts, args.seed)
         models = Models(reader, encoder, pipeline if kind != "gan" else None)
         evaluation = evaluate(
             real,
@@ -107,32 +125,43 @@ def main() -> None:
             write_report(evaluation, REPORTS / kind)
         results["models"][kind] = evaluation.metrics
         console.print(f"{kind}: done in {evaluation.metrics['seconds']:.0f} s")
-    results["settings"] = {
+        if not args.quick:
+            save(results)
+    console.print(table(results))
+    console.print(utility_table(results))
+    if not args.quick:
+        console.print(f"wrote {RESULTS}")
+
+
+def save(results: dict) -> None:
+    """Write what is measured so far (after every model, so a late failure loses nothing)."""
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(_slim(json_ready(results)), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+def settings(args, prompts: list[tuple[str, int]], per_prompt: int, steps: int) -> dict:
+    return {
         "quick": args.quick,
         "seed": args.seed,
         "prompts": len(prompts),
+        "images": sum(n for _, n in prompts),
         "per_prompt": per_prompt,
         "utility_steps": steps,
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
         "radsynth_version": __version__,
     }
-    console.print(table(results))
-    console.print(utility_table(results))
-    if not args.quick:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(
-            json.dumps(_slim(json_ready(results)), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
-        console.print(f"wrote {RESULTS}")
 
 
 def options_for(shared: dict, steps: int, seed: int) -> EvaluationOptions:
     """All utility arms for the first model; only those with synthetic images after it."""
     with_synthetic = ("synthetic", "real+synthetic")
     arms, transfer = (with_synthetic, with_synthetic) if shared else (ARMS, TRANSFER_ARMS)
-    return EvaluationOptions(
-        seed=seed, utility=UtilitySettings(steps=steps, seed=seed, arms=arms, transfer_arms=transfer)
+    utility = UtilitySettings(
+        within=UTILITY_WITHIN, steps=steps, seed=seed, arms=arms, transfer_arms=transfer
     )
+    return EvaluationOptions(seed=seed, max_membership=200, utility=utility)
 
 
 def share_arms(metrics: dict, shared: dict) -> None:
@@ -212,7 +241,8 @@ def utility_table(results: dict) -> Table:
     """AUROC [95 % CI] of the finding CNN per training arm, tested on held-out real subjects."""
     names = ("real", "shuffled_labels", "synthetic", "real+synthetic")
     names += tuple(f"transfer:{n}" for n in ("real", "synthetic", "real+synthetic"))
-    out = Table("model", *names, title="Utility: finding present vs absent, AUROC on held-out real subjects")
+    title = "Utility: tumour present vs absent on chest CT, AUROC on the held-out subject (lung2)"
+    out = Table("model", *names, title=title)
     for kind, m in results["models"].items():
         arms = m.get("utility", {}).get("arms", {})
         out.add_row(kind, *(_interval(arms.get(n, {}).get("auroc")) for n in names))

@@ -16,6 +16,24 @@ def demo_manifest():
     return build_demo(size=64).folder / "manifest.jsonl"
 
 
+@pytest.fixture(scope="session")
+def copy_manifest(demo_manifest):
+    """``copy(folder, records)``: a manifest of demo ``records`` with their PNGs copied
+    into ``folder`` (to alter or subset them without touching the corpus)."""
+    from shutil import copyfile
+
+    from radsynth.data.manifest import write_manifest
+
+    def copy(folder, records):
+        folder.mkdir(parents=True, exist_ok=True)
+        for r in records:
+            (folder / r.path).parent.mkdir(parents=True, exist_ok=True)
+            copyfile(r.resolve(demo_manifest), folder / r.path)
+        return write_manifest(records, folder / "manifest.jsonl")
+
+    return copy
+
+
 def spread(images: ImageSet, n: int) -> ImageSet:
     """``n`` images evenly spread over ``images`` (every subject and level represented)."""
     return images.subset(np.linspace(0, len(images) - 1, n).round().astype(int))

@@ -79,19 +79,25 @@ def test_one_command_writes_the_report_and_the_metrics(generated, demo_manifest,
     assert "wrote" in printed
 
 
-def test_training_copies_as_the_synthetic_set_are_flagged_entirely(demo_manifest, tmp_path, capsys):
-    out = tmp_path / "copies"
+def test_training_copies_as_the_synthetic_set_are_flagged_entirely(
+    demo_manifest, copy_manifest, tmp_path, capsys
+):
+    from radsynth.data.manifest import load_manifest
+
+    training = [r for r in load_manifest(demo_manifest) if r.split == "train"]
+    copies = copy_manifest(tmp_path / "copies", training[::27])  # 31 slices, every subject
+    out = tmp_path / "report"
     code, _, errors = _run(
         capsys,
         "--real", demo_manifest, "--real-split", "test",
-        "--synthetic", demo_manifest,  # the training set itself, as a manifest
+        "--synthetic", copies,
         "--train", demo_manifest, "--train-split", "train",
         "--utility-steps", 1, "--bootstrap", 5, "--no-radiomics", "-o", out,
     )  # fmt: skip
-    # the whole manifest includes the held-out splits too: those are no copies
     assert code == 0 and not errors, errors
     privacy = json.loads((out / "metrics.json").read_text())["privacy"]
-    assert privacy["n_flagged"] >= 811 and privacy["share_training_copied"] == 1.0
+    assert privacy["share_synthetic_flagged"] == 1.0 and privacy["n_flagged"] == 31
+    assert privacy["share_training_copied"] == pytest.approx(31 / 811)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +106,7 @@ def test_training_copies_as_the_synthetic_set_are_flagged_entirely(demo_manifest
         ((), "missing --real, --synthetic, --train"),
         (("--real-split", "nope"), "real set is empty (splits nope)"),
         (("--copy-threshold", "1.5"), "--copy-threshold must be in (0, 1]"),
+        (("--utility-within", "anatomy"), "--utility-within expects NAME=VALUE, got 'anatomy'"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(generated, demo_manifest, tmp_path, capsys, args, message):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radsynth.data.manifest import load_manifest, write_manifest
+from radsynth.data.manifest import load_manifest
 from radsynth.errors import InvalidInput, NotEnoughSamples, RadsynthError, SetMismatch
 from radsynth.evaluate.sets import check_comparable, load_set
 
@@ -44,21 +44,11 @@ def test_a_modality_the_real_set_lacks_is_refused(held_out, training):
         check_comparable(mr_only, training)
 
 
-def _copy_manifest(demo_manifest, folder, records):
-    from shutil import copyfile
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for r in records:
-        (folder / r.path).parent.mkdir(parents=True, exist_ok=True)
-        copyfile(r.resolve(demo_manifest), folder / r.path)
-    return write_manifest(records, folder / "manifest.jsonl")
-
-
-def test_mixed_sizes_within_a_set_and_nans_are_refused(demo_manifest, tmp_path):
+def test_mixed_sizes_within_a_set_and_nans_are_refused(demo_manifest, copy_manifest, tmp_path):
     from PIL import Image
 
     records = load_manifest(demo_manifest)[:3]
-    manifest = _copy_manifest(demo_manifest, tmp_path / "mixed", records)
+    manifest = copy_manifest(tmp_path / "mixed", records)
     odd = tmp_path / "mixed" / records[1].path
     Image.open(odd).resize((32, 32)).save(odd)
     with pytest.raises(SetMismatch, match="mixes image sizes"):

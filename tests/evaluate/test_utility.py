@@ -24,7 +24,8 @@ def _marked(images: np.ndarray, seed: int, name: str) -> ImageSet:
         images[i, y : y + 16, x : x + 16] = board
     finding = tuple("present" if p else "absent" for p in present)
     n = len(images)
-    return ImageSet(name, images, ("",) * n, ("MR",) * n, {"finding": finding}, tuple(map(str, range(n))))
+    attributes = {"finding": finding, "modality": ("MR",) * n}
+    return ImageSet(name, images, ("",) * n, ("MR",) * n, attributes, tuple(map(str, range(n))))
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +51,18 @@ def test_an_arm_without_examples_of_a_class_reports_why_and_transfer_loads_the_e
     report = utility(train, train.subset([]), test, settings, encoder=encoder)
     assert "not enough samples: need >= 2" in report["arms"]["synthetic"]["skipped"]
     assert set(report["arms"]["transfer:real"]) >= {"accuracy", "balanced_accuracy", "auroc", "n_train"}
+
+
+def test_within_keeps_one_group_and_an_empty_group_says_so(marked):
+    from radsynth.errors import NotEnoughSamples
+
+    train, test = marked
+    with pytest.raises(NotEnoughSamples, match="classes in both training and test sets"):
+        utility(train, train.subset([]), test, UtilitySettings(within={"modality": "CT"}, steps=1))
+    report = utility(
+        train,
+        train.subset([]),
+        test,
+        UtilitySettings(within={"modality": "MR"}, steps=1, arms=("real",), n_boot=2),
+    )
+    assert report["within"] == {"modality": "MR"} and sum(report["test_counts"]) == len(test)

@@ -25,6 +25,17 @@ def _splits(value: str | None) -> tuple[str, ...]:
     return tuple(s.strip() for s in value.split(",") if s.strip()) if value else ()
 
 
+def _pairs(value: str | None) -> dict[str, str]:
+    """``"a=b,c=d"`` -> ``{"a": "b", "c": "d"}``."""
+    pairs = {}
+    for item in _splits(value):
+        name, sep, wanted = item.partition("=")
+        if not sep or not name or not wanted:
+            raise InvalidInput(f"--utility-within expects NAME=VALUE, got {item!r}")
+        pairs[name.strip()] = wanted.strip()
+    return pairs
+
+
 @app.callback(invoke_without_command=True)
 def evaluate(
     ctx: typer.Context,
@@ -69,6 +80,10 @@ def evaluate(
             "--utility-task", help="Attribute the utility CNN learns: finding, modality or anatomy."
         ),
     ] = "finding",
+    utility_within: Annotated[
+        str | None,
+        typer.Option("--utility-within", help="Keep only images with NAME=VALUE, e.g. anatomy=chest."),
+    ] = None,
     utility_steps: Annotated[
         int, typer.Option("--utility-steps", help="Training steps per utility arm.")
     ] = 300,
@@ -115,7 +130,9 @@ def evaluate(
         copy_threshold=copy_threshold,
         max_membership=attack_images,
         radiomics=radiomics,
-        utility=UtilitySettings(attribute=utility_task, steps=utility_steps, seed=seed),
+        utility=UtilitySettings(
+            attribute=utility_task, within=_pairs(utility_within), steps=utility_steps, seed=seed
+        ),
     )
     console = Console(stderr=True)
     with console.status("reading the sets"):
