@@ -84,6 +84,14 @@ def ingest(
         str | None, typer.Option("--modality", help="Override the modality (e.g. DX for PNGs).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the subject-level split.")] = 0,
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="Case folders of aligned volumes: synthrad (mr|cbct, ct, mask) or brats "
+            "(t1, t1ce, t2, flair, seg); auto detects them, plain never does.",
+        ),
+    ] = "auto",
 ) -> None:
     """Ingest your images into a manifest (slices for volumes), with a QC summary."""
     from rich.progress import Progress
@@ -116,6 +124,7 @@ def ingest(
             seed=seed,
             on_problem=problem,
             on_progress=advance,
+            layout=layout,
         )
     finally:
         progress.stop()

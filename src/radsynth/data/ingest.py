@@ -383,6 +383,7 @@ def ingest(
     seed: int = 0,
     on_problem: Callable[[Problem], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    layout: str | None = None,
 ) -> IngestResult:
     """Ingest ``source`` (a folder or one file) into a corpus folder ``out``.
 
@@ -392,10 +393,22 @@ def ingest(
     (e.g. "DX" for chest X-ray PNGs). Splits are by subject (see ``radsynth.data.splits``).
     ``on_problem`` hears each skipped input as it happens, ``on_progress(done, total, name)``
     each finished one. Raises ``InvalidInput`` when nothing readable was found.
+
+    ``layout`` ("synthrad", "brats") reads case folders of aligned volumes instead (see
+    ``radsynth.data.paired``); "auto" (or None) uses it when the folder looks like one,
+    "plain" never does.
     """
+    from radsynth.data.paired import detect_layout, ingest_paired
+
     source, out = Path(source), Path(out)
     if not source.exists():
         raise InvalidInput("not found", source)
+    if layout in (None, "auto"):
+        layout = detect_layout(source)
+    if layout not in (None, "plain"):
+        return ingest_paired(
+            source, out, layout, size, seed=seed, on_problem=on_problem, on_progress=on_progress
+        )
     if size < 8:
         raise InvalidInput(f"--size must be at least 8 pixels, got {size}")
     problems: list[Problem] = []
