@@ -169,6 +169,11 @@ def test_brats_contrasts_pair_under_either_naming(brats, tmp_path):
     assert {p.source.subject for p in pairs} == {"BraTS-GLI-00001-000", "Brats18_TCIA_002_1"}
     seg = read_image(tmp_path / "out" / pairs[0].source.extra["seg"]).array
     assert set(np.unique(seg)) <= {0, 1}
+    with_tumour = [
+        p.source for p in pairs if read_image(tmp_path / "out" / p.source.extra["seg"]).array.any()
+    ]
+    assert with_tumour and all(r.labels == {"finding": "tumour"} for r in with_tumour)
+    assert "tumour present" in with_tumour[0].text
     with pytest.raises(InvalidInput, match="matches contrasts t1, t2"):
         aligned_pairs(result.records, "MR", "t2")
 

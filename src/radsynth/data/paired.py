@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from radsynth.data.describe import describe
+from radsynth.data.describe import describe, finding_phrase
 from radsynth.data.ingest import IngestResult, Problem, _kind, _safe
 from radsynth.data.manifest import Record, load_manifest, write_manifest
 from radsynth.data.normalise import apply_window, normalise
@@ -254,6 +254,29 @@ def _write_label(mask: np.ndarray, like: Image, size: int, path: Path) -> None:
     write_png(pixels.with_array(pixels.array.round().astype(np.uint8)), path, bits=8)
 
 
+def _slice_facts(
+    case: Case, cut: Image, body: np.ndarray, seg: np.ndarray | None, opts: _Options, folder: Path
+) -> tuple[dict, dict, str | None]:
+    """The extra fields shared by every contrast of one slice (mask and seg slices written),
+    the labels and the finding phrase (BraTS: tumour in the slice or not)."""
+    index = cut.metadata["slice"]["index"]
+    name = f"{cut.metadata['slice']['plane']}_{index:03d}"
+    extra = {
+        "layout": opts.layout,
+        "pair_id": f"{case.name}/{name}",
+        "mask": f"masks/{_safe(case.name)}/{name}.png",
+    }
+    extra |= {"slice_index": index, "position_mm": round(cut.metadata["slice"]["position_mm"], 3)}
+    _write_label(body, cut, opts.size, folder / extra["mask"])
+    if seg is None:
+        return extra, {}, None
+    extra["seg"] = f"seg/{_safe(case.name)}/{name}.png"
+    _write_label(seg, cut, opts.size, folder / extra["seg"])
+    present = bool(seg.any())
+    phrase = finding_phrase("present" if present else "none", opts.anatomy or "", word="tumour")
+    return extra, {"finding": "tumour" if present else "none"}, phrase
+
+
 def _case_records(case: Case, opts: _Options, folder: Path) -> list[Record]:
     """Every contrast of ``case`` cut at the same informative slices, with mask slices."""
     from radsynth.io import write_png
@@ -265,24 +288,16 @@ def _case_records(case: Case, opts: _Options, folder: Path) -> list[Record]:
     normalised = {c: _normalised(v, body) for c, v in volumes.items()}
     records = []
     for index in indices:
-        pair_id = f"{case.name}/{plane}_{index:03d}"
-        cut, mask_slice = extract_slice(reference, plane, index, mask=body.astype(np.uint8))
-        mask_rel = f"masks/{_safe(case.name)}/{plane}_{index:03d}.png"
-        _write_label(mask_slice, cut, opts.size, folder / mask_rel)
-        extra = {"layout": opts.layout, "pair_id": pair_id, "mask": mask_rel, "slice_index": index}
-        extra["position_mm"] = round(cut.metadata["slice"]["position_mm"], 3)
-        if seg is not None:
-            extra["seg"] = f"seg/{_safe(case.name)}/{plane}_{index:03d}.png"
-            _write_label(
-                extract_slice(reference, plane, index, mask=seg)[1], cut, opts.size, folder / extra["seg"]
-            )
+        name = f"{plane}_{index:03d}"
+        cut, body_slice = extract_slice(reference, plane, index, mask=body.astype(np.uint8))
+        seg_slice = None if seg is None else extract_slice(reference, plane, index, mask=seg)[1]
+        extra, labels, finding = _slice_facts(case, cut, body_slice, seg_slice, opts, folder)
         for contrast, (norm, how) in normalised.items():
             pixels = resize_square(extract_slice(norm, plane, index)[0], opts.size, background=0.0)
             modality = volumes[contrast].modality
-            text = describe(plane, modality, opts.anatomy, _CONTRAST_WORDS.get(contrast))
-            rel = f"images/{_safe(case.name)}/{contrast}/{plane}_{index:03d}.png"
+            text = describe(plane, modality, opts.anatomy, _CONTRAST_WORDS.get(contrast), finding=finding)
+            rel = f"images/{_safe(case.name)}/{contrast}/{name}.png"
             write_png(pixels, folder / rel, bits=16, value_range=(0.0, 1.0), text={"Description": text})
-            source_file = str(case.volumes[contrast])
             records.append(
                 Record(
                     path=rel,
@@ -295,9 +310,10 @@ def _case_records(case: Case, opts: _Options, folder: Path) -> list[Record]:
                     anatomy=opts.anatomy,
                     plane=plane,
                     contrast=contrast,
+                    labels=labels,
                     spacing=tuple(round(s, 4) for s in pixels.spacing),
                     shape=tuple(pixels.array.shape),
-                    extra={**extra, "source_file": source_file, "normalisation": how},
+                    extra={**extra, "source_file": str(case.volumes[contrast]), "normalisation": how},
                 )
             )
     return records
