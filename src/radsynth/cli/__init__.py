@@ -19,6 +19,7 @@ from radsynth.cli import detect as detect_commands
 from radsynth.cli import evaluate as evaluate_commands
 from radsynth.cli import generate as generate_commands
 from radsynth.cli import train as train_commands
+from radsynth.cli import translate as translate_commands
 from radsynth.cli import verify as verify_commands
 from radsynth.errors import RadsynthError
 
@@ -38,6 +39,7 @@ app.command(name="generate")(generate_commands.generate)
 app.command(name="models")(generate_commands.models)
 app.command(name="bench")(bench_commands.bench)
 app.command(name="verify")(verify_commands.verify)
+app.command(name="translate")(translate_commands.translate)
 
 err_console = Console(stderr=True)
 

@@ -36,14 +36,17 @@ class DataConfig:
     ``manifest`` is a manifest path (relative paths, like ``out``, are relative to the
     working folder) or ``demo:<size>`` for the demo corpus built by ``radsynth data demo``. Images are
     resized to ``image_size`` pixels square when they differ. ``modalities`` (DICOM codes)
-    keeps only those; empty keeps all. ``augment`` adds small random shifts (no flips:
-    captions state the side of a finding). ``workers`` are DataLoader processes.
+    keeps only those; empty keeps all. ``where`` keeps records whose field (or label) is
+    one of the listed values, e.g. ``{anatomy: [brain, head], window: [null, bone]}``.
+    ``augment`` adds small random shifts (no flips: captions state the side of a finding).
+    ``workers`` are DataLoader processes.
     """
 
     manifest: str
     split: str = "train"
     image_size: int = 64
     modalities: tuple[str, ...] = ()
+    where: dict[str, Any] = field(default_factory=dict)
     augment: bool = False
     workers: int = 0
 

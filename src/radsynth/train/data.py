@@ -67,12 +67,25 @@ def select_records(config: DataConfig) -> TrainingData:
     records = load_manifest(path)
     wanted = {m.upper() for m in config.modalities}
     chosen = tuple(
-        r for r in records if r.split == config.split and (not wanted or r.modality.upper() in wanted)
+        r
+        for r in records
+        if r.split == config.split
+        and (not wanted or r.modality.upper() in wanted)
+        and all(_field(r, k) in _as_list(v) for k, v in config.where.items())
     )
     if not chosen:
         what = f"split {config.split!r}" + (f" and modalities {sorted(wanted)}" if wanted else "")
+        what += f" and {config.where}" if config.where else ""
         raise InvalidInput(f"no records with {what}", path)
     return TrainingData(config.manifest, path, chosen)
+
+
+def _field(record: Record, name: str) -> Any:
+    return getattr(record, name) if hasattr(record, name) else (record.labels or {}).get(name)
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 class ManifestDataset(Dataset):

@@ -1,0 +1,246 @@
+"""Translation tasks: restoration trained by degrading real images (``denoise``, ``sr``),
+paired translation (``paired``, pix2pix: L1 + optional patch adversarial) and unpaired
+translation (``cycle``, CycleGAN: adversarial + cycle consistency + identity).
+
+``paired`` takes its pairs from the selected records: records that share a pair key
+(``extra.pair_id``, else subject + plane + slice) and match ``source`` / ``target``
+(record fields, e.g. ``{contrast: T1-weighted}``). ``cycle`` splits each batch into the
+``source`` and ``target`` images by the same filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from radsynth.data.degrade import lower_resolution, poisson_gaussian, rician, uniform
+from radsynth.data.manifest import Record
+from radsynth.errors import InvalidInput
+from radsynth.models.intensity import to_model_range
+from radsynth.models.translator import Translator, TranslatorConfig, build_discriminator
+from radsynth.train.config import TrainConfig
+from radsynth.train.data import TrainingData, read_unit_image
+from radsynth.train.task import Batch, StepContext
+from radsynth.train.tasks.common import adam, image_fields, parse_options
+
+MODES = ("denoise", "sr", "paired", "cycle")
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """``mr_sigma``: Rician sigma range (fraction of the range); ``ct_photons``: Poisson
+    counts per unit intensity (fewer = noisier), ``ct_sigma``: read-out noise; ``sr_factors``:
+    resolution losses drawn per sample; ``adversarial``: patch-GAN weight (paired);
+    ``cycle_weight`` / ``identity_weight``: CycleGAN's lambda and its identity term."""
+
+    mode: str = "denoise"
+    mr_sigma: tuple[float, ...] = (0.01, 0.06)
+    ct_photons: tuple[float, ...] = (300.0, 3000.0)
+    ct_sigma: float = 0.005
+    sr_factors: tuple[int, ...] = (2, 4)
+    source: dict[str, Any] = field(default_factory=dict)
+    target: dict[str, Any] = field(default_factory=dict)
+    adversarial: float = 0.0
+    cycle_weight: float = 10.0
+    identity_weight: float = 0.5
+    crop: int = 48
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidInput(f"options.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode in ("paired", "cycle") and not (self.source and self.target):
+            raise InvalidInput(f"options.source and options.target are needed for mode {self.mode!r}")
+
+
+def matches(record: Record, wanted: Mapping[str, Any]) -> bool:
+    """Every field in ``wanted`` equals the record's (a record field, or a label)."""
+    return all(getattr(record, k, (record.labels or {}).get(k)) == v for k, v in wanted.items())
+
+
+def pair_key(record: Record) -> str:
+    extra = record.extra or {}
+    return str(extra.get("pair_id") or f"{record.subject}/{record.plane}/{extra.get('slice', '')}")
+
+
+class TranslateTask:
+    shipped: tuple[str, ...] = ("translator",)
+    ema: tuple[str, ...] = ("translator",)
+
+    def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device) -> None:
+        self.config, self.data, self.device = config, data, device
+        self.options: TranslateOptions = parse_options(TranslateOptions, config)
+        # restoration is a small correction of its input: residual unless the recipe says
+        self.net_config = TranslatorConfig.from_dict(
+            {"residual": self.options.mode in ("denoise", "sr"), **dict(config.model)}
+        )
+        self.translator = Translator(self.net_config)
+        self.modules_ = {"translator": self.translator}
+        if self.options.mode == "cycle":
+            back = TranslatorConfig.from_dict({**self.net_config.to_dict()})
+            self.modules_["backward"] = Translator(back)
+            self.modules_["critic_target"] = build_discriminator(self.net_config)
+            self.modules_["critic_source"] = build_discriminator(self.net_config)
+            self.is_source = torch.tensor([matches(r, self.options.source) for r in data.records])
+            self.is_target = torch.tensor([matches(r, self.options.target) for r in data.records])
+            if not self.is_source.any() or not self.is_target.any():
+                raise InvalidInput(
+                    "cycle training needs records matching both options.source and options.target"
+                )
+        if self.options.mode == "paired":
+            self.pairs = self._pairs()
+            if self.options.adversarial > 0:
+                self.modules_["critic_target"] = build_discriminator(self.net_config)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return dict(self.modules_)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        betas = (0.5, 0.999)
+        generators = [
+            p for k in ("translator", "backward") if k in self.modules_ for p in self.modules_[k].parameters()
+        ]
+        out = {"translator": adam(generators, self.config.lr, betas)}
+        critics = [p for k, m in self.modules_.items() if k.startswith("critic") for p in m.parameters()]
+        if critics:
+            out["critics"] = adam(critics, self.config.lr, betas)
+        return out
+
+    def step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor | float]:
+        if self.options.mode == "cycle":
+            return self._cycle_step(batch, ctx)
+        source, target = self._paired_batch(batch) if self.options.mode == "paired" else self._degraded(batch)
+        fake = ctx.nets["translator"](source)
+        l1 = (fake - target).abs().float().mean()
+        loss, logs = l1, {"l1": l1.detach()}
+        if "critic_target" in self.modules_:
+            d_loss = _critic_loss(ctx.nets["critic_target"], target, fake.detach())
+            ctx.update("critics", d_loss)
+            with ctx.frozen("critic_target") as critic:
+                loss = loss + self.options.adversarial * _fool(critic, fake)
+            logs["d_loss"] = d_loss.detach()
+        ctx.update("translator", loss)
+        return {"loss": loss.detach(), **logs}
+
+    def _degraded(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(degraded, clean) in [-1, 1]: noise per modality, or a drawn resolution loss."""
+        clean = (batch["image"] + 1) / 2  # (B, 1, H, W) in [0, 1]
+        b = clean.shape[0]
+        if self.options.mode == "sr":
+            factors = torch.randint(0, len(self.options.sr_factors), (b,)).tolist()
+            degraded = torch.cat(
+                [
+                    lower_resolution(clean[i : i + 1], self.options.sr_factors[f])
+                    for i, f in enumerate(factors)
+                ]
+            )
+        else:
+            ct = torch.tensor([m == "CT" for m in batch["modality"]], device=clean.device).view(-1, 1, 1, 1)
+            sigma = uniform(*self.options.mr_sigma, b, clean.device)
+            photons = torch.exp(
+                uniform(*torch.tensor(self.options.ct_photons).log().tolist(), b, clean.device)
+            )
+            noisy_ct = poisson_gaussian(clean, photons, self.options.ct_sigma)
+            degraded = torch.where(ct, noisy_ct, rician(clean, sigma))
+        return to_model_range(degraded.clamp(0, 1)), batch["image"]
+
+    def _pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(source, target) images (1, H, W) in [-1, 1] of every complete pair."""
+        by_key: dict[str, dict[str, Record]] = {}
+        for r in self.data.records:
+            side = (
+                "source"
+                if matches(r, self.options.source)
+                else "target"
+                if matches(r, self.options.target)
+                else None
+            )
+            if side:
+                by_key.setdefault(pair_key(r), {})[side] = r
+        pairs = [
+            tuple(
+                to_model_range(torch.from_numpy(read_unit_image(p[s].resolve(self.data.path)))[None])
+                for s in ("source", "target")
+            )
+            for p in by_key.values()
+            if len(p) == 2
+        ]
+        if not pairs:
+            raise InvalidInput(
+                "paired training found no record pairs matching options.source / options.target",
+                self.data.path,
+            )
+        return pairs
+
+    def _paired_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random aligned crops and flips of the pairs (as many as the batch holds): with a
+        handful of pairs the same crop window must cut both images."""
+        b = batch["image"].shape[0]
+        crop = self.options.crop
+        sources, targets = [], []
+        for k in torch.randint(0, len(self.pairs), (b,)).tolist():
+            source, target = self.pairs[k]
+            h, w = source.shape[-2:]
+            y, x = torch.randint(0, h - crop + 1, ()).item(), torch.randint(0, w - crop + 1, ()).item()
+            pair = torch.stack([source, target])[..., y : y + crop, x : x + crop]
+            if torch.rand(()) < 0.5:
+                pair = pair.flip(-1)
+            sources.append(pair[0])
+            targets.append(pair[1])
+        return torch.stack(sources).to(self.device), torch.stack(targets).to(self.device)
+
+    def _cycle_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor | float]:
+        """CycleGAN (Zhu et al. 2017, eq. 3): least-squares adversarial terms both ways,
+        L1 cycle consistency (lambda = ``cycle_weight``) and identity (eq. 6 of §5.2)."""
+        index = batch["index"].cpu()
+        a = batch["image"][self.is_source[index].to(batch["image"].device)]
+        b = batch["image"][self.is_target[index].to(batch["image"].device)]
+        if len(a) == 0 or len(b) == 0:
+            return {"loss": 0.0}
+        n = min(len(a), len(b))
+        a, b = a[:n], b[:n]
+        forward, backward = ctx.nets["translator"], ctx.nets["backward"]
+        fake_b, fake_a = forward(a), backward(b)
+        with ctx.frozen("critic_target") as critic_b, ctx.frozen("critic_source") as critic_a:
+            adversarial = _fool(critic_b, fake_b, lsgan=True) + _fool(critic_a, fake_a, lsgan=True)
+        cycle = (backward(fake_b) - a).abs().mean() + (forward(fake_a) - b).abs().mean()
+        identity = (forward(b) - b).abs().mean() + (backward(a) - a).abs().mean()
+        w = self.options
+        g_loss = adversarial + w.cycle_weight * cycle + w.identity_weight * w.cycle_weight * identity
+        ctx.update("translator", g_loss)
+        d_loss = _critic_loss(ctx.nets["critic_target"], b, fake_b.detach(), lsgan=True) + _critic_loss(
+            ctx.nets["critic_source"], a, fake_a.detach(), lsgan=True
+        )
+        ctx.update("critics", d_loss)
+        return {"loss": g_loss.detach(), "cycle": cycle.detach(), "d_loss": d_loss.detach()}
+
+    def card(self, shipped: Mapping[str, nn.Module]) -> dict[str, Any]:
+        info = image_fields(self.config, self.data)
+        info["translation"] = {
+            "mode": self.options.mode,
+            "source": dict(self.options.source),
+            "target": dict(self.options.target),
+        }
+        return {"config": {"translator": self.net_config.to_dict()}, "task_info": info}
+
+
+def _last(logits: Any) -> torch.Tensor:
+    """MONAI's PatchDiscriminator returns every layer's output; the last is the verdict."""
+    return (logits[-1] if isinstance(logits, list | tuple) else logits).float()
+
+
+def _critic_loss(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, lsgan: bool = False
+) -> torch.Tensor:
+    real_logits, fake_logits = _last(critic(real)), _last(critic(fake))
+    if lsgan:  # least squares (Mao et al. 2017), as CycleGAN trains
+        return ((real_logits - 1) ** 2).mean() + (fake_logits**2).mean()
+    return torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()
+
+
+def _fool(critic: nn.Module, fake: torch.Tensor, lsgan: bool = False) -> torch.Tensor:
+    logits = _last(critic(fake))
+    return ((logits - 1) ** 2).mean() if lsgan else -logits.mean()

@@ -1,0 +1,89 @@
+"""``translate_file``: read, check, translate, write marked, log: all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from radsynth.data.paired import TRANSLATION_HU_RANGE
+from radsynth.errors import InvalidInput, RadsynthError
+from radsynth.io import read_image
+from radsynth.provenance import SyntheticFacts, append_entries, write_synthetic
+from radsynth.provenance.marking import sidecar_path
+from radsynth.translate.volume import check_input, load_translator, translate_volume
+
+DISPLAY = {"CT": TRANSLATION_HU_RANGE}  # the watermark's strength is relative to this range (HU)
+
+
+def output_format(output: Path, source: Path) -> str:
+    """NIfTI for ``.nii`` / ``.nii.gz``; a DICOM series folder for a path without suffix
+    (or when the input was DICOM and the output has no NIfTI suffix)."""
+    name = output.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        return "nifti"
+    if output.suffix == "" or source.is_dir() or source.suffix.lower() == ".dcm":
+        if output.suffix:
+            raise InvalidInput("a DICOM series is written as a folder: give a path without a suffix", output)
+        return "dicom"
+    raise InvalidInput("output must end in .nii or .nii.gz, or be a folder for a DICOM series", output)
+
+
+def translate_file(
+    source: str | Path,
+    output: str | Path,
+    task: str,
+    *,
+    weights: str | Path | None = None,
+    mask: str | Path | None = None,
+    overwrite: bool = False,
+    audit_log: str | Path | None = None,
+    on_slice: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Translate the volume at ``source`` (NIfTI, DICOM series folder, NRRD/MHA) into
+    ``output``; returns the path written. Checks everything before any pixel is written."""
+    source, output = Path(source), Path(output)
+    fmt = output_format(output, source)
+    if output.exists() and not overwrite:
+        raise InvalidInput("output exists; choose another path or --overwrite", output)
+    image = read_image(source)
+    check_input(image, task, source)
+    body = _read_mask(mask, image) if mask is not None else None
+    model = load_translator(task, weights)
+    translated = translate_volume(image, task, model, mask=body, on_slice=on_slice)
+    facts = SyntheticFacts(model_id=model.model_id, prompt=f"{task} of {source.name}", task="translate")
+    value_range = DISPLAY.get(translated.modality, _range(translated.array))
+    if output.exists():
+        _remove(output)
+    write_synthetic(translated, output, facts, fmt, value_range=value_range)
+    files = sorted(output.rglob("*")) if output.is_dir() else [output]
+    files += [sidecar_path(output)] if fmt == "nifti" else []
+    append_entries(
+        [{"output_id": facts.output_id, "model_id": facts.model_id, "prompt": facts.prompt, "files": files}],
+        audit_log,
+    )
+    return output
+
+
+def _read_mask(path: str | Path, image) -> np.ndarray:
+    mask = read_image(path)
+    if not mask.same_geometry(image, atol=1e-3):
+        raise InvalidInput("the mask's geometry differs from the volume's", path)
+    if not (mask.array > 0).any():
+        raise InvalidInput("the body mask is empty", path)
+    return mask.array > 0
+
+
+def _range(array: np.ndarray) -> tuple[float, float]:
+    lo, hi = float(np.min(array)), float(np.max(array))
+    return (lo, hi if hi > lo else lo + 1.0)
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    try:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    except OSError as err:
+        raise RadsynthError(f"cannot replace the output ({err.strerror})", path) from None
