@@ -17,6 +17,7 @@ from radsynth.cli import bench as bench_commands
 from radsynth.cli import data as data_commands
 from radsynth.cli import detect as detect_commands
 from radsynth.cli import evaluate as evaluate_commands
+from radsynth.cli import evaluate_translation
 from radsynth.cli import generate as generate_commands
 from radsynth.cli import train as train_commands
 from radsynth.cli import translate as translate_commands
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(data_commands.app, name="data")
 app.add_typer(audit_commands.app, name="audit")
 app.add_typer(detect_commands.app, name="detect")
+evaluate_commands.app.command(name="translation")(evaluate_translation.translation)
 app.add_typer(evaluate_commands.app, name="evaluate")
 app.command(name="train")(train_commands.train)
 app.command(name="generate")(generate_commands.generate)
