@@ -233,7 +233,9 @@ def _utility(u: dict[str, Any]) -> str:
     scored = {name: r["auroc"] for name, r in u["arms"].items() if "auroc" in r}
     chart = f"<img src='{plots.bars_with_ci(scored, 'AUROC (95 % CI)', chance=0.5)}'>" if scored else ""
     note = (
-        f"<p class='note'>Task: {html.escape(u['attribute'])} ({', '.join(map(html.escape, u['classes']))}); "
+        f"<p class='note'>Task: {html.escape(u['attribute'])} ({', '.join(map(html.escape, u['classes']))})"
+        + (f" within {html.escape(str(u['within']))}" if u.get("within") else "")
+        + "; "
         f"test counts {u['test_counts']} (held-out real subjects); training counts per arm "
         f"{html.escape(str(u['counts']))}. "
         "transfer: the CNN starts from the domain encoder (pretrained on another task). shuffled_labels: "
