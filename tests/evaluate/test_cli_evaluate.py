@@ -114,3 +114,22 @@ def test_bad_input_is_one_line_and_writes_nothing(generated, demo_manifest, tmp_
     code, _, errors = _run(capsys, *sets, *args, "-o", tmp_path / "out")
     assert code == 1 and len(errors) == 1 and message in errors[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_set_too_small_for_a_metric_reports_why_and_no_number(demo_manifest, tmp_path, capsys):
+    prompt = "axial chest CT, lung window, tumour in the right lung"
+    assert main(["generate", prompt, "-n", "1", "--model", "gan", "-o", str(tmp_path / "one")]) == 0
+    code, _, errors = _run(
+        capsys,
+        "--real", demo_manifest, "--real-split", "test", "--synthetic", tmp_path / "one",
+        "--train", demo_manifest, "--train-split", "train",
+        "--utility-steps", 1, "--bootstrap", 3, "--no-radiomics", "-o", tmp_path / "report",
+    )  # fmt: skip
+    assert code == 0 and not errors
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["fidelity"]["fid_domain"] == {
+        "skipped": "Fréchet/KID: not enough samples: need >= 10, got 1"
+    }
+    assert "value" not in metrics["diversity"]["ms_ssim_within_prompt"]
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "not enough samples: need &gt;= 10, got 1" in page

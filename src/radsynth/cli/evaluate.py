@@ -146,7 +146,7 @@ def evaluate(
     report, metrics = write_report(evaluation, out)
     Console().print(f"[bold green]wrote[/] {report} and {metrics}")
     for line in _skipped(evaluation.metrics):
-        console.print(f"[yellow]not reported:[/] {line}")
+        console.print(f"[yellow]not reported:[/] {line}", highlight=False, soft_wrap=True)
 
 
 def _models(reader: str | None, encoder: str | None, attack: str | None):
