@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from radsynth.errors import NotEnoughSamples
 from radsynth.evaluate.membership import auroc, denoising_loss, membership_inference
 from radsynth.generate import load_pipeline
 
@@ -44,5 +45,5 @@ def test_what_cannot_be_attacked_says_why(training, held_out):
     assert "no loss or reconstruction" in membership_inference(gan, training, held_out)["skipped"]
     assert "no model to attack" in membership_inference(None, training, held_out)["skipped"]
     vae = load_pipeline("demo-ct-mr-64", "vae", device="cpu")
-    with pytest.raises(Exception, match="not enough samples: need >= 10"):
+    with pytest.raises(NotEnoughSamples, match="not enough samples: need >= 10"):
         membership_inference(vae, training.subset([0, 1]), held_out)
