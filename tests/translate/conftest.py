@@ -43,3 +43,42 @@ def ct_volume() -> Image:
     volume = loaded.image.array
     mid = volume.shape[0] // 2
     return _oblique(volume[mid - 2 : mid + 2, 64:160, 48:144], "CT", "HU")
+
+
+TINY = {
+    "denoise": {"mode": "denoise"},
+    "sr": {"mode": "sr"},
+    "mr2ct": {"mode": "cycle", "source": {"modality": "MR"}, "target": {"modality": "CT", "window": "bone"}},
+    "t1pd": {"mode": "paired", "source": {"contrast": "T1-weighted"}, "target": {"contrast": "PD-weighted"}},
+}
+WHERE = {
+    "mr2ct": {"anatomy": ["brain", "head"], "window": [None, "bone"]},
+    "t1pd": {"source": ["Debian insighttoolkit5-examples"], "subject": ["colin27"]},
+}
+
+
+@pytest.fixture(scope="session")
+def translators(tmp_path_factory) -> dict[str, str]:
+    """{task: checkpoint folder}: each translation recipe trained 2 tiny steps, so the
+    volume code is tested independently of how well the shipped models translate."""
+    from radsynth.train.config import config_from_dict
+    from radsynth.train.loop import train
+
+    root = tmp_path_factory.mktemp("translators")
+    folders = {}
+    for name, options in TINY.items():
+        recipe = {
+            "task": "translate",
+            "name": f"translate-{name}-tiny",
+            "model": {"channels": [8, 16], "num_res_units": 0, "disc_channels": 8, "disc_layers": 2},
+            "options": {**options, **({"crop": 32} if name == "t1pd" else {})},
+            "data": {"manifest": "demo:64", "split": "train", "image_size": 64, "where": WHERE.get(name, {})},
+            "steps": 2,
+            "batch_size": 8,
+            "checkpoint_every": 2,
+            "seed": 0,
+            "out": str(root / name),
+        }
+        folders[name] = str(train(config_from_dict(recipe)))
+    folders["sr2"] = folders["sr4"] = folders["sr"]
+    return folders

@@ -92,8 +92,9 @@ def load_translator(task: str, weights: str | Path | None = None) -> LoadedTrans
 def check_input(image: Image, task: str, source: str | Path = "input") -> None:
     """Refuse what the task cannot use, in one line naming the file."""
     spec = task_spec(task)
-    if image.spatial_ndim != 3:
-        raise InvalidInput(f"expected a 3D volume, got a {image.spatial_ndim}D image", source)
+    if image.spatial_ndim != 3 or image.spatial_shape[0] < 2:
+        what = f"{image.spatial_ndim}D image" if image.spatial_ndim != 3 else "2D image (one slice)"
+        raise InvalidInput(f"expected a 3D volume, got a {what}", source)
     if image.rgb:
         raise InvalidInput("expected a grey volume, got RGB", source)
     if not np.isfinite(image.array).all():
