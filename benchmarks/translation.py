@@ -86,7 +86,8 @@ def _nlm(image: Image) -> Image:
     f.SetNoiseModel(f.POISSON if image.modality == "CT" else f.RICIAN)
     f.SetNumberOfIterations(2)
     f.SetPatchRadius(2)
-    out = [sitk.GetArrayFromImage(f.Execute(sitk.GetImageFromArray(s))) for s in image.array]
+    shift = max(0.0, -float(image.array.min()))  # the noise models need values >= 0 (HU are not)
+    out = [sitk.GetArrayFromImage(f.Execute(sitk.GetImageFromArray(s + shift))) - shift for s in image.array]
     return image.with_array(np.stack(out).astype(np.float32))
 
 
