@@ -18,7 +18,7 @@ PROMPTS = ["axial chest CT, lung window, tumour in the right lung", "axial T1-we
 
 
 def test_shipped_ldm_fast_path_and_references_agree():
-    pipeline = load_pipeline("demo-ct-mr-64", "ldm")
+    pipeline = load_pipeline("demo-ct-mr-64", "ldm", fast_attention=True)
     ref = reference_model(resolve_checkpoint("demo-ct-mr-64", "ldm"), pipeline)
     assert ref.unet is not pipeline.denoiser.network  # the references get their own modules
     ours = pipeline.sample(PROMPTS, [0, 1], steps=8)
@@ -60,7 +60,9 @@ def test_radsynth_bench_runs_and_writes_json(tmp_path, capsys):
     assert markdown(result).count("\n") == 2 + len(methods) - 1
 
 
-@pytest.mark.parametrize("args", [["--batch-size", "0"], ["--compare-steps", "ten"], ["--repeats", "1"]])
+@pytest.mark.parametrize(
+    "args", [["--batch-size", "0"], ["--compare-steps", "ten"], ["--batch-size", "2", "--repeats", "2"]]
+)
 def test_radsynth_bench_refuses_bad_settings(args, capsys):
     assert main(["bench", *args]) == 1
     assert "error" in capsys.readouterr().err

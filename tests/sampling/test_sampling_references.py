@@ -40,7 +40,9 @@ class IdentityDecoder(nn.Module):
 def oracle_setup(card, text_encoder):
     schedule = NoiseSchedule()
     modules = {"vae": IdentityDecoder(), "unet": OracleUNet(schedule)}
-    pipeline = GenerationPipeline.from_modules(modules, card("ldm"), text_encoder=text_encoder)
+    pipeline = GenerationPipeline.from_modules(
+        modules, card("ldm"), text_encoder=text_encoder, fast_attention=True
+    )
     ref = LatentModel(
         unet=modules["unet"],
         vae=modules["vae"],
@@ -73,7 +75,9 @@ def test_fast_path_and_references_sample_the_same_distribution(oracle_setup):
 
 
 def test_mixed_prompt_batch_equals_each_image_alone(tiny_modules, card):
-    pipeline = GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"steps": 3}))
+    pipeline = GenerationPipeline.from_modules(
+        tiny_modules, card("ldm", sampling={"steps": 3}), fast_attention=True
+    )
     batch = pipeline.sample(PROMPTS[:3], [5, 6, 7])
     alone = pipeline.generate(PROMPTS[1], n=1, seed=6)[0].array
     torch.testing.assert_close(batch[1, 0], torch.from_numpy(alone), atol=1e-5, rtol=0)

@@ -241,8 +241,9 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     device = torch.device(settings.device) if settings.device else default_device()
     started, load_start = time.perf_counter(), load_average()
     folder = resolve_checkpoint(settings.model, "ldm")
-    pipeline = load_pipeline(folder, "ldm", device=device, batch_size=settings.batch_size)
-    compiled = load_pipeline(folder, "ldm", device=device, batch_size=settings.batch_size, compile=True)
+    options = {"device": device, "batch_size": settings.batch_size, "fast_attention": True}
+    pipeline = load_pipeline(folder, "ldm", **options)
+    compiled = load_pipeline(folder, "ldm", **options, compile=True)
     ref = reference_model(folder, pipeline)
     methods, ddpm = build_methods(pipeline, compiled, ref, settings)
     b, n = settings.batch_size, settings.batch_size * settings.repeats

@@ -76,13 +76,15 @@ def load_pipeline(
     bf16: bool | None = None,
     batch_size: int = 16,
     compile: bool = False,
+    fast_attention: bool = False,
 ) -> GenerationPipeline:
     """A ready generation pipeline: ``load_pipeline("demo-ct-mr-64").generate(prompt, n=16)``.
 
     ``name`` is a shipped model family or a checkpoint folder; ``kind`` is ``ldm``, ``gan``
     or ``vae``. ``device`` defaults to CUDA when present; ``bf16`` defaults to on where the
     hardware runs bf16 faster than float32 (see ``radsynth.models.precision``); ``compile``
-    compiles the UNet (pays only after its first batch: see ``GenerationPipeline``). A
+    compiles the UNet (pays only after its first batch: see ``GenerationPipeline``);
+    ``fast_attention`` fuses MONAI's attention (same function, other rounding). A
     checkpoint folder's own card says its kind, so ``kind`` only picks among a shipped
     family's.
     """
@@ -91,5 +93,10 @@ def load_pipeline(
         bf16 = fast_bf16(device)
     folder = resolve_checkpoint(name, kind)
     return GenerationPipeline.from_checkpoint(
-        folder, device=device, bf16=bf16, batch_size=batch_size, compile=compile
+        folder,
+        device=device,
+        bf16=bf16,
+        batch_size=batch_size,
+        compile=compile,
+        fast_attention=fast_attention,
     )

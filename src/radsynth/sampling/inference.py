@@ -5,8 +5,10 @@ two einsums and an explicit attention matrix unless their ``use_flash_attention`
 set, which routes the same product through ``torch.nn.functional.scaled_dot_product_attention``
 (a fused kernel on CPU, FlashAttention on GPU: Dao et al. 2022). The math is identical up
 to float rounding, and the flag carries no weights, so a checkpoint trained either way
-samples either way. The pipeline turns it on only while it generates and restores the
-modules afterwards, so a module shared with training is left as it was.
+samples either way. A pipeline built with ``fast_attention=True`` turns it on only while
+it generates and restores the modules afterwards, so a module shared with training is
+left as it was. It is opt-in because other rounding means other pixels in the last bits:
+an output is then reproducible only under the same setting.
 """
 
 from __future__ import annotations

@@ -81,7 +81,8 @@ class GenerationPipeline:
     stays float32. ``compile`` compiles the LDM's UNet with ``torch.compile`` (in place,
     one graph per batch shape): the first batch then pays the compilation (about a minute
     on 2 CPU cores), every later one runs the fused kernels, so it pays for long runs
-    (``radsynth bench`` measures both and the break-even).
+    (``radsynth bench`` measures both and the break-even). ``fast_attention`` runs MONAI's
+    attention through fused SDPA while generating (``radsynth.sampling.inference``).
     """
 
     kind: str
@@ -99,6 +100,7 @@ class GenerationPipeline:
     batch_size: int = 16
     bf16: bool = False
     compile: bool = False
+    fast_attention: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
@@ -316,8 +318,9 @@ class GenerationPipeline:
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
-        """No autograd, eval mode, fused attention (``radsynth.sampling.inference``)."""
-        with torch.inference_mode(), self._eval_mode(), fused_attention(self._modules()):
+        """No autograd, eval mode, fused attention where asked."""
+        fused = fused_attention(self._modules()) if self.fast_attention else contextlib.nullcontext()
+        with torch.inference_mode(), self._eval_mode(), fused:
             yield
 
     def _modules(self) -> list[nn.Module]:
