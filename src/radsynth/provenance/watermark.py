@@ -174,6 +174,7 @@ def embed(
     payload: Payload,
     value_range: tuple[float, float] = (0.0, 1.0),
     strength: float = DEFAULT_STRENGTH,
+    quantum: float = 0.0,
 ) -> np.ndarray:
     """``array`` (2D, or a volume of 2D slices along axis 0) with the mark added.
 
@@ -186,11 +187,14 @@ def embed(
     pilot, when its peak is near the threshold), up to ``MAX_GAIN`` times. Without it, one
     demo slice in seven lost its payload before any attack.
 
+    ``quantum``: the step the caller will round the result to (e.g. 1/255 for an 8-bit
+    file); the self-check then reads the rounded pixels, as the detector will.
+
     Slices smaller than ``MIN_SIDE`` (64 px) on a side are returned unchanged: they rely
     on the metadata marking alone.
     """
     if array.ndim == 3:
-        return np.stack([embed(s, payload, value_range, strength) for s in array])
+        return np.stack([embed(s, payload, value_range, strength, quantum) for s in array])
     if array.ndim != 2:
         raise ValueError(f"watermark needs a 2D image or a stack of them, got shape {array.shape}")
     if min(array.shape) < MIN_SIDE:
@@ -203,12 +207,13 @@ def embed(
     lo, hi = float(host.min()), float(host.max())
     for _ in range(EMBED_ROUNDS):
         marked = np.clip(host + amplitude * pattern(payload, array.shape, gains), lo, hi)
-        folded = _fold(_residual(_canonical(marked, 1.0)))
+        stored = np.round(marked / quantum) * quantum if quantum > 0 else marked
+        folded = _fold(_residual(_canonical(stored, 1.0)))
         soft = _read_bits(folded, (0, 0)) * expected
         weak = soft < BIT_MARGIN * np.median(np.abs(soft))
         # the pilot must also stand when the file is re-windowed so the darkest and
         # brightest 8 % saturate (the flat background, where the mark shows best, is gone)
-        windowed = np.clip(marked, lo + WINDOW_CHECK * (hi - lo), hi - WINDOW_CHECK * (hi - lo))
+        windowed = np.clip(stored, lo + WINDOW_CHECK * (hi - lo), hi - WINDOW_CHECK * (hi - lo))
         pilot_weak = min(_pilot_score(folded), _pilot_score(_fold(_residual(_canonical(windowed, 1.0))))) < (
             THRESHOLD + PILOT_MARGIN
         )
