@@ -122,3 +122,13 @@ def test_a_tampered_audit_log_is_reported(outputs, tmp_path, capsys, monkeypatch
     code = main(["verify", "--no-detector", "--audit-log", str(log), str(outputs["png"].files[0])])
     err = capsys.readouterr().err
     assert code == 1 and "failed its check" in err and "line 1" in err
+
+
+def test_a_contact_sheet_of_sixteen_ldm_images_carries_its_mark(tmp_path):
+    """A grid of many small images is a busy host: make demo's 16-image sheets lost the mark at
+    the outputs' 1 % strength."""
+    from radsynth.generate import load_pipeline
+
+    images = load_pipeline("demo-ct-mr-64", "ldm").generate(PROMPT, n=16, seed=0)
+    batch = write_batch(images, tmp_path, "png")
+    assert verify_file(batch.contact_sheet).evidence["watermark"]["found"]
