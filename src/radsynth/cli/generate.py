@@ -37,7 +37,7 @@ def generate(
     sampler: Annotated[
         str | None,
         typer.Option(
-            "--sampler", help="ldm solver: dpmpp_2m (DPM-Solver++ 2M) or ddim (default: the card's)."
+            "--sampler", help="ldm solver: dpmpp_2m (DPM-Solver++ 2M), unipc or ddim (default: the card's)."
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Image i uses seed + i: reproducible per image.")] = 0,

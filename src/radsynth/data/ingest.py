@@ -94,6 +94,21 @@ class _Row:
     subject: str | None
 
 
+def problem_collector(
+    on_problem: Callable[[Problem], None] | None,
+) -> tuple[list[Problem], Callable[[Problem], None]]:
+    """(the list an ingest reports at the end, the callback that adds to it and tells
+    ``on_problem`` at once, so a CLI can show each skipped file as it happens)."""
+    problems: list[Problem] = []
+
+    def problem(p: Problem) -> None:
+        problems.append(p)
+        if on_problem is not None:
+            on_problem(p)
+
+    return problems, problem
+
+
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
@@ -411,12 +426,7 @@ def ingest(
         )
     if size < 8:
         raise InvalidInput(f"--size must be at least 8 pixels, got {size}")
-    problems: list[Problem] = []
-
-    def problem(p: Problem) -> None:
-        problems.append(p)
-        if on_problem is not None:
-            on_problem(p)
+    problems, problem = problem_collector(on_problem)
 
     texts, csv_problem = None, None
     if csv_path is not None:

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 
 from radsynth.data.describe import describe, finding_phrase
-from radsynth.data.ingest import IngestResult, Problem, _kind, _safe
+from radsynth.data.ingest import IngestResult, Problem, _kind, _safe, problem_collector
 from radsynth.data.manifest import Record, load_manifest, write_manifest
 from radsynth.data.normalise import apply_window, normalise
 from radsynth.data.qc import check_records
@@ -346,12 +346,7 @@ def ingest_paired(
         raise InvalidInput(f"unknown or undetectable layout {layout!r} (known: {known})", source)
     if size < 8:
         raise InvalidInput(f"--size must be at least 8 pixels, got {size}")
-    problems: list[Problem] = []
-
-    def problem(p: Problem) -> None:
-        problems.append(p)
-        if on_problem is not None:
-            on_problem(p)
+    problems, problem = problem_collector(on_problem)
 
     cases = find_cases(source, layout, problem)
     if not cases and not problems:
