@@ -41,3 +41,27 @@ def test_scale_one_is_the_conditional_model_in_one_pass(denoiser, text_encoder):
 def test_negative_scale_is_refused(denoiser, text_encoder):
     with pytest.raises(InvalidInput, match="guidance scale"):
         ClassifierFreeGuidance(denoiser, text_encoder.encode([""]), -1.0)
+
+
+def test_guidance_interval_runs_the_conditional_half_alone_outside_it(denoiser, text_encoder):
+    context, mask = text_encoder.encode(["axial chest CT", "axial brain MR"])
+    uncond = text_encoder.encode([""])
+    x = torch.randn(2, 2, 8, 8)
+    counting = CountingDenoiser(denoiser)
+    cfg = ClassifierFreeGuidance(counting, uncond, scale=4.0, interval=(0.3, 0.7))
+    with torch.inference_mode():
+        for step in (900, 500, 100):  # fractions 0.9 (outside), 0.5 (inside), 0.1 (outside)
+            t = torch.full((2,), step)
+            out = cfg(x, t, context, mask)
+            cond = denoiser(x, t, context, mask)
+            if step == 500:
+                assert (out - cond).abs().max() > 1e-3  # guided: not the conditional output
+            else:
+                torch.testing.assert_close(out, cond)
+    assert counting.batches == [2, 4, 2]
+
+
+@pytest.mark.parametrize("interval", [(0.8, 0.2), (-0.1, 0.5), (0.5, 1.5)])
+def test_a_guidance_interval_outside_zero_one_or_reversed_is_refused(denoiser, text_encoder, interval):
+    with pytest.raises(InvalidInput, match="guidance interval"):
+        ClassifierFreeGuidance(denoiser, text_encoder.encode([""]), 4.0, interval=interval)

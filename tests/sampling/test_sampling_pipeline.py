@@ -140,3 +140,47 @@ def test_ddim_and_rectified_flow_pipelines_generate(tiny_modules, card):
     flow = GenerationPipeline.from_modules(tiny_modules, flow_card, device="cpu")
     assert flow.defaults.sampler == "euler"
     assert flow.generate(PROMPT, n=1, steps=2)[0].array.shape == (16, 16)
+
+
+def test_text_keys_and_values_are_projected_once_per_run_with_identical_images(tiny_modules, pipeline):
+    from monai.networks.blocks.crossattention import CrossAttentionBlock
+
+    from radsynth.sampling.inference import cached_context_projections
+
+    block = next(m for m in tiny_modules["unet"].modules() if isinstance(m, CrossAttentionBlock))
+    calls = []
+    hook = block.to_k.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        ldm = pipeline("ldm", tiny_modules)
+        memoised = ldm.generate(PROMPT, n=2, seed=3, steps=4, guidance=3.0)
+        with_memo = len(calls)
+        calls.clear()
+        with torch.inference_mode():
+            z = torch.randn(2, 2, 8, 8)
+            context = torch.randn(2, 5, tiny_modules["text_encoder"].dim)
+            net = tiny_modules["unet"]
+            plain = net(z, torch.tensor([10, 10]), context)
+            with cached_context_projections([net]):
+                twice = [net(z, torch.tensor([10, 10]), context) for _ in range(2)]
+    finally:
+        hook.remove()
+    assert with_memo == 1  # guided steps share one (cond + uncond) context: one projection
+    assert len(calls) == 2  # once without the memo, once for two forwards with it
+    assert torch.equal(plain, twice[0]) and torch.equal(plain, twice[1])
+    assert block.to_k.__class__ is torch.nn.Linear  # restored after the run
+    again = pipeline("ldm", tiny_modules).generate(PROMPT, n=2, seed=3, steps=4, guidance=3.0)
+    np.testing.assert_array_equal(memoised[0].array, again[0].array)
+
+
+def test_guidance_interval_from_the_card_is_used_and_recorded(tiny_modules, card):
+    ldm = GenerationPipeline.from_modules(
+        tiny_modules, card("ldm", sampling={"steps": 4, "guidance_interval": [0.2, 0.8]})
+    )
+    limited = ldm.generate(PROMPT, n=1, seed=0, guidance=3.0)[0]
+    assert limited.metadata["guidance_interval"] == [0.2, 0.8]
+    ldm.use_guidance_interval(None)
+    full = ldm.generate(PROMPT, n=1, seed=0, guidance=3.0)[0]
+    assert full.metadata["guidance_interval"] is None
+    assert not np.array_equal(limited.array, full.array)
+    with pytest.raises(CheckpointMismatch, match="guidance interval|unknown"):
+        GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"guidance_interval": [0.9, 0.1]}))

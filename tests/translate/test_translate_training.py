@@ -70,6 +70,39 @@ def test_residual_translator_starts_as_the_identity():
     assert torch.equal(net(x), x)
 
 
+def test_resize_upsampling_has_no_transposed_convolution_and_keeps_the_shape():
+    net = Translator(
+        TranslatorConfig(channels=(8, 16, 32), num_res_units=1, residual=False, upsample="resize")
+    )
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+    assert any(isinstance(m, torch.nn.Upsample) for m in net.modules())
+    assert net(torch.rand(2, 1, 50, 38)).shape == (2, 1, 50, 38)
+    with pytest.raises(InvalidInput, match="model.upsample"):
+        TranslatorConfig(upsample="pixelshuffle")
+
+
+def test_restoration_sees_windowed_ct_on_the_hu_scale_of_translate():
+    from radsynth.data.manifest import Record
+    from radsynth.data.paired import TRANSLATION_HU_RANGE
+    from radsynth.train.tasks.translate import hu_scale
+
+    def record(modality, window):
+        return Record("x.png", "", modality, "s", "train", "test", "test", window=window)
+
+    (a_lung, b_lung), (a_mr, b_mr), (a_bone, b_bone) = hu_scale(
+        [record("CT", "lung"), record("MR", None), record("CT", "bone")]
+    ).tolist()
+    lo, hi = TRANSLATION_HU_RANGE
+
+    def hu(unit):
+        return lo + unit * (hi - lo)
+
+    # lung window (-600, 1500): [0, 1] is -1350..150 HU; bone (400, 1800): -500..1300 HU
+    assert hu(b_lung) == pytest.approx(-1350, abs=0.1) and hu(a_lung + b_lung) == pytest.approx(150, abs=0.1)
+    assert hu(b_bone) == pytest.approx(-500, abs=0.1) and hu(a_bone + b_bone) == pytest.approx(1300, abs=0.1)
+    assert (a_mr, b_mr) == (1.0, 0.0)
+
+
 def test_rician_noise_on_a_dark_background_has_the_rayleigh_mean():
     torch.manual_seed(0)
     noisy = rician(torch.zeros(1, 1, 256, 256), torch.tensor([0.05]))

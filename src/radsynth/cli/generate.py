@@ -40,6 +40,14 @@ def generate(
             "--sampler", help="ldm solver: dpmpp_2m (DPM-Solver++ 2M), unipc or ddim (default: the card's)."
         ),
     ] = None,
+    guidance_interval: Annotated[
+        str | None,
+        typer.Option(
+            "--guidance-interval",
+            help="Guide only at these timestep fractions, LO,HI (e.g. 0.3,0.9), or 'all' steps "
+            "(ldm; default: the card's; see benchmarks/guidance_interval.py).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Image i uses seed + i: reproducible per image.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
@@ -82,6 +90,8 @@ def generate(
     pipeline = load_pipeline(weights, model, device=device)
     if sampler is not None:
         pipeline.use_sampler(sampler)
+    if guidance_interval is not None:
+        pipeline.use_guidance_interval(_interval(guidance_interval))
     unknown = pipeline.check_prompt(prompt)
     if unknown:
         console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")
@@ -116,6 +126,17 @@ def generate(
         f" (contact sheet {batch.contact_sheet.name}, card {batch.card.name})"
         + (" [yellow]low confidence[/]" if batch.low_confidence else "")
     )
+
+
+def _interval(text: str) -> tuple[float, float] | None:
+    """``all`` -> None (every step), ``LO,HI`` -> (lo, hi)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidInput(f"--guidance-interval must be LO,HI (e.g. 0.3,0.9) or all, got {text!r}") from None
+    return lo, hi
 
 
 def _without_near_copies(images, weights: str, model: str, threshold: float, console: Console):

@@ -216,7 +216,9 @@ def _uid() -> str:
 def _facts(image: Image, seed: int | None | str = "from-image") -> SyntheticFacts:
     meta = image.metadata
     settings = {
-        k: meta.get(k) for k in ("model_kind", "sampler", "steps", "guidance") if meta.get(k) is not None
+        k: meta.get(k)
+        for k in ("model_kind", "sampler", "steps", "guidance", "guidance_interval")
+        if meta.get(k) is not None
     }
     return SyntheticFacts(
         model_id=str(meta.get("model_id") or meta.get("model_kind") or "unknown"),
@@ -243,6 +245,7 @@ def _card(images: list[Image], fmt: str, records: list[dict], extra: dict[str, A
         "sampler": meta.get("sampler"),
         "steps": meta.get("steps"),
         "guidance": meta.get("guidance"),
+        "guidance_interval": meta.get("guidance_interval"),
         "format": fmt,
         "n": len(images),
         "low_confidence": bool(meta.get("low_confidence")),

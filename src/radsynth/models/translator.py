@@ -6,6 +6,11 @@ input is already the right size: super-resolution inputs are upsampled first), s
 untrained network starts as the identity and learns only what the degradation took away.
 Fully convolutional: any size divisible by ``2 ** len(strides)`` runs; ``pad_to_multiple``
 takes care of the rest.
+
+``upsample: resize`` replaces the UNet's stride-2 transposed convolutions by bilinear
+resizing and a 3x3 convolution (Odena et al. 2016, "Deconvolution and checkerboard
+artifacts"): a GAN-trained generator (CycleGAN) otherwise paints a checkerboard it takes
+thousands of steps to unlearn.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from radsynth.errors import InvalidInput
 @dataclass(frozen=True)
 class TranslatorConfig:
     """``channels`` per level of the UNet (``len - 1`` stride-2 downsamplings);
-    ``residual``: output = input + network(input)."""
+    ``residual``: output = input + network(input); ``upsample``: ``deconv`` (MONAI's
+    transposed convolutions) or ``resize`` (bilinear resize + convolution)."""
 
     spatial_dims: int = 2
     channels: tuple[int, ...] = (32, 64, 128, 128)
@@ -30,8 +36,11 @@ class TranslatorConfig:
     residual: bool = True
     disc_channels: int = 32
     disc_layers: int = 3
+    upsample: str = "deconv"
 
     def __post_init__(self) -> None:
+        if self.upsample not in ("deconv", "resize"):
+            raise InvalidInput(f"model.upsample must be deconv or resize, got {self.upsample!r}")
         if self.spatial_dims not in (2, 3):
             raise InvalidInput(f"model.spatial_dims must be 2 or 3, got {self.spatial_dims}")
         if len(self.channels) < 2 or min(self.channels) < 1:
@@ -60,10 +69,8 @@ class Translator(nn.Module):
 
     def __init__(self, config: TranslatorConfig) -> None:
         super().__init__()
-        from monai.networks.nets import UNet
-
         self.config = config
-        self.net = UNet(
+        self.net = _unet_class(config.upsample)(
             spatial_dims=config.spatial_dims,
             in_channels=1,
             out_channels=1,
@@ -82,6 +89,43 @@ class Translator(nn.Module):
         out = self.net(padded)
         out = (padded + self.gate * out) if self.gate is not None else torch.tanh(out)
         return out[crop]
+
+
+def _unet_class(upsample: str) -> type[nn.Module]:
+    """MONAI's UNet, or (``resize``) a subclass whose up layers resize then convolve.
+    Imported here so that importing this module does not import MONAI."""
+    from monai.networks.blocks import Convolution
+    from monai.networks.nets import UNet
+
+    if upsample == "deconv":
+        return UNet
+
+    class ResizeUNet(UNet):
+        def _get_up_layer(self, in_channels: int, out_channels: int, strides: int, is_top: bool) -> nn.Module:
+            layer = super()._get_up_layer(in_channels, out_channels, strides, is_top)
+            mode = "bilinear" if self.dimensions == 2 else "trilinear"
+            resized = nn.Sequential(
+                nn.Upsample(scale_factor=strides, mode=mode, align_corners=False),
+                Convolution(
+                    self.dimensions,
+                    in_channels,
+                    out_channels,
+                    strides=1,
+                    kernel_size=3,
+                    act=self.act,
+                    norm=self.norm,
+                    dropout=self.dropout,
+                    bias=self.bias,
+                    conv_only=is_top and self.num_res_units == 0,
+                    adn_ordering=self.adn_ordering,
+                ),
+            )
+            if isinstance(layer, nn.Sequential):  # (transposed conv, residual unit)
+                layer[0] = resized
+                return layer
+            return resized
+
+    return ResizeUNet
 
 
 def build_discriminator(config: TranslatorConfig) -> nn.Module:

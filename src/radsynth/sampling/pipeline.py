@@ -20,8 +20,8 @@ What the pipeline reads from a checkpoint card (``radsynth.models.checkpoint``):
   training settings) are ignored;
 - ``task_info``: ``image`` = {``size``: pixels in array order, ``spacing``: mm in
   ``Image.spacing`` order (x, y[, z])}; optionally ``sampling`` = {``sampler``, ``steps``,
-  ``guidance``} defaults and ``vocabulary`` = ``PromptVocabulary.to_dict()`` of the training
-  captions (for low-confidence warnings).
+  ``guidance``, ``guidance_interval``} defaults and ``vocabulary`` =
+  ``PromptVocabulary.to_dict()`` of the training captions (for low-confidence warnings).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from radsynth.models.gan import GANConfig, build_gan
 from radsynth.models.intensity import to_unit_range
 from radsynth.models.unet import UNetConfig, build_unet
 from radsynth.models.vae import VAEConfig, build_vae
-from radsynth.sampling.guidance import ClassifierFreeGuidance
-from radsynth.sampling.inference import fused_attention
+from radsynth.sampling.guidance import ClassifierFreeGuidance, check_interval
+from radsynth.sampling.inference import cached_context_projections, fused_attention
 from radsynth.sampling.samplers import DEFAULT_SAMPLER, get_sampler
 from radsynth.sampling.seeds import generators, randn_per_sample, sample_seeds
 from radsynth.text.base import TextEncoder
@@ -63,11 +63,16 @@ MAX_STEPS = 1000
 
 @dataclass(frozen=True)
 class SamplingDefaults:
-    """What ``generate`` uses when the caller leaves ``steps`` / ``guidance`` out."""
+    """What ``generate`` uses when the caller leaves ``steps`` / ``guidance`` out;
+    ``guidance_interval``: guide only at these timestep fractions (``ClassifierFreeGuidance``)."""
 
     sampler: str = "dpmpp_2m"
     steps: int = 25
     guidance: float = 4.0
+    guidance_interval: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "guidance_interval", check_interval(self.guidance_interval))
 
 
 @dataclass
@@ -175,10 +180,14 @@ class GenerationPipeline:
         if kind == "gan":
             args["generator_net"] = _module(modules, "generator")
             args["gan_config"] = GANConfig.from_dict(_config(configs, "gan"))
-        unknown = sorted(set(sampling) - {"sampler", "steps", "guidance"})
+        unknown = sorted(set(sampling) - {f.name for f in dataclasses.fields(SamplingDefaults)})
         if unknown:
             raise CheckpointMismatch(f"card task_info.sampling has unknown key(s) {', '.join(unknown)}")
-        return cls(**args, defaults=SamplingDefaults(**sampling), **options)
+        try:
+            defaults = SamplingDefaults(**sampling)
+        except InvalidInput as err:
+            raise CheckpointMismatch(f"card task_info.sampling: {err.problem}") from None
+        return cls(**args, defaults=defaults, **options)
 
     @classmethod
     def from_checkpoint(cls, folder: str | Path, **options: Any) -> GenerationPipeline:
@@ -205,6 +214,12 @@ class GenerationPipeline:
             raise InvalidInput(f"a {self.kind} model has no sampler to choose")
         self._check_sampler(name)
         self.defaults = dataclasses.replace(self.defaults, sampler=name)
+
+    def use_guidance_interval(self, interval: tuple[float, float] | None) -> None:
+        """Guide only at timestep fractions in ``interval`` from now on (None: every step)."""
+        if self.kind != "ldm":
+            raise InvalidInput(f"a {self.kind} model has no guidance to limit")
+        self.defaults = dataclasses.replace(self.defaults, guidance_interval=interval)
 
     def _check_sampler(self, name: str) -> None:
         get_sampler(name)  # an unknown name fails here, naming the choices
@@ -263,6 +278,9 @@ class GenerationPipeline:
             "steps": steps if self.kind == "ldm" else None,
             "guidance": guidance if self.kind == "ldm" else None,
             "sampler": self.defaults.sampler if self.kind == "ldm" else None,
+            "guidance_interval": list(self.defaults.guidance_interval)
+            if self.kind == "ldm" and self.defaults.guidance_interval
+            else None,
             "low_confidence": bool(unknown),
             "unknown_terms": unknown,
             "synthetic": True,
@@ -318,9 +336,11 @@ class GenerationPipeline:
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
-        """No autograd, eval mode, fused attention where asked."""
+        """No autograd, eval mode, text keys / values once per run (eager: a compiled UNet
+        has its graph), fused attention where asked."""
         fused = fused_attention(self._modules()) if self.fast_attention else contextlib.nullcontext()
-        with torch.inference_mode(), self._eval_mode(), fused:
+        memo = contextlib.nullcontext() if self.compile else cached_context_projections(self._modules())
+        with torch.inference_mode(), self._eval_mode(), fused, memo:
             yield
 
     def _modules(self) -> list[nn.Module]:
@@ -372,7 +392,12 @@ class GenerationPipeline:
 
     def _guided(self, guidance: float) -> ClassifierFreeGuidance:
         tokens, mask = self.text_encoder.encode([""])  # the unconditional input seen in training
-        return ClassifierFreeGuidance(self.denoiser, (tokens.to(self.device), mask.to(self.device)), guidance)
+        return ClassifierFreeGuidance(
+            self.denoiser,
+            (tokens.to(self.device), mask.to(self.device)),
+            guidance,
+            self.defaults.guidance_interval,
+        )
 
 
 def _card_kind_and_configs(card: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -6,6 +6,11 @@ translation (``cycle``, CycleGAN: adversarial + cycle consistency + identity).
 (``extra.pair_id``, else subject + plane + slice) and match ``source`` / ``target``
 (record fields, e.g. ``{contrast: T1-weighted}``). ``cycle`` splits each batch into the
 ``source`` and ``target`` images by the same filters.
+
+Restoration sees CT as ``radsynth translate`` feeds it: on the fixed HU scale
+``TRANSLATION_HU_RANGE``, not in a display window. Each windowed training slice is mapped
+back to HU (its window says how; values the window clipped stay clipped) before it is
+degraded, so the noise level and contrast the model learns are those of real HU volumes.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from torch import nn
 
 from radsynth.data.degrade import lower_resolution, poisson_gaussian, rician, uniform
 from radsynth.data.manifest import Record
+from radsynth.data.normalise import WINDOWS, window_name
+from radsynth.data.paired import TRANSLATION_HU_RANGE
 from radsynth.errors import InvalidInput
 from radsynth.models.intensity import to_model_range
 from radsynth.models.translator import Translator, TranslatorConfig, build_discriminator
@@ -61,6 +68,18 @@ def matches(record: Record, wanted: Mapping[str, Any]) -> bool:
     return all(getattr(record, k, (record.labels or {}).get(k)) == v for k, v in wanted.items())
 
 
+def hu_scale(records: list[Record]) -> torch.Tensor:
+    """(N, 2) (a, b) per record so ``a * x + b`` takes a CT slice from its window's [0, 1]
+    to ``TRANSLATION_HU_RANGE``'s; identity for other modalities."""
+    lo, hi = TRANSLATION_HU_RANGE
+    out = torch.tensor([[1.0, 0.0]]).repeat(len(records), 1)
+    for i, r in enumerate(records):
+        if r.modality == "CT":
+            level, width = WINDOWS[window_name(r.window or "soft_tissue")]
+            out[i] = torch.tensor([width / (hi - lo), (level - width / 2 - lo) / (hi - lo)])
+    return out
+
+
 def pair_key(record: Record) -> str:
     extra = record.extra or {}
     return str(extra.get("pair_id") or f"{record.subject}/{record.plane}/{extra.get('slice', '')}")
@@ -90,6 +109,8 @@ class TranslateTask:
                 raise InvalidInput(
                     "cycle training needs records matching both options.source and options.target"
                 )
+        if self.options.mode in ("denoise", "sr"):
+            self.to_hu_scale = hu_scale(data.records)
         if self.options.mode == "paired":
             self.pairs = self._pairs()
             if self.options.adversarial > 0:
@@ -127,7 +148,8 @@ class TranslateTask:
 
     def _degraded(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(degraded, clean) in [-1, 1]: noise per modality, or a drawn resolution loss."""
-        clean = (batch["image"] + 1) / 2  # (B, 1, H, W) in [0, 1]
+        scale = self.to_hu_scale[batch["index"].cpu()].to(batch["image"].device)
+        clean = ((batch["image"] + 1) / 2 * scale[:, :1, None, None] + scale[:, 1:, None, None]).clamp(0, 1)
         b = clean.shape[0]
         if self.options.mode == "sr":
             factors = torch.randint(0, len(self.options.sr_factors), (b,)).tolist()
@@ -145,7 +167,7 @@ class TranslateTask:
             )
             noisy_ct = poisson_gaussian(clean, photons, self.options.ct_sigma)
             degraded = torch.where(ct, noisy_ct, rician(clean, sigma))
-        return to_model_range(degraded.clamp(0, 1)), batch["image"]
+        return to_model_range(degraded.clamp(0, 1)), to_model_range(clean)
 
     def _pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(source, target) images (1, H, W) in [-1, 1] of every complete pair."""
