@@ -122,3 +122,16 @@ def test_lower_resolution_keeps_the_mean_and_removes_detail():
     low = lower_resolution(x, 4)
     assert low.shape == x.shape and low.mean().item() == pytest.approx(x.mean().item(), abs=0.01)
     assert low.std().item() < 0.5 * x.std().item()
+
+
+def test_restoration_patches_are_random_crops_of_the_slice():
+    from radsynth.train.tasks.translate import random_crops
+
+    torch.manual_seed(0)
+    images = torch.arange(2 * 16 * 16, dtype=torch.float32).view(2, 1, 16, 16)
+    crops = random_crops(images, 8)
+    assert crops.shape == (2, 1, 8, 8)
+    for image, crop in zip(images, crops, strict=True):  # a contiguous block of its own image
+        y, x = divmod(int(crop[0, 0, 0] - image[0, 0, 0]), 16)
+        assert torch.equal(crop, image[:, y : y + 8, x : x + 8])
+    assert random_crops(images, 0) is images and random_crops(images, 32) is images

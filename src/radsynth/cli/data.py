@@ -46,7 +46,7 @@ def demo(
     out: Annotated[
         Path | None, typer.Option("-o", "--out", help="Corpus folder (default: the cache).")
     ] = None,
-    size: Annotated[int, typer.Option("--size", help="Slice size in pixels: 64 or 128.")] = 64,
+    size: Annotated[int, typer.Option("--size", help="Slice size in pixels: 64, 128 or 256.")] = 64,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if a cached build is valid.")] = False,
 ) -> None:
     """Build (or reuse) the demo corpus of real CT and MR slices from installed packages."""

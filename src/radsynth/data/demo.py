@@ -33,7 +33,7 @@ from radsynth.io.atomic import atomic_path, write_text_atomic
 from radsynth.io.image import Image
 
 BUILDER_VERSION = "1"
-SIZES = (64, 128)
+SIZES = (64, 128, 256)
 STEP_MM = 3.0  # thin-slice volumes: one slice every 3 mm (neighbours 1 mm apart are near copies)
 MIN_AREA_OF_MAX = 0.15  # skip slices whose foreground is under 15 % of the fullest slice's
 MIN_LESION_PIXELS = 1.5  # a lesion narrower than 1.5 output pixels is neither shown nor absent
@@ -252,7 +252,8 @@ def build_demo(
 ) -> DemoCorpus:
     """Build (or reuse) the demo corpus in ``out`` (default ``<cache>/demo-<size>``).
 
-    ``size`` is the square slice side in pixels (64 or 128). ``cache`` holds downloaded
+    ``size`` is the square slice side in pixels (64, 128, or 256: near the native
+    resolution of the sources, which restoration models train on in crops). ``cache`` holds downloaded
     sources (default :func:`cache_root`). ``log`` receives progress and warning lines.
     """
     if size not in SIZES:

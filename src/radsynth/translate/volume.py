@@ -67,8 +67,8 @@ class LoadedTranslator:
 
     @property
     def spacing(self) -> float:
-        spacing = (self.card.get("task_info") or {}).get("spacing") or [1.0]
-        return float(np.mean(spacing))
+        image = (self.card.get("task_info") or {}).get("image") or {}
+        return float(np.mean(image.get("spacing") or [1.0]))
 
 
 def task_spec(task: str) -> TaskSpec:

@@ -41,7 +41,10 @@ MODES = ("denoise", "sr", "paired", "cycle")
 class TranslateOptions:
     """``mr_sigma``: Rician sigma range (fraction of the range); ``ct_photons``: Poisson
     counts per unit intensity (fewer = noisier), ``ct_sigma``: read-out noise; ``sr_factors``:
-    resolution losses drawn per sample; ``adversarial``: patch-GAN weight (paired);
+    resolution losses drawn per sample; ``patch``: restoration trains on random square
+    crops of this side (0: whole slices), so a corpus near native resolution (``demo:256``)
+    teaches the pixel-scale statistics of real scans at a small slice's cost;
+    ``adversarial``: patch-GAN weight (paired);
     ``cycle_weight`` / ``identity_weight``: CycleGAN's lambda and its identity term."""
 
     mode: str = "denoise"
@@ -49,6 +52,7 @@ class TranslateOptions:
     ct_photons: tuple[float, ...] = (300.0, 3000.0)
     ct_sigma: float = 0.005
     sr_factors: tuple[int, ...] = (2, 4)
+    patch: int = 0
     source: dict[str, Any] = field(default_factory=dict)
     target: dict[str, Any] = field(default_factory=dict)
     adversarial: float = 0.0
@@ -78,6 +82,20 @@ def hu_scale(records: list[Record]) -> torch.Tensor:
             level, width = WINDOWS[window_name(r.window or "soft_tissue")]
             out[i] = torch.tensor([width / (hi - lo), (level - width / 2 - lo) / (hi - lo)])
     return out
+
+
+def random_crops(images: torch.Tensor, side: int) -> torch.Tensor:
+    """A random ``side`` x ``side`` crop of each image (B, 1, H, W); all of it when
+    ``side`` is 0 or not smaller than the image."""
+    h, w = images.shape[-2:]
+    if side <= 0 or (side >= h and side >= w):
+        return images
+    side_h, side_w = min(side, h), min(side, w)
+    ys = torch.randint(0, h - side_h + 1, (len(images),)).tolist()
+    xs = torch.randint(0, w - side_w + 1, (len(images),)).tolist()
+    return torch.stack(
+        [im[..., y : y + side_h, x : x + side_w] for im, y, x in zip(images, ys, xs, strict=True)]
+    )
 
 
 def pair_key(record: Record) -> str:
@@ -150,6 +168,7 @@ class TranslateTask:
         """(degraded, clean) in [-1, 1]: noise per modality, or a drawn resolution loss."""
         scale = self.to_hu_scale[batch["index"].cpu()].to(batch["image"].device)
         clean = ((batch["image"] + 1) / 2 * scale[:, :1, None, None] + scale[:, 1:, None, None]).clamp(0, 1)
+        clean = random_crops(clean, self.options.patch)
         b = clean.shape[0]
         if self.options.mode == "sr":
             factors = torch.randint(0, len(self.options.sr_factors), (b,)).tolist()
