@@ -3,6 +3,7 @@ trains on (their statistics), and the translator's identity start."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -135,3 +136,12 @@ def test_restoration_patches_are_random_crops_of_the_slice():
         y, x = divmod(int(crop[0, 0, 0] - image[0, 0, 0]), 16)
         assert torch.equal(crop, image[:, y : y + 8, x : x + 8])
     assert random_crops(images, 0) is images and random_crops(images, 32) is images
+
+
+def test_cycle_structure_constraint_is_trained_and_logged(tmp_path):
+    recipe = _recipe("cycle", tmp_path / "cycle")
+    recipe["options"] = {**recipe["options"], "identity_weight": 0.0, "structure_weight": 2.0}
+    folder = train(config_from_dict(recipe))
+    logged = [json.loads(line) for line in (folder.parent / "log.jsonl").read_text().splitlines()]
+    values = [row["structure"] for row in logged if "structure" in row]
+    assert values and all(0.0 <= v <= 2.0 for v in values)  # two (1 - LNCC^2) terms

@@ -12,8 +12,8 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 
 def sampling_rows(result: dict[str, Any]) -> list[list[str]]:
-    """One row per method: label, steps, img/s, radsynth's speed-up over it, peak MiB,
-    GFLOP/image, achieved GFLOP/s, FRD."""
+    """One row per method: label, steps, UNet rows per image, img/s, radsynth's speed-up
+    over it, peak MiB, GFLOP/image, achieved GFLOP/s, FRD."""
     ours = result["methods"]["radsynth"]["images_per_s"]
     rows = []
     for row in result["methods"].values():
@@ -21,6 +21,7 @@ def sampling_rows(result: dict[str, Any]) -> list[list[str]]:
             [
                 row["label"],
                 str(row["steps"]),
+                _fmt(row.get("unet_rows_per_image"), 0),
                 _fmt(row["images_per_s"], 3),
                 f"{ours / row['images_per_s']:.2f}x",
                 f"{row['peak_memory_mib']:,}",
@@ -35,6 +36,7 @@ def sampling_rows(result: dict[str, Any]) -> list[list[str]]:
 SAMPLING_HEADER = [
     "method",
     "steps",
+    "UNet rows/img",
     "img/s",
     "radsynth speed-up",
     "peak MiB",

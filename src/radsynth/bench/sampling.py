@@ -10,9 +10,13 @@ real training slices (the floor at that sample size). The 1000-step DDPM referen
 once, on the first batch: at ~40x the cost of the others its fidelity would need most of
 an hour per method-sized sample on a 2-core CPU, so it is timed, not scored.
 
-FLOPs per image come from ``torch.utils.flop_counter`` (UNet forwards x steps + the VAE
-decode); the UNet's achieved FLOP/s are measured on its own forward at the guided batch
-(2 x batch) and set against the measured fp32 and bf16 matrix-multiply peaks.
+FLOPs per image come from ``torch.utils.flop_counter``: the UNet rows each method
+actually runs per image (counted by a hook on its UNet during warm-up: 2 per guided step,
+1 per step outside radsynth's guidance interval) x the FLOPs of one row + the VAE
+decode. The "guidance every step" row is radsynth with its interval turned off, so the
+interval's share of the speed-up shows. The UNet's achieved FLOP/s are measured on its
+own forward at the guided batch (2 x batch) and set against the measured fp32 and bf16
+matrix-multiply peaks.
 """
 
 from __future__ import annotations
@@ -69,13 +73,26 @@ class BenchSettings:
 
 @dataclass
 class Method:
-    """One row: a name, its label, step count and ``run(prompts, seeds) -> pixels``."""
+    """One row: a name, its label, step count, ``run(prompts, seeds) -> pixels`` and the
+    UNet it runs (whose rows per image are counted)."""
 
     name: str
     label: str
     steps: int
     run: Callable[[list[str], list[int]], torch.Tensor]
+    unet: torch.nn.Module | None = None
     results: dict[str, Any] = field(default_factory=dict)
+
+
+def unet_rows_per_image(method: Method, prompts: list[str], seeds: list[int]) -> float:
+    """UNet batch rows per generated image when ``method`` samples ``prompts``."""
+    rows: list[int] = []
+    hook = method.unet.register_forward_hook(lambda _m, args, _out: rows.append(args[0].shape[0]))
+    try:
+        method.run(prompts, seeds)
+    finally:
+        hook.remove()
+    return sum(rows) / len(prompts)
 
 
 def reference_model(folder: Path, pipeline: GenerationPipeline) -> LatentModel:
@@ -98,9 +115,14 @@ def reference_model(folder: Path, pipeline: GenerationPipeline) -> LatentModel:
 
 
 def build_methods(
-    pipeline: GenerationPipeline, compiled: GenerationPipeline, ref: LatentModel, settings: BenchSettings
+    pipeline: GenerationPipeline,
+    compiled: GenerationPipeline,
+    every: GenerationPipeline,
+    ref: LatentModel,
+    settings: BenchSettings,
 ) -> tuple[list[Method], Method]:
-    """The interleaved methods, and the DDPM reference (timed once)."""
+    """The interleaved methods, and the DDPM reference (timed once). ``every`` is the
+    shipped pipeline with guidance at every step."""
     steps, guidance = pipeline.defaults.steps, pipeline.defaults.guidance
     autocast = torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=pipeline.bf16)
 
@@ -119,8 +141,9 @@ def build_methods(
             return diffusers_sample(ref, prompts, seeds, steps, guidance)
 
     sampler = pipeline.defaults.sampler
+    ours_unet, ref_unet = pipeline.denoiser.network, ref.unet
     methods = [
-        Method("radsynth", f"radsynth ({sampler}, shipped)", steps, ours(steps)),
+        Method("radsynth", f"radsynth ({sampler}, shipped)", steps, ours(steps), ours_unet),
         Method(
             "radsynth_compiled",
             f"radsynth ({sampler}, shipped) + torch.compile",
@@ -128,14 +151,28 @@ def build_methods(
             ours(steps, compiled),
         ),
     ]
-    methods += [Method(f"radsynth_{n}", f"radsynth ({sampler})", n, ours(n)) for n in settings.compare_steps]
+    if pipeline.defaults.guidance_interval is not None:
+        methods.append(
+            Method(
+                "radsynth_every_step",
+                f"radsynth ({sampler}), guidance every step",
+                steps,
+                ours(steps, every),
+                every.denoiser.network,
+            )
+        )
     methods += [
-        Method("diffusers_dpm", "diffusers loop, DPMSolverMultistep", steps, diffusers),
+        Method(f"radsynth_{n}", f"radsynth ({sampler})", n, ours(n), ours_unet)
+        for n in settings.compare_steps
+    ]
+    methods += [
+        Method("diffusers_dpm", "diffusers loop, DPMSolverMultistep", steps, diffusers, ref_unet),
         Method(
             "monai_ddim",
             "MONAI LatentDiffusionInferer, DDIM",
             settings.ddim_steps,
             monai("ddim", settings.ddim_steps),
+            ref_unet,
         ),
     ]
     ddpm = Method(
@@ -244,8 +281,10 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     options = {"device": device, "batch_size": settings.batch_size, "fast_attention": True}
     pipeline = load_pipeline(folder, "ldm", **options)
     compiled = load_pipeline(folder, "ldm", **options, compile=True)
+    every = load_pipeline(folder, "ldm", **options)
+    every.use_guidance_interval(None)
     ref = reference_model(folder, pipeline)
-    methods, ddpm = build_methods(pipeline, compiled, ref, settings)
+    methods, ddpm = build_methods(pipeline, compiled, every, ref, settings)
     b, n = settings.batch_size, settings.batch_size * settings.repeats
     if settings.fidelity:
         prompts, real, floor = fidelity_prompts(n, settings.seed)
@@ -257,9 +296,9 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
         return prompts[rep * b : (rep + 1) * b], seeds[rep * b : (rep + 1) * b]
 
     log(f"warm-up (a full batch where compiling); {settings.repeats} interleaved batches of {b}")
-    for m in methods:
-        if m.name != "radsynth_compiled":
-            m.run(prompts[:2], seeds[:2])
+    rows_per_image = {m.name: unet_rows_per_image(m, prompts[:2], seeds[:2]) for m in methods if m.unet}
+    rows_per_image["radsynth_compiled"] = rows_per_image["radsynth"]  # same settings, compiled
+    rows_per_image[ddpm.name] = 2.0 * ddpm.steps  # guided at every step, as MONAI samples
     first = interleaved({"radsynth_compiled": lambda rep: methods[1].run(*batch(0))}, 1, device)
     timed = interleaved(
         {m.name: (lambda rep, m=m: m.run(*batch(rep))) for m in methods}, settings.repeats, device
@@ -270,7 +309,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
 
     log("FLOPs and matmul peaks")
     unet = unet_throughput(pipeline, compiled, ref, b, repeats=5)
-    per_forward = unet["flops_per_forward"] / b  # per image, guided (cond + uncond)
+    per_row = unet["flops_per_forward"] / unet["batch"]  # one UNet row (cond or uncond)
     z = torch.randn(b, *ref.latent_shape, device=device)
     decode = count_flops(lambda: ref.vae.decode_stage_2_outputs(z)) / b
     peaks = {
@@ -285,10 +324,11 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     for m in [*methods, ddpm]:
         tm = timed[m.name]
         images_per_s = b / tm.median
-        flops = m.steps * per_forward + decode
+        flops = rows_per_image[m.name] * per_row + decode
         rows[m.name] = {
             "label": m.label,
             "steps": m.steps,
+            "unet_rows_per_image": rows_per_image[m.name],
             "images_per_s": images_per_s,
             "seconds_per_batch": [round(s, 3) for s in tm.seconds],
             "peak_memory_mib": round(tm.peak_mib),
@@ -315,6 +355,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
             "sampler": pipeline.defaults.sampler,
             "steps": pipeline.defaults.steps,
             "guidance": pipeline.defaults.guidance,
+            "guidance_interval": pipeline.defaults.guidance_interval,
         },
         "machine": machine(device),
         "load_average": {"start": load_start, "after_sampling": load_after_sampling},
