@@ -278,7 +278,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     device = torch.device(settings.device) if settings.device else default_device()
     started, load_start = time.perf_counter(), load_average()
     folder = resolve_checkpoint(settings.model, "ldm")
-    options = {"device": device, "batch_size": settings.batch_size, "fast_attention": True}
+    options = {"device": device, "batch_size": settings.batch_size}
     pipeline = load_pipeline(folder, "ldm", **options)
     compiled = load_pipeline(folder, "ldm", **options, compile=True)
     every = load_pipeline(folder, "ldm", **options)

@@ -76,7 +76,7 @@ def load_pipeline(
     bf16: bool | None = None,
     batch_size: int = 16,
     compile: bool = False,
-    fast_attention: bool = False,
+    fast_attention: bool = True,
 ) -> GenerationPipeline:
     """A ready generation pipeline: ``load_pipeline("demo-ct-mr-64").generate(prompt, n=16)``.
 
@@ -84,7 +84,8 @@ def load_pipeline(
     or ``vae``. ``device`` defaults to CUDA when present; ``bf16`` defaults to on where the
     hardware runs bf16 faster than float32 (see ``radsynth.models.precision``); ``compile``
     compiles the UNet (pays only after its first batch: see ``GenerationPipeline``);
-    ``fast_attention`` fuses MONAI's attention (same function, other rounding). A
+    ``fast_attention`` fuses MONAI's attention (same function, other rounding; on by
+    default, ``False`` gives MONAI's own einsum path bit for bit). A
     checkpoint folder's own card says its kind, so ``kind`` only picks among a shipped
     family's.
     """

@@ -5,10 +5,11 @@ two einsums and an explicit attention matrix unless their ``use_flash_attention`
 set, which routes the same product through ``torch.nn.functional.scaled_dot_product_attention``
 (a fused kernel on CPU, FlashAttention on GPU: Dao et al. 2022). The math is identical up
 to float rounding, and the flag carries no weights, so a checkpoint trained either way
-samples either way. A pipeline built with ``fast_attention=True`` turns it on only while
-it generates and restores the modules afterwards, so a module shared with training is
-left as it was. It is opt-in because other rounding means other pixels in the last bits:
-an output is then reproducible only under the same setting.
+samples either way. A pipeline (``fast_attention=True``, the default) turns it on only
+while it generates and restores the modules afterwards, so a module shared with training
+is left as it was. Other rounding means other pixels in the last bits: an output is
+reproducible bit for bit under the same setting (``fast_attention=False`` gives MONAI's
+einsum path).
 
 **Text keys and values once per run.** Cross-attention projects the text context to keys
 and values (``to_k``, ``to_v``) in every block at every step, though the context is the

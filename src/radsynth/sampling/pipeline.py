@@ -105,7 +105,7 @@ class GenerationPipeline:
     batch_size: int = 16
     bf16: bool = False
     compile: bool = False
-    fast_attention: bool = False
+    fast_attention: bool = True
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
