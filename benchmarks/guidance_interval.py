@@ -27,7 +27,7 @@ from radsynth.bench.sampling import fidelity_prompts
 from radsynth.evaluate.adherence import adherence
 from radsynth.evaluate.features import DomainReader, radiomics_features
 from radsynth.evaluate.frechet import frechet_radiomics_distance
-from radsynth.generate.models import load_pipeline, resolve_checkpoint
+from radsynth.generate.models import WEIGHTS, load_pipeline, resolve_checkpoint
 
 RESULTS = Path(__file__).resolve().parent / "results" / "guidance_interval.json"
 INTERVALS: dict[str, tuple[float, float] | str | None] = {
@@ -59,17 +59,20 @@ def guided_steps(pipeline, interval) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=160)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="prompt draw and first image seed")
+    parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    chosen = {k: v for k, v in INTERVALS.items() if not args.only or k in args.only.split(",")}
     folder = resolve_checkpoint("demo-ct-mr-64", "ldm")
     pipeline = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True)
-    reader = DomainReader(resolve_checkpoint("demo-ct-mr-64", "classifier"))
+    reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
     prompts, real, _ = fidelity_prompts(args.n, args.seed)
     seeds = [args.seed + i for i in range(args.n)]
     real_features, _ = radiomics_features(real)
     steps = pipeline.defaults.steps
     rows = {}
-    for name, interval in INTERVALS.items():
+    for name, interval in chosen.items():
         never = interval == "never"
         scale = 1.0 if never else None  # guidance 1 runs the conditional half alone
         pipeline.defaults = dataclasses.replace(
@@ -98,9 +101,15 @@ def main() -> None:
             "seconds": round(seconds, 1),
         }
         print(name, json.dumps(rows[name]), flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    result = {"n": args.n, "sampler": pipeline.defaults.sampler, "steps": steps, "rows": rows}
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "n": args.n,
+        "seed": args.seed,
+        "sampler": pipeline.defaults.sampler,
+        "steps": steps,
+        "rows": rows,
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     table = Table(title=f"guidance intervals, {pipeline.defaults.sampler} {steps} steps, n = {args.n}")
     for col in ("interval", "guided steps", "UNet cost", "FRD", "modality", "anatomy", "finding"):
         table.add_column(col)
