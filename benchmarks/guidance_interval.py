@@ -33,6 +33,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "guidance_interval.json"
 INTERVALS: dict[str, tuple[float, float] | str | None] = {
     "every step": None,
     "never (conditional only)": "never",
+    "0.2-1.0": (0.2, 1.0),
     "0.0-0.7": (0.0, 0.7),
     "0.2-0.8": (0.2, 0.8),
     "0.3-0.9": (0.3, 0.9),

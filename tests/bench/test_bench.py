@@ -44,22 +44,24 @@ def test_radsynth_bench_runs_and_writes_json(tmp_path, capsys):
     result = json.loads(out.read_text())
     methods = result["methods"]
     limited = result["shipped"]["guidance_interval"] is not None
+    flipped = "radsynth_every_step" if limited else "radsynth_interval"
     assert set(methods) == {
         "radsynth",
         "radsynth_compiled",
+        flipped,
         "radsynth_2",
         "diffusers_dpm",
         "monai_ddim",
         "monai_ddpm",
-    } | ({"radsynth_every_step"} if limited else set())
+    }
     steps = result["shipped"]["steps"]
-    # rows counted on the UNet: the references guide every step (2 rows), radsynth only
-    # inside its interval
+    # rows counted on the UNet: the references guide every step (2 rows per image),
+    # radsynth only inside a guidance interval
     assert methods["diffusers_dpm"]["unet_rows_per_image"] == 2 * steps
     assert methods["monai_ddim"]["unet_rows_per_image"] == 2 * 3
-    if limited:
-        assert methods["radsynth_every_step"]["unet_rows_per_image"] == 2 * steps
-        assert steps <= methods["radsynth"]["unet_rows_per_image"] < 2 * steps
+    limited_row, full_row = (methods["radsynth"], methods[flipped])[:: 1 if limited else -1]
+    assert full_row["unet_rows_per_image"] == 2 * steps
+    assert steps <= limited_row["unet_rows_per_image"] < 2 * steps
     assert methods["radsynth"]["steps"] == methods["diffusers_dpm"]["steps"] == result["shipped"]["steps"]
     assert methods["monai_ddpm"]["steps"] == 3 and methods["radsynth_2"]["steps"] == 2
     assert all(m["images_per_s"] > 0 and m["peak_memory_mib"] > 0 for m in methods.values())
