@@ -147,3 +147,17 @@ def test_an_output_folder_that_is_a_file_is_refused_before_sampling(tiny_models,
     target.write_text("x")
     code, _, err = _run(capsys, PROMPT, "--weights", tiny_models["ldm"], "-o", target)
     assert code != 0 and "is a file" in err and target.read_text() == "x"
+
+
+def test_guidance_interval_is_recorded_in_the_card_and_bad_ones_are_one_line(tiny_models, tmp_path, capsys):
+    args = [PROMPT, "-n", 1, "--weights", tiny_models["ldm"], "--steps", 3]
+    code, _, err = _run(capsys, *args, "--guidance-interval", "0.4,1", "-o", tmp_path / "limited")
+    assert code == 0, err
+    assert json.loads((tmp_path / "limited" / "generation.json").read_text())["guidance_interval"] == [
+        0.4,
+        1.0,
+    ]
+    for bad in ("0.9,0.1", "half", "0.1,0.2,0.3"):
+        code, _, err = _run(capsys, *args, "--guidance-interval", bad, "-o", tmp_path / "bad")
+        assert code != 0 and "guidance" in err and "Traceback" not in err
+        assert not (tmp_path / "bad").exists()
