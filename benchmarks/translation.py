@@ -150,10 +150,11 @@ def _as_written(translated: Image, task: str) -> np.ndarray:
     """The pixels ``radsynth translate`` writes: the output with its invisible watermark."""
     from radsynth.provenance import SyntheticFacts
     from radsynth.provenance.watermark import embed_image
-    from radsynth.translate.files import watermark_range
+    from radsynth.translate.files import watermark_range, watermark_strength
 
     payload = SyntheticFacts(model_id="benchmark", prompt=task, task="translate").payload
-    return embed_image(translated, payload, watermark_range(translated, task)).array
+    marked = embed_image(translated, payload, watermark_range(translated, task), watermark_strength(task))
+    return marked.array
 
 
 def denoising(volumes: dict[str, Image]) -> dict:

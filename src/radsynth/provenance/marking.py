@@ -26,7 +26,7 @@ from typing import Any
 
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, write_dicom, write_nifti, write_png, write_text_atomic
-from radsynth.provenance.watermark import Payload, detect, embed_image
+from radsynth.provenance.watermark import DEFAULT_STRENGTH, Payload, detect, embed_image
 
 FORMATS = ("png", "dicom", "nifti")
 SYNTHETIC_PATIENT_NAME = "SYNTHETIC^RADSYNTH"
@@ -121,6 +121,7 @@ def write_synthetic(
     fmt: str,
     *,
     value_range: tuple[float, float] = (0.0, 1.0),
+    strength: float = DEFAULT_STRENGTH,
     dicom_attributes: dict[str, Any] | None = None,
     study_instance_uid: str | None = None,
 ) -> Path:
@@ -130,15 +131,15 @@ def write_synthetic(
     in [0, 1]); PNG maps ``value_range`` (the display window, in the image's units) onto
     16 bits. ``dicom_attributes`` add to the marking (window, instance number), never
     replace it; outputs of one batch share ``study_instance_uid``. NIfTI outputs get
-    ``<name>.json`` beside them with every fact. The watermark's strength is relative to
-    ``value_range``; RGB images get the metadata only. Whether the mark reads back from the
+    ``<name>.json`` beside them with every fact. The watermark's ``strength`` is a
+    fraction of ``value_range``; RGB images get the metadata only. Whether the mark reads back from the
     written pixels is recorded in the facts (``extra.watermark``): on a busy texture (an
     under-trained GAN's output) or an image under 64 px it does not, and the file relies
     on its metadata, the audit log and the detector.
     """
     path = Path(path)
     if not image.rgb:
-        image = embed_image(image, facts.payload, value_range)
+        image = embed_image(image, facts.payload, value_range, strength)
         readable = detect(image.array).payload == facts.payload
         facts = replace(facts, extra={**facts.extra, "watermark": "readable" if readable else "too weak"})
     if fmt == "png":
