@@ -145,3 +145,16 @@ def test_cycle_structure_constraint_is_trained_and_logged(tmp_path):
     logged = [json.loads(line) for line in (folder.parent / "log.jsonl").read_text().splitlines()]
     values = [row["structure"] for row in logged if "structure" in row]
     assert values and all(0.0 <= v <= 2.0 for v in values)  # two (1 - LNCC^2) terms
+
+
+def test_mind_ignores_contrast_and_sees_invented_structure():
+    from radsynth.train.tasks.translate import mind
+
+    square = torch.zeros(1, 1, 32, 32)
+    square[..., 8:24, 8:24] = 1
+    inverted = 2 - 3 * square  # the same anatomy in another contrast (bone: dark T1, bright CT)
+    blob = square.clone()
+    blob[..., 2:6, 2:6] = 1  # structure where the source is flat
+    assert (mind(square) - mind(inverted)).abs().mean() < 1e-5
+    assert (mind(square) - mind(blob)).abs().mean() > 0.01
+    assert (mind(square) - mind(torch.rand(1, 1, 32, 32))).abs().mean() > 0.1

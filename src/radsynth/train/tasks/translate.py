@@ -159,6 +159,8 @@ class TranslateTask:
             self.modules_["critic_source"] = build_discriminator(self.net_config)
             self.is_source = torch.tensor([matches(r, self.options.source) for r in data.records])
             self.is_target = torch.tensor([matches(r, self.options.target) for r in data.records])
+            if self.options.structure_weight and self.net_config.spatial_dims != 2:
+                raise InvalidInput("options.structure_weight (MIND) is implemented for 2D models only")
             if not self.is_source.any() or not self.is_target.any():
                 raise InvalidInput(
                     "cycle training needs records matching both options.source and options.target"
