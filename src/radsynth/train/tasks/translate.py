@@ -121,7 +121,8 @@ def mind(images: torch.Tensor, radius: int = 1, distance: int = 2) -> torch.Tens
 
 
 def random_crops(images: torch.Tensor, side: int) -> torch.Tensor:
-    """A random ``side`` x ``side`` crop of each image (B, 1, H, W); all of it when
+    """A random ``side`` x ``side`` crop of each image (B, C, H, W), the same window through
+    all its channels (an aligned pair stacked as channels stays aligned); all of it when
     ``side`` is 0 or not smaller than the image."""
     h, w = images.shape[-2:]
     if side <= 0 or (side >= h and side >= w):
@@ -261,14 +262,11 @@ class TranslateTask:
         crop = self.options.crop
         sources, targets = [], []
         for k in torch.randint(0, len(self.pairs), (b,)).tolist():
-            source, target = self.pairs[k]
-            h, w = source.shape[-2:]
-            y, x = torch.randint(0, h - crop + 1, ()).item(), torch.randint(0, w - crop + 1, ()).item()
-            pair = torch.stack([source, target])[..., y : y + crop, x : x + crop]
+            pair = random_crops(torch.cat(self.pairs[k])[None], crop)[0]  # (2, crop, crop): one window
             if torch.rand(()) < 0.5:
                 pair = pair.flip(-1)
-            sources.append(pair[0])
-            targets.append(pair[1])
+            sources.append(pair[:1])
+            targets.append(pair[1:])
         return torch.stack(sources).to(self.device), torch.stack(targets).to(self.device)
 
     def _cycle_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor | float]:
