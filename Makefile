@@ -16,7 +16,8 @@ demo: setup
 	.venv/bin/radsynth generate "coronal head CT, bone window" -n 4 --seed 0 --format dicom \
 		-o $(DEMO_OUT)/head-ct-dicom --overwrite
 
-test: setup
+test:
+	@bash scripts/setup.sh --test
 	.venv/bin/python -m pytest -q
 	.venv/bin/lint-imports
 

@@ -6,6 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(mricron-data insighttoolkit5-examples invesalius-examples dicom3tools)
+# `setup.sh --test` adds what the tests run for real: an Orthanc PACS with its DICOMweb plugin
+# (started on loopback by the tests) and Chromium for the web page's browser tests.
+if [ "${1:-}" = "--test" ]; then
+  DEBIAN_PACKAGES+=(orthanc orthanc-dicomweb chromium)
+fi
 TORCH_VERSION=2.13.0
 PYRADIOMICS_VERSION=3.0.1
 VENV=.venv
@@ -33,7 +38,7 @@ fi
 PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 # The CPU build first and pinned: left to the resolver, torch comes as a multi-GB CUDA build.
 "${PIP[@]}" "torch==$TORCH_VERSION"
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[dev,serve]"
 # pyradiomics (radiomics features for evaluation) ships only a source archive whose build
 # imports numpy: build it against the environment's numpy instead of an isolated one.
 "${PIP[@]}" setuptools wheel

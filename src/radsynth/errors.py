@@ -41,3 +41,7 @@ class NotEnoughSamples(InvalidInput):
 
 class SetMismatch(InvalidInput):
     """Two image sets that cannot be compared as given (image size, modality)."""
+
+
+class PacsUnavailable(RadsynthError):
+    """A PACS (DICOMweb server) that did not answer, or refused, after the retries with backoff."""
