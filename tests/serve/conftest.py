@@ -1,0 +1,84 @@
+"""A real radsynth server on loopback for the service tests (uvicorn in a thread, a fresh
+data folder), and a client that carries a token with every scope."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    token: str
+    data_dir: Path
+    app: object
+
+    def client(self, token: str | None = "default", timeout: float = 60.0) -> httpx.Client:
+        secret = self.token if token == "default" else token
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def make_token(self, name: str, scopes: list[str]) -> str:
+        return self.app.state.store.create_token(name, scopes)[1]
+
+    def wait(self, job_id: str, timeout: float = 120.0) -> dict:
+        """The job once it is no longer queued or running."""
+        with self.client() as client:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                job = client.get(f"/api/jobs/{job_id}").json()
+                if job["state"] not in ("queued", "running"):
+                    return job
+                time.sleep(0.2)
+        raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")
+
+
+def start_server(settings, start_workers: bool = True):
+    """(LiveServer, stop) for ``settings``: uvicorn serving ``create_app`` on a free port."""
+    import uvicorn
+
+    from radsynth.serve.app import create_app
+
+    app = create_app(settings, start_workers=start_workers)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    _, secret = app.state.store.create_token("tests", ["generate", "verify", "admin"])
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+
+    return LiveServer(f"http://127.0.0.1:{port}", secret, settings.data_dir, app), stop
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    from radsynth.serve.settings import Limits, ServeSettings
+
+    settings = ServeSettings(
+        data_dir=tmp_path_factory.mktemp("serve-data"),
+        limits=Limits(max_upload_mb=8, jobs_per_token=8, max_n=16),
+    )
+    server, stop = start_server(settings)
+    yield server
+    stop()
