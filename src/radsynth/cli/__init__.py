@@ -20,6 +20,7 @@ from radsynth.cli import evaluate as evaluate_commands
 from radsynth.cli import evaluate_translation
 from radsynth.cli import generate as generate_commands
 from radsynth.cli import pacs as pacs_commands
+from radsynth.cli import serve as serve_commands
 from radsynth.cli import train as train_commands
 from radsynth.cli import translate as translate_commands
 from radsynth.cli import verify as verify_commands
@@ -44,6 +45,8 @@ app.command(name="models")(generate_commands.models)
 app.command(name="bench")(bench_commands.bench)
 app.command(name="verify")(verify_commands.verify)
 app.command(name="translate")(translate_commands.translate)
+app.command(name="serve")(serve_commands.serve)
+app.add_typer(serve_commands.token_app, name="token")
 
 err_console = Console(stderr=True)
 
