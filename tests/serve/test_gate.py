@@ -1,0 +1,171 @@
+"""The synthetic-image gate in front of a real Orthanc, fed real and radsynth-made DICOM."""
+
+# ruff: noqa: F811 (fixtures imported from serve.orthanc are test parameters by design)
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from pathlib import Path
+
+import pydicom
+import pytest
+from dicomweb_client import DICOMwebClient
+from pydicom.data import get_testdata_file
+
+from radsynth.errors import InvalidInput, PacsUnavailable
+from radsynth.provenance.detector import SyntheticDetector
+from radsynth.serve.dicomweb import PacsClient
+from radsynth.serve.gate import Gate, parse_multipart_related
+from serve.orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
+
+CT = Path(get_testdata_file("CT_small.dcm"))
+MR = Path(get_testdata_file("MR_small.dcm"))
+TRUNCATED = Path(get_testdata_file("MR_truncated.dcm"))  # pixel data cut short
+# the request dicomweb-client's store_instances sends (its own encoder, its content type)
+CONTENT_TYPE = 'multipart/related; type="application/dicom"; boundary="0f3cf5c0-70e0-41ef-baef-c6f9f65ec3e1"'
+
+
+def stow_body(parts: list[bytes]) -> bytes:
+    return DICOMwebClient._encode_multipart_message(parts, CONTENT_TYPE)
+
+
+def in_pacs(orthanc, study_uid: str) -> set[str]:
+    """SOP Instance UIDs the PACS holds for a study (QIDO-RS)."""
+    found = PacsClient(orthanc.dicomweb).search_instances(study_uid)
+    return {item["00080018"]["Value"][0] for item in found}
+
+
+def uids(path: Path) -> tuple[str, str]:
+    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    return ds.StudyInstanceUID, ds.SOPInstanceUID
+
+
+def closed_pacs() -> PacsClient:
+    return PacsClient(f"http://127.0.0.1:{free_port()}/dicom-web", retries=2, backoff=0.05)
+
+
+def test_mixed_stow_body(empty_orthanc, synthetic_dicom, tmp_path):
+    synthetic = synthetic_dicom[0]
+    instances = parse_multipart_related(
+        stow_body([CT.read_bytes(), synthetic.read_bytes(), TRUNCATED.read_bytes(), b"not dicom"]),
+        CONTENT_TYPE,
+    )
+    assert instances[0] == CT.read_bytes() and len(instances) == 4
+    gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate")
+    report = gate.receive(instances, sender="modality-1")
+
+    actions = [(item.action, item.verdict) for item in report.items]
+    assert actions == [
+        ("forwarded", "no-evidence"),
+        ("quarantined", "synthetic-marked"),
+        ("rejected", "unreadable"),
+        ("rejected", "unreadable"),
+    ]
+    assert "pixel data" in report.items[2].reason and "DICOM" in report.items[3].reason
+    ct_study, ct_sop = uids(CT)
+    assert in_pacs(empty_orthanc, ct_study) == {ct_sop}
+
+    study, sop = uids(synthetic)
+    assert in_pacs(empty_orthanc, study) == set()
+    kept = tmp_path / "gate" / "quarantine" / study
+    assert (kept / f"{sop}.dcm").read_bytes() == synthetic.read_bytes()
+    record = json.loads((kept / f"{sop}.json").read_text())
+    assert record["verdict"] == "synthetic-marked" and record["sender"] == "modality-1"
+    assert record["evidence"]["marking"]["conversion_type"] == "SYN" and record["time"]
+    assert not list((tmp_path / "gate" / "incoming").iterdir())  # temp copies removed
+    assert len((tmp_path / "gate" / "gate.jsonl").read_text().splitlines()) == 4
+
+    assert report.status_code == 202
+    body = report.stow_response()
+    (accepted,) = body["00081199"]["Value"]
+    assert accepted["00081155"]["Value"] == [ct_sop]
+    failed = body["00081198"]["Value"]
+    assert [f["00081197"]["Value"][0] for f in failed] == [0x0124, 0xC000, 0xC000]
+    assert failed[0]["00081155"]["Value"] == [sop]
+    assert pydicom.Dataset.from_json(body).ReferencedSOPSequence[0].ReferencedSOPInstanceUID == ct_sop
+
+
+def test_forward_tagged_policy(empty_orthanc, synthetic_dicom, tmp_path):
+    synthetic = synthetic_dicom[0]
+    gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate", policy="forward-tagged")
+    report = gate.receive([synthetic.read_bytes()], sender="research-pc")
+    assert report.items[0].action == "forwarded-tagged" and report.status_code == 200
+    assert report.stow_response()["00081199"]["Value"][0]["00081196"]["Value"] == [0xB000]
+
+    study, sop = uids(synthetic)
+    (stored,) = PacsClient(empty_orthanc.dicomweb).retrieve_study(study)
+    assert stored.SOPInstanceUID == sop
+    assert stored.ImageComments.startswith("radsynth gate: synthetic (synthetic-marked)")
+    assert stored.ContentQualification == "RESEARCH"
+    log = [json.loads(line) for line in (tmp_path / "gate" / "gate.jsonl").read_text().splitlines()]
+    assert any(e["action"] == "forwarded-tagged" and e["sender"] == "research-pc" for e in log)
+    assert not list((tmp_path / "gate" / "quarantine").iterdir())
+
+
+def test_stripped_marking_is_caught_by_the_watermark(empty_orthanc, synthetic_dicom, tmp_path):
+    """A de-identification step that drops the synthetic attributes does not get it through."""
+    ds = pydicom.dcmread(synthetic_dicom[1])
+    del ds.ConversionType, ds.DerivationDescription
+    buffer = BytesIO()
+    ds.save_as(buffer)
+    gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate", detector=SyntheticDetector.load(None))
+    report = gate.receive([buffer.getvalue(), MR.read_bytes()])
+    assert [(i.action, i.verdict) for i in report.items] == [
+        ("quarantined", "watermark"),
+        ("forwarded", "no-evidence"),
+    ]
+    assert in_pacs(empty_orthanc, ds.StudyInstanceUID) == set()
+
+
+def test_pacs_down_keeps_instances_pending_then_flushes(empty_orthanc, tmp_path):
+    gate = Gate(closed_pacs(), tmp_path / "gate")
+    report = gate.receive([CT.read_bytes(), MR.read_bytes()], sender="ct-1")
+    assert [item.action for item in report.items] == ["pending", "pending"]
+    assert "did not answer" in report.items[0].reason and report.status_code == 409
+    assert report.stow_response()["00081198"]["Value"][0]["00081197"]["Value"] == [0x0110]
+    pending = tmp_path / "gate" / "pending"
+    assert sorted(p.name for p in pending.glob("*.dcm")) == sorted(f"{uids(p)[1]}.dcm" for p in (CT, MR))
+
+    with pytest.raises(PacsUnavailable):  # still down: nothing lost
+        gate.flush_pending()
+    assert len(list(pending.glob("*.dcm"))) == 2
+
+    gate.pacs = PacsClient(empty_orthanc.dicomweb)  # the PACS is back
+    assert gate.flush_pending() == 2
+    assert not list(pending.iterdir())
+    for path in (CT, MR):
+        study, sop = uids(path)
+        assert in_pacs(empty_orthanc, study) == {sop}
+    assert gate.flush_pending() == 0
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "problem"),
+    [
+        ('multipart/related; type="application/dicom"', b"--x\r\n\r\nDICM\r\n--x--", "no boundary"),
+        ("application/dicom", b"DICM", "must be multipart/related"),
+        (
+            "multipart/related; boundary=x",
+            b"--x\r\nContent-Type: application/json\r\n\r\n{}\r\n--x--",
+            "application/json",
+        ),
+        ("multipart/related; boundary=x", b"--x\r\nContent-Type: application/dicom\r\n\r\nDI", "truncated"),
+        ("multipart/related; boundary=x", b"--x--", "no DICOM instance"),
+    ],
+)
+def test_bad_stow_bodies_are_refused(content_type, body, problem):
+    with pytest.raises(InvalidInput, match=problem):
+        parse_multipart_related(body, content_type)
+
+
+def test_parts_without_headers_take_the_body_type():
+    body = (
+        b"preamble\r\n--b\r\n\r\nfirst"
+        b"\r\n--b\r\nContent-Type: application/dicom\r\n\r\nsecond"
+        b"\r\n--b--\r\nepilogue"
+    )
+    assert parse_multipart_related(body, 'multipart/related; type="application/dicom"; boundary=b') == [
+        b"first",
+        b"second",
+    ]
