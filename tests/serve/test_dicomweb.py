@@ -117,7 +117,8 @@ def test_server_errors_are_retried():
         server.server_close()
 
 
-def test_cli_push_search_pull(empty_orthanc, synthetic_dicom, tmp_path, capsys):
+def test_cli_push_search_pull(empty_orthanc, synthetic_dicom, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich's table width: a UID on one line
     url = empty_orthanc.dicomweb
     folder = synthetic_dicom[0].parent  # also holds generation.json and contact-sheet.png
     assert main(["pacs", "push", url, CT, str(folder)]) == 0

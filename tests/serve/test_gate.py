@@ -99,7 +99,8 @@ def test_forward_tagged_policy(empty_orthanc, synthetic_dicom, tmp_path):
     assert stored.ImageComments.startswith("radsynth gate: synthetic (synthetic-marked)")
     assert stored.ContentQualification == "RESEARCH"
     log = [json.loads(line) for line in (tmp_path / "gate" / "gate.jsonl").read_text().splitlines()]
-    assert any(e["action"] == "forwarded-tagged" and e["sender"] == "research-pc" for e in log)
+    assert any(e.get("action") == "forwarded-tagged" and e["sender"] == "research-pc" for e in log)
+    assert any(e.get("event") and e["evidence"]["marking"] for e in log)  # the evidence, logged
     assert not list((tmp_path / "gate" / "quarantine").iterdir())
 
 
@@ -169,3 +170,9 @@ def test_parts_without_headers_take_the_body_type():
         b"first",
         b"second",
     ]
+
+
+def test_oversized_instances_are_rejected_unread(orthanc, tmp_path):
+    gate = Gate(PacsClient(orthanc.dicomweb), tmp_path / "gate", max_bytes=1000)
+    (item,) = gate.receive([CT.read_bytes()]).items
+    assert item.action == "rejected" and "too large" in item.reason

@@ -48,7 +48,7 @@ def search(
                 for tag in ("0020000D", "00100020", "00100010", "00080020", "00080061", "00201208")
             )
         )
-    Console(width=200).print(table)
+    Console().print(table)
 
 
 @app.command()

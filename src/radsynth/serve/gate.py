@@ -157,8 +157,9 @@ class Gate:
     """Checks instances before a PACS sees them (see the module docstring for what goes where).
 
     ``detector`` is a ``SyntheticDetector`` (None: marking and watermark evidence only);
-    ``audit`` the ``AuditIndex`` to consult; ``max_bytes`` the largest instance checked
-    (larger ones are rejected, since unchecked means not forwarded).
+    ``audit`` the ``AuditIndex`` to consult (None: none); ``max_bytes`` the largest instance
+    checked (larger ones are rejected, since unchecked means not forwarded). ``receive`` may
+    be called from several threads (temp names are unique, the log is locked).
     """
 
     def __init__(
@@ -225,6 +226,9 @@ class Gate:
 
     def _check(self, data: bytes, sender: str) -> tuple[GateItem, bytes | None]:
         """One instance's decision, and the bytes to forward (None: not forwarded)."""
+        if len(data) > self.max_bytes:  # before parsing: the limit is there to spare memory and time
+            reason = f"too large to check ({len(data) / 1e6:.0f} MB > limit); not forwarded unchecked"
+            return GateItem("", "", "rejected", "unreadable", reason, failure_code=CANNOT_UNDERSTAND), None
         try:
             ds = pydicom.dcmread(BytesIO(data))
             sop_uid, study_uid = safe_uid(ds.SOPInstanceUID), safe_uid(ds.StudyInstanceUID)
@@ -257,7 +261,7 @@ class Gate:
             item.reason = f"synthetic ({verdict.verdict}); quarantined"
             return item, None
         logger.warning("gate: forwarding synthetic %s (%s) from %r, tagged", sop_uid, verdict.verdict, sender)
-        self._log({**record, "action": "forwarded-tagged"})
+        self._log({**record, "event": "synthetic, tagged for forwarding"})
         item.action, item.reason = "forwarded-tagged", f"synthetic ({verdict.verdict}); forwarded tagged"
         return item, _tagged(ds, verdict.verdict)
 
