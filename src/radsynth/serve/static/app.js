@@ -1,0 +1,569 @@
+// The radsynth web page: one token, three panels (generate, translate, verify) over the REST API.
+// Files under /api need the Authorization header, so images and downloads are fetched here and
+// shown through blob: object URLs, never linked to directly.
+
+const TOKEN_KEY = "radsynth.token";
+const POLL_MS = 400;
+const FINAL = new Set(["done", "failed", "cancelled"]);
+const KIND_NAMES = { ldm: "latent diffusion", gan: "GAN", vae: "VAE" };
+const VERDICT_LABELS = {
+  "synthetic-marked": "Synthetic: marked",
+  watermark: "Synthetic: watermark",
+  detector: "Likely synthetic: detector",
+  "no-evidence": "No evidence",
+  unreadable: "Unreadable",
+};
+
+const $ = (selector) => document.querySelector(selector);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let token = localStorage.getItem(TOKEN_KEY) || "";
+let models = [];
+
+// ---------------------------------------------------------------- API
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Calls the API; resolves to the parsed JSON (or the Response when raw), throws ApiError. */
+async function api(path, { method = "GET", json, form, raw = false } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (form !== undefined) {
+    body = form;
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body });
+  } catch {
+    throw new ApiError(0, "The service cannot be reached.");
+  }
+  if (!response.ok) throw new ApiError(response.status, await errorLine(response));
+  return raw ? response : response.json();
+}
+
+/** One line from an error response: the API's detail, FastAPI's validation list, or the status. */
+async function errorLine(response) {
+  let detail = "";
+  try {
+    const body = await response.json();
+    if (typeof body.detail === "string") {
+      detail = body.detail;
+    } else if (Array.isArray(body.detail) && body.detail.length) {
+      const first = body.detail[0];
+      const where = (first.loc || []).filter((part) => part !== "body").join(".");
+      detail = where ? `${where}: ${first.msg}` : String(first.msg);
+    }
+  } catch {
+    // not JSON: fall back to the status line
+  }
+  if (!detail) detail = `${response.status} ${response.statusText}`.trim();
+  const retry = response.headers.get("Retry-After");
+  if (response.status === 429 && retry) detail += ` (try again in ${retry} s)`;
+  return detail.replace(/\s+/g, " ").trim();
+}
+
+async function fetchBlob(url) {
+  const response = await api(url, { raw: true });
+  return response.blob();
+}
+
+function fileName(url, fallback) {
+  const last = decodeURIComponent(new URL(url, location.href).pathname.split("/").pop() || "");
+  return last || fallback;
+}
+
+/** Downloads an authenticated URL: fetch it, then click a temporary <a download> on a blob URL. */
+async function download(url, name, errorBox) {
+  showError(errorBox, "");
+  try {
+    const blob = await fetchBlob(url);
+    const objectUrl = URL.createObjectURL(blob);
+    const anchor = document.createElement("a");
+    anchor.href = objectUrl;
+    anchor.download = name;
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(objectUrl), 60_000);
+  } catch (error) {
+    showError(errorBox, error.message);
+  }
+}
+
+function downloadLink(label, url, name, errorBox, description) {
+  const link = document.createElement("a");
+  link.className = "dl";
+  link.href = url;
+  link.textContent = label;
+  link.dataset.format = label.toLowerCase();
+  if (description) link.setAttribute("aria-label", description);
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    download(url, name, errorBox);
+  });
+  return link;
+}
+
+// ---------------------------------------------------------------- small helpers
+
+function showError(box, message) {
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function element(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+/** Object URLs made for one panel, revoked together when the panel shows new results. */
+class UrlPool {
+  constructor() {
+    this.urls = [];
+  }
+  add(blob) {
+    const url = URL.createObjectURL(blob);
+    this.urls.push(url);
+    return url;
+  }
+  clear() {
+    this.urls.forEach((url) => URL.revokeObjectURL(url));
+    this.urls = [];
+  }
+}
+
+// ---------------------------------------------------------------- jobs and progress
+
+/** A progress bar + text + cancel button for one panel's running job. */
+class JobProgress {
+  constructor(prefix, errorBox) {
+    this.box = $(`#${prefix}-progress`);
+    this.bar = $(`#${prefix}-bar`);
+    this.text = $(`#${prefix}-progress-text`);
+    this.cancelButton = $(`#${prefix}-cancel`);
+    this.errorBox = errorBox;
+    this.job = null;
+    this.cancelButton.addEventListener("click", () => this.cancel());
+  }
+
+  show(job) {
+    this.job = job;
+    this.box.hidden = false;
+    this.box.dataset.state = job.state;
+    const { done = 0, total = 0 } = job.progress || {};
+    if (job.state === "queued" || !total) {
+      this.bar.removeAttribute("value"); // indeterminate
+    } else {
+      this.bar.max = total;
+      this.bar.value = done;
+    }
+    const counts = total ? ` ${done} of ${total}` : "";
+    const words = {
+      queued: "Queued",
+      running: `Running${counts}`,
+      done: `Done${counts}`,
+      failed: "Failed",
+      cancelled: "Cancelled",
+    };
+    this.text.textContent = words[job.state] || job.state;
+    this.cancelButton.hidden = FINAL.has(job.state);
+    this.cancelButton.disabled = false;
+  }
+
+  async cancel() {
+    if (!this.job || FINAL.has(this.job.state)) return;
+    this.cancelButton.disabled = true;
+    this.text.textContent = "Cancelling";
+    try {
+      await api(`/api/jobs/${encodeURIComponent(this.job.id)}/cancel`, { method: "POST" });
+    } catch (error) {
+      showError(this.errorBox, error.message);
+      this.cancelButton.disabled = false;
+    }
+  }
+
+  /** Polls the job until it ends; resolves to the final job object. */
+  async follow(job) {
+    this.show(job);
+    while (!FINAL.has(job.state)) {
+      await sleep(POLL_MS);
+      job = await api(`/api/jobs/${encodeURIComponent(job.id)}`);
+      this.show(job);
+    }
+    return job;
+  }
+}
+
+function jobError(job) {
+  return job.state === "failed" ? job.error || "The job failed." : "";
+}
+
+// ---------------------------------------------------------------- token
+
+async function connect() {
+  const status = $("#token-status");
+  const errorBox = $("#token-error");
+  showError(errorBox, "");
+  if (!token) {
+    status.textContent = "Not connected";
+    status.dataset.connected = "false";
+    return false;
+  }
+  status.textContent = "Checking…";
+  try {
+    const me = await api("/api/me");
+    status.textContent = `${me.name} · ${(me.scopes || []).join(", ") || "no scopes"}`;
+    status.dataset.connected = "true";
+    document.body.dataset.scopes = (me.scopes || []).join(" ");
+  } catch (error) {
+    status.textContent = "Not connected";
+    status.dataset.connected = "false";
+    showError(errorBox, error.message);
+    return false;
+  }
+  await loadModels();
+  return true;
+}
+
+function setupToken() {
+  const input = $("#token");
+  input.value = token;
+  $("#token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    token = input.value.trim();
+    if (token) localStorage.setItem(TOKEN_KEY, token);
+    else localStorage.removeItem(TOKEN_KEY);
+    connect();
+  });
+}
+
+async function loadHealth() {
+  try {
+    const response = await fetch("/health");
+    const health = await response.json();
+    $("#version").textContent = `radsynth ${health.version} · ${health.queued} queued, ${health.running} running`;
+  } catch {
+    // the footer keeps its plain name
+  }
+}
+
+// ---------------------------------------------------------------- generate
+
+async function loadModels() {
+  const select = $("#model");
+  select.replaceChildren(element("option", { value: "", text: "Loading models…" }));
+  try {
+    models = (await api("/api/models")).models || [];
+  } catch (error) {
+    showError($("#gen-error"), error.message);
+    return;
+  }
+  select.replaceChildren(
+    ...models.map((model, index) =>
+      element("option", { value: String(index), text: `${model.name} · ${KIND_NAMES[model.kind] || model.kind}` }),
+    ),
+  );
+  if (!models.length) select.append(element("option", { value: "", text: "No models installed" }));
+  const ldm = models.findIndex((model) => model.kind === "ldm");
+  select.value = String(Math.max(ldm, 0));
+  applyModelDefaults();
+}
+
+/** Steps and guidance apply to the diffusion model only; left empty, the model's own default is
+ * used (shown as the placeholder). */
+function applyModelDefaults() {
+  const model = models[Number($("#model").value)];
+  for (const name of ["steps", "guidance"]) {
+    const input = $(`#${name}`);
+    const value = model ? model[name] : null;
+    input.disabled = !model || model.kind !== "ldm";
+    input.value = "";
+    if (input.disabled) input.placeholder = "n/a";
+    else input.placeholder = value === null || value === undefined ? "default" : `default ${value}`;
+  }
+}
+
+function numberOrNull(input) {
+  if (input.disabled || input.value.trim() === "") return null;
+  return Number(input.value);
+}
+
+function setupGenerate() {
+  const form = $("#generate-form");
+  const errorBox = $("#gen-error");
+  const button = $("#generate-btn");
+  const gallery = $("#gallery");
+  const progress = new JobProgress("gen", errorBox);
+  const pool = new UrlPool();
+
+  for (const example of document.querySelectorAll(".example")) {
+    example.addEventListener("click", () => {
+      $("#prompt").value = example.textContent.trim();
+      $("#prompt").focus();
+    });
+  }
+  $("#model").addEventListener("change", applyModelDefaults);
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(errorBox, "");
+    const model = models[Number($("#model").value)];
+    if (!model) {
+      showError(errorBox, "Connect with a token to load the models first.");
+      return;
+    }
+    const request = {
+      prompt: $("#prompt").value.trim(),
+      n: Number($("#n").value),
+      model: model.kind,
+      weights: model.name,
+      steps: numberOrNull($("#steps")),
+      guidance: numberOrNull($("#guidance")),
+      seed: Number($("#seed").value || 0),
+    };
+    button.disabled = true;
+    try {
+      const job = await progress.follow(await api("/api/generate", { method: "POST", json: request }));
+      showError(errorBox, jobError(job));
+      if (job.state === "done") await showGallery(job, gallery, pool, errorBox);
+    } catch (error) {
+      showError(errorBox, error.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+async function showGallery(job, gallery, pool, errorBox) {
+  pool.clear();
+  const images = (job.results && job.results.images) || [];
+  const prompt = (job.params && job.params.prompt) || "";
+  const figures = images.map((image, position) => {
+    const number = image.index ?? position;
+    const img = element("img", {
+      alt: `Synthetic image ${position + 1} of ${images.length}: ${prompt}`,
+      width: "64",
+      height: "64",
+    });
+    const frame = element(
+      "div",
+      { class: "frame" },
+      img,
+      element("span", { class: "badge", "aria-hidden": "true", text: "SYNTHETIC" }),
+    );
+    const stem = `radsynth-${job.id.slice(0, 8)}-${number}`;
+    const links = element("div", { class: "downloads" });
+    for (const [label, key, ext] of [
+      ["PNG", "png", ".png"],
+      ["DICOM", "dicom", ".dcm"],
+      ["NIfTI", "nifti", ".nii.gz"],
+    ]) {
+      if (image[key]) {
+        const name = `${stem}${ext}`;
+        links.append(downloadLink(label, image[key], name, errorBox, `Download image ${position + 1} as ${label}`));
+      }
+    }
+    const figure = element(
+      "figure",
+      { class: "result", "data-index": String(number) },
+      frame,
+      element("figcaption", {}, element("span", { class: "caption", text: caption(position, image) }), links),
+    );
+    return { figure, img, url: image.png };
+  });
+  gallery.replaceChildren(galleryHeader(job, images.length, prompt, errorBox), ...figures.map((item) => item.figure));
+  await Promise.all(
+    figures.map(async ({ img, url }) => {
+      try {
+        img.src = pool.add(await fetchBlob(url));
+        await img.decode();
+      } catch (error) {
+        showError(errorBox, error.message);
+      }
+    }),
+  );
+  gallery.dataset.job = job.id;
+}
+
+function caption(position, image) {
+  return image.seed === undefined ? `Image ${position + 1}` : `Image ${position + 1} · seed ${image.seed}`;
+}
+
+/** The line above the gallery: what was asked, the batch's other files, and a warning when the
+ * prompt used words the model was not trained on (its images may not show them). */
+function galleryHeader(job, count, prompt, errorBox) {
+  const results = job.results || {};
+  const header = element(
+    "div",
+    { class: "gallery-note" },
+    element("span", { text: `${count} synthetic image${count === 1 ? "" : "s"} for “${prompt}”` }),
+  );
+  const extras = element("span", { class: "downloads" });
+  for (const file of results.files || []) {
+    extras.append(downloadLink(file.name, file.url, file.name, errorBox, `Download ${file.name}`));
+  }
+  header.append(extras);
+  const unknown = results.unknown_terms || [];
+  if (unknown.length || results.low_confidence) {
+    const words = unknown.length ? `the model does not know “${unknown.join("”, “")}”` : "low confidence";
+    header.append(element("p", { class: "warning", text: `Note: ${words}; the images may not show what was asked.` }));
+  }
+  return header;
+}
+
+// ---------------------------------------------------------------- translate
+
+function setupTranslate() {
+  const form = $("#translate-form");
+  const errorBox = $("#tr-error");
+  const button = $("#translate-btn");
+  const result = $("#translate-result");
+  const progress = new JobProgress("tr", errorBox);
+  const pool = new UrlPool();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(errorBox, "");
+    const file = $("#translate-file").files[0];
+    if (!file) {
+      showError(errorBox, "Choose a volume to translate.");
+      return;
+    }
+    const data = new FormData();
+    data.append("file", file, file.name);
+    data.append("task", $("#task").value);
+    button.disabled = true;
+    result.replaceChildren();
+    pool.clear();
+    try {
+      const job = await progress.follow(await api("/api/translate", { method: "POST", form: data }));
+      showError(errorBox, jobError(job));
+      if (job.state === "done") await showTranslation(job, result, pool, errorBox);
+    } catch (error) {
+      showError(errorBox, error.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+async function showTranslation(job, result, pool, errorBox) {
+  const files = (job.results && job.results.files) || [];
+  const preview = files.find((file) => file.name === "preview.png");
+  const nodes = [];
+  if (preview) {
+    const img = element("img", {
+      class: "preview",
+      alt: `Middle slice before and after ${job.params?.task || "translation"}: the input on the left, the synthetic result on the right`,
+    });
+    const figure = element(
+      "figure",
+      { class: "before-after" },
+      element(
+        "div",
+        { class: "halves", "aria-hidden": "true" },
+        element("span", { text: "Before" }),
+        element("span", {}, "After ", element("span", { class: "badge inline", text: "SYNTHETIC" })),
+      ),
+      img,
+      element("figcaption", { text: "Middle slice, input and translated output" }),
+    );
+    nodes.push(figure);
+    try {
+      img.src = pool.add(await fetchBlob(preview.url));
+      await img.decode();
+    } catch (error) {
+      showError(errorBox, error.message);
+    }
+  }
+  const links = element("div", { class: "downloads" }, element("span", { class: "caption", text: "Download:" }));
+  for (const file of files) {
+    links.append(downloadLink(file.name, file.url, file.name, errorBox, `Download ${file.name}`));
+  }
+  nodes.push(links);
+  result.replaceChildren(...nodes);
+  result.dataset.job = job.id;
+}
+
+// ---------------------------------------------------------------- verify
+
+function setupVerify() {
+  const form = $("#verify-form");
+  const errorBox = $("#verify-error");
+  const status = $("#verify-status");
+  const button = $("#verify-btn");
+  const table = $("#verdicts");
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(errorBox, "");
+    const files = [...$("#verify-files").files];
+    if (!files.length) {
+      showError(errorBox, "Choose one or more files to verify.");
+      return;
+    }
+    const data = new FormData();
+    files.forEach((file) => data.append("files", file, file.name));
+    data.append("detector", $("#detector").checked ? "true" : "false");
+    button.disabled = true;
+    status.textContent = `Checking ${files.length} file${files.length === 1 ? "" : "s"}…`;
+    try {
+      const { verdicts = [] } = await api("/api/verify", { method: "POST", form: data });
+      showVerdicts(verdicts, table);
+      status.textContent = `${verdicts.length} verdict${verdicts.length === 1 ? "" : "s"}`;
+    } catch (error) {
+      status.textContent = "";
+      showError(errorBox, error.message);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+function showVerdicts(verdicts, table) {
+  const rows = verdicts.map((item) => {
+    const evidence = element("details", {}, element("summary", { text: "Evidence" }));
+    evidence.append(element("pre", { text: JSON.stringify(item.evidence || {}, null, 2) }));
+    return element(
+      "tr",
+      { "data-verdict": item.verdict, "data-synthetic": String(Boolean(item.synthetic)) },
+      element("td", { class: "file", text: item.file }),
+      element(
+        "td",
+        {},
+        element("span", {
+          class: `verdict v-${item.verdict}`,
+          title: item.verdict,
+          text: VERDICT_LABELS[item.verdict] || item.verdict,
+        }),
+      ),
+      element("td", { class: "summary" }, element("span", { text: item.summary || "" }), evidence),
+    );
+  });
+  table.tBodies[0].replaceChildren(...rows);
+  table.hidden = false;
+}
+
+// ---------------------------------------------------------------- start
+
+setupToken();
+setupGenerate();
+setupTranslate();
+setupVerify();
+loadHealth();
+connect();
