@@ -82,3 +82,20 @@ def live_server(tmp_path_factory):
     server, stop = start_server(settings)
     yield server
     stop()
+
+
+@pytest.fixture(scope="session")
+def mr_nifti(tmp_path_factory) -> Path:
+    """A real T1 MR block (Colin27, Debian mricron-data) as a small NIfTI with its affine."""
+    import nibabel as nib
+
+    from radsynth.data import sources
+
+    path = sources.MRICRON / "ch2.nii.gz"
+    assert path.exists(), "Debian mricron-data is missing: run bash scripts/setup.sh"
+    volume = nib.load(path)
+    mid = [s // 2 for s in volume.shape]
+    block = volume.slicer[mid[0] - 40 : mid[0] + 40, mid[1] - 48 : mid[1] + 48, mid[2] - 2 : mid[2] + 2]
+    out = tmp_path_factory.mktemp("mr") / "colin27-block.nii.gz"
+    nib.save(nib.Nifti1Image(block.get_fdata().astype("float32"), block.affine), out)
+    return out

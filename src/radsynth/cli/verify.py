@@ -64,6 +64,8 @@ def verify(
 
 
 def _print_table(verdicts: list[Any]) -> None:
+    from radsynth.provenance.verify import summarise
+
     table = Table(title=f"radsynth verify: {len(verdicts)} file(s)")
     table.add_column("file", overflow="fold")
     table.add_column("verdict")
@@ -72,27 +74,3 @@ def _print_table(verdicts: list[Any]) -> None:
         style = STYLE.get(v.verdict, "green")
         table.add_row(v.file, f"[{style}]{v.verdict}[/]", summarise(v.evidence))
     Console().print(table)
-
-
-def summarise(evidence: dict[str, Any]) -> str:
-    """The evidence in one line a person reads at a glance."""
-    parts = []
-    if "problem" in evidence:
-        parts.append(str(evidence["problem"]))
-    marking = evidence.get("marking")
-    if marking:
-        model = marking.get("model_id") or marking.get("manufacturer") or "?"
-        parts.append(f"metadata: synthetic, model {model}")
-    mark = evidence.get("watermark")
-    if mark:
-        text = f"watermark z={mark['score']}" + (" found" if mark["found"] else " absent")
-        if mark.get("output_id_prefix"):
-            text += f", output {mark['output_id_prefix']}"
-        parts.append(text)
-    audit = evidence.get("audit") or (mark or {}).get("audit")
-    if audit:
-        same = "file unchanged" if audit["file_unchanged"] else "file changed since written"
-        parts.append(f"audit log: {audit['model_id']} at {audit['time']}, {same}")
-    if "detector" in evidence:
-        parts.append(f"detector P(synthetic)={evidence['detector']['p_synthetic']:.2f}")
-    return "; ".join(parts)

@@ -16,6 +16,7 @@ carries the same facts in the form its format allows (DESIGN.md, "Synthetic mark
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -146,6 +147,10 @@ def write_synthetic(
         write_png(image, path, bits=16, value_range=value_range, text=facts.png_text())
     elif fmt == "dicom":
         attributes = {**(dicom_attributes or {}), **facts.dicom_attributes()}
+        if study_instance_uid is not None:
+            # One synthetic patient per study: a PACS files a study under one patient, and
+            # a batch's outputs in one study under several patients split it (Orthanc).
+            attributes["PatientID"] = "SYN-" + hashlib.sha256(study_instance_uid.encode()).hexdigest()[:12]
         write_dicom(image, path, attributes=attributes, study_instance_uid=study_instance_uid)
     elif fmt == "nifti":
         write_nifti(image, path, description=facts.nifti_description())

@@ -205,3 +205,27 @@ def _verify_json(path: Path) -> Verdict:
 
 def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def summarise(evidence: dict[str, Any]) -> str:
+    """The evidence in one line a person reads at a glance."""
+    parts = []
+    if "problem" in evidence:
+        parts.append(str(evidence["problem"]))
+    marking = evidence.get("marking")
+    if marking:
+        model = marking.get("model_id") or marking.get("manufacturer") or "?"
+        parts.append(f"metadata: synthetic, model {model}")
+    mark = evidence.get("watermark")
+    if mark:
+        text = f"watermark z={mark['score']}" + (" found" if mark["found"] else " absent")
+        if mark.get("output_id_prefix"):
+            text += f", output {mark['output_id_prefix']}"
+        parts.append(text)
+    audit = evidence.get("audit") or (mark or {}).get("audit")
+    if audit:
+        same = "file unchanged" if audit["file_unchanged"] else "file changed since written"
+        parts.append(f"audit log: {audit['model_id']} at {audit['time']}, {same}")
+    if "detector" in evidence:
+        parts.append(f"detector P(synthetic)={evidence['detector']['p_synthetic']:.2f}")
+    return "; ".join(parts)

@@ -248,7 +248,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         files: Annotated[list[UploadFile], File()],
         detector: Annotated[bool, Form()] = True,
     ) -> dict[str, Any]:
-        from radsynth.cli.verify import summarise
+        from radsynth.provenance.verify import summarise
 
         with tempfile.TemporaryDirectory(dir=settings.data_dir, prefix=".verify-") as tmp:
             stored = _store_uploads(files, Path(tmp), settings)
@@ -546,14 +546,31 @@ class BodyLimit:
             response = JSONResponse({"detail": f"request body of {size} is over the {limit_mb} limit"}, 413)
             await response(scope, receive, send)
             return
-        seen = 0
+        seen, exceeded, started = 0, False, False
 
         async def counted():
-            nonlocal seen
+            # Past the limit the app is told the client left; its answer is replaced by a 413.
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise UploadTooLarge(f"request body is over the {limit_mb} limit")
+                exceeded = True
+                return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message) -> None:
+            nonlocal started
+            if not exceeded:
+                started = True
+                await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            response = JSONResponse({"detail": f"request body is over the {limit_mb} limit"}, 413)
+            await response(scope, receive, send)
