@@ -1,0 +1,134 @@
+"""The service in front of a real Orthanc (Debian orthanc + orthanc-dicomweb on loopback):
+generated studies pushed through the API land in the PACS; a study pulled from the PACS is
+translated and pushed back; the gate's STOW-RS endpoint forwards a real study and
+quarantines a synthetic one; a PACS that is down fails the job clearly and loses nothing."""
+
+# ruff: noqa: F811 (fixtures imported from serve.orthanc are test parameters by design)
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+from dicomweb_client import DICOMwebClient
+from pydicom.data import get_testdata_file
+
+from radsynth.serve.dicomweb import PacsClient
+from radsynth.serve.settings import Limits, ServeSettings
+from serve.orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
+
+from .conftest import start_server
+
+MR = Path(get_testdata_file("MR_small.dcm"))
+HEAD = "coronal head CT, bone window"
+
+
+@pytest.fixture(scope="module")
+def pacs_server(orthanc, tmp_path_factory):
+    settings = ServeSettings(
+        data_dir=tmp_path_factory.mktemp("serve-pacs"), pacs=orthanc.dicomweb, limits=Limits(max_upload_mb=8)
+    )
+    server, stop = start_server(settings)
+    yield server
+    stop()
+
+
+def _studies(pacs: PacsClient) -> set[str]:
+    return {s["0020000D"]["Value"][0] for s in pacs.search_studies()}
+
+
+def test_generated_study_lands_in_orthanc_through_the_api(pacs_server, empty_orthanc):
+    with pacs_server.client() as client:
+        job = client.post("/api/generate", json={"prompt": HEAD, "n": 3, "steps": 5, "pacs": True}).json()
+    done = pacs_server.wait(job["id"])
+    assert done["state"] == "done", done["error"]
+    assert done["results"]["pacs"]["stored"] == 3 and done["results"]["pacs"]["failed"] == 0
+    pacs = PacsClient(empty_orthanc.dicomweb)
+    (study,) = _studies(pacs)
+    instances = pacs.retrieve_study(study)
+    assert len(instances) == 3
+    assert {ds.ConversionType for ds in instances} == {"SYN"}
+    assert len({ds.PatientID for ds in instances}) == 1
+
+
+@pytest.fixture(scope="module")
+def head_ct_series(tmp_path_factory) -> list[Path]:
+    """Four real head CT slices in HU (InVesalius, Debian invesalius-examples) as a DICOM series."""
+    from radsynth.data import sources
+    from radsynth.io import Image, write_dicom
+
+    volume = sources._load_cranium().image
+    mid = volume.array.shape[0] // 2
+    block = Image(volume.array[mid - 2 : mid + 2], spacing=volume.spacing, modality="CT", units="HU")
+    return sorted(write_dicom(block, tmp_path_factory.mktemp("head-ct") / "series").glob("*.dcm"))
+
+
+def test_a_study_pulled_from_the_pacs_is_translated_and_pushed_back(
+    pacs_server, empty_orthanc, head_ct_series
+):
+    pacs = PacsClient(empty_orthanc.dicomweb)
+    assert pacs.store(head_ct_series)["stored"] == 4
+    source = pydicom.dcmread(head_ct_series[0])
+    with pacs_server.client() as client:
+        job = client.post(
+            "/api/translate", data={"task": "denoise", "study_uid": source.StudyInstanceUID, "pacs": "true"}
+        ).json()
+    done = pacs_server.wait(job["id"])
+    assert done["state"] == "done", done["error"]
+    assert done["results"]["pacs"]["stored"] == 4
+    new = _studies(pacs) - {source.StudyInstanceUID}
+    assert len(new) == 1  # fresh UIDs: the translation never poses as the source study
+    translated = pacs.retrieve_study(new.pop())
+    assert len(translated) == 4 and {ds.ConversionType for ds in translated} == {"SYN"}
+    assert translated[0].Rows == source.Rows
+    assert [float(v) for v in translated[0].PixelSpacing] == [float(v) for v in source.PixelSpacing]
+
+
+def test_gate_forwards_a_real_study_and_quarantines_a_synthetic_one(
+    pacs_server, empty_orthanc, synthetic_dicom
+):
+    sender = DICOMwebClient(
+        url=f"{pacs_server.url}/gate", headers={"Authorization": f"Bearer {pacs_server.token}"}
+    )
+    datasets = [pydicom.dcmread(MR), pydicom.dcmread(synthetic_dicom[0])]
+    answer = sender.store_instances(datasets)  # STOW-RS as a modality would send it
+    accepted = [item.ReferencedSOPInstanceUID for item in answer.get("ReferencedSOPSequence", [])]
+    refused = [item.ReferencedSOPInstanceUID for item in answer.get("FailedSOPSequence", [])]
+    assert accepted == [datasets[0].SOPInstanceUID]
+    assert refused == [datasets[1].SOPInstanceUID]
+    assert _studies(PacsClient(empty_orthanc.dicomweb)) == {datasets[0].StudyInstanceUID}
+    with pacs_server.client() as admin:
+        quarantined = admin.get("/api/gate/quarantine").json()["quarantined"]
+    mine = [q for q in quarantined if q.get("sop_uid") == datasets[1].SOPInstanceUID]
+    assert mine and mine[0]["verdict"] == "synthetic-marked" and mine[0]["sender"] == "tests"
+
+
+def test_gate_needs_a_token(pacs_server):
+    import httpx
+
+    answer = httpx.post(f"{pacs_server.url}/gate/studies", content=b"x")
+    assert answer.status_code == 401
+
+
+def test_a_pacs_that_is_down_fails_the_job_clearly_and_keeps_its_files(tmp_path):
+    settings = ServeSettings(
+        data_dir=tmp_path,
+        pacs=f"http://127.0.0.1:{free_port()}/dicom-web",
+        pacs_retries=2,
+        pacs_backoff_s=0.1,
+    )
+    server, stop = start_server(settings)
+    try:
+        with server.client() as client:
+            job = client.post("/api/generate", json={"prompt": HEAD, "n": 2, "steps": 5, "pacs": True}).json()
+            failed = server.wait(job["id"])
+            assert failed["state"] == "failed"
+            assert "after 3 attempt(s)" in failed["error"] and "2 DICOM file(s) are kept" in failed["error"]
+            assert "\n" not in failed["error"]
+            image = failed["results"]["images"][0]
+            assert client.get(image["dicom"]).status_code == 200  # nothing lost
+            again = client.post(f"/api/jobs/{job['id']}/push")
+            assert again.status_code == 503 and "did not answer" in again.json()["detail"]
+    finally:
+        stop()
