@@ -156,7 +156,7 @@ def test_cancel_stops_a_generation(live_server, page):  # noqa: F811
     connect(page, live_server)
     page.fill("#prompt", "axial T1-weighted brain MR, no lesion visible")
     page.fill("#n", "16")
-    page.fill("#steps", "10")  # slow enough to cancel: the job stops at its next 4-image report
+    page.fill("#steps", "5")  # 4 chunks of 4 images: the job stops at its next report, after the first
     page.click("#generate-btn")
     cancel = page.locator("#gen-cancel")
     expect(cancel).to_be_visible()
@@ -204,3 +204,15 @@ def test_translate_shows_before_and_after(live_server, page, screenshot, tmp_pat
     assert translated.shape == source.shape
     np.testing.assert_allclose(translated.affine, source.affine, atol=1e-4)
     screenshot(page.locator("#translate"), "translate")
+
+    # the job is listed under recent jobs; after a reload, Show brings its result back
+    job_id = page.locator("#translate-result").get_attribute("data-job")
+    row = page.locator(f"#jobs-table tr[data-job='{job_id}']")
+    expect(row).to_have_attribute("data-state", "done")
+    expect(row).to_contain_text("denoise of anatomical.nii.gz")
+    page.reload()
+    expect(page.locator("#translate-result img.preview")).to_have_count(0)
+    row.get_by_role("button", name=re.compile("^Show")).click()
+    expect(page.locator("#translate-result img.preview")).to_be_visible()
+    expect(page.locator("#translate-result")).to_have_attribute("data-job", job_id)
+    screenshot(page.locator("#jobs"), "recent-jobs")

@@ -213,6 +213,46 @@ function jobError(job) {
   return job.state === "failed" ? job.error || "The job failed." : "";
 }
 
+/** A panel that runs one job at a time: its button, progress, inline error, and how it shows a
+ * finished job. ``run(start)`` submits (``start`` resolves to the new job) and follows it;
+ * ``open(job)`` follows or shows a job from the recent-jobs list. */
+class JobPanel {
+  constructor(prefix, button, errorBox, show) {
+    this.button = button;
+    this.errorBox = errorBox;
+    this.show = show;
+    this.progress = new JobProgress(prefix, errorBox);
+    this.busy = false;
+  }
+
+  async run(start) {
+    if (this.busy) {
+      showError(this.errorBox, "Wait for the running job to finish, or cancel it.");
+      return;
+    }
+    this.busy = true;
+    this.button.disabled = true;
+    showError(this.errorBox, "");
+    try {
+      const job = await this.progress.follow(await start());
+      showError(this.errorBox, jobError(job));
+      if (job.state === "done") await this.show(job);
+    } catch (error) {
+      showError(this.errorBox, error.message);
+    } finally {
+      this.busy = false;
+      this.button.disabled = false;
+      loadJobs();
+    }
+  }
+
+  open(job) {
+    return this.run(async () => job);
+  }
+}
+
+const panels = {};
+
 // ---------------------------------------------------------------- token
 
 async function connect() {
@@ -236,7 +276,7 @@ async function connect() {
     showError(errorBox, error.message);
     return false;
   }
-  await loadModels();
+  await Promise.all([loadModels(), loadJobs()]);
   return true;
 }
 
@@ -304,12 +344,11 @@ function numberOrNull(input) {
 }
 
 function setupGenerate() {
-  const form = $("#generate-form");
   const errorBox = $("#gen-error");
-  const button = $("#generate-btn");
   const gallery = $("#gallery");
-  const progress = new JobProgress("gen", errorBox);
   const pool = new UrlPool();
+  const panel = new JobPanel("gen", $("#generate-btn"), errorBox, (job) => showGallery(job, gallery, pool, errorBox));
+  panels.generate = panel;
 
   for (const example of document.querySelectorAll(".example")) {
     example.addEventListener("click", () => {
@@ -319,9 +358,8 @@ function setupGenerate() {
   }
   $("#model").addEventListener("change", applyModelDefaults);
 
-  form.addEventListener("submit", async (event) => {
+  $("#generate-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    showError(errorBox, "");
     const model = models[Number($("#model").value)];
     if (!model) {
       showError(errorBox, "Connect with a token to load the models first.");
@@ -336,16 +374,7 @@ function setupGenerate() {
       guidance: numberOrNull($("#guidance")),
       seed: Number($("#seed").value || 0),
     };
-    button.disabled = true;
-    try {
-      const job = await progress.follow(await api("/api/generate", { method: "POST", json: request }));
-      showError(errorBox, jobError(job));
-      if (job.state === "done") await showGallery(job, gallery, pool, errorBox);
-    } catch (error) {
-      showError(errorBox, error.message);
-    } finally {
-      button.disabled = false;
-    }
+    panel.run(() => api("/api/generate", { method: "POST", json: request }));
   });
 }
 
@@ -429,16 +458,15 @@ function galleryHeader(job, count, prompt, errorBox) {
 // ---------------------------------------------------------------- translate
 
 function setupTranslate() {
-  const form = $("#translate-form");
   const errorBox = $("#tr-error");
-  const button = $("#translate-btn");
   const result = $("#translate-result");
-  const progress = new JobProgress("tr", errorBox);
   const pool = new UrlPool();
+  const show = (job) => showTranslation(job, result, pool, errorBox);
+  const panel = new JobPanel("tr", $("#translate-btn"), errorBox, show);
+  panels.translate = panel;
 
-  form.addEventListener("submit", async (event) => {
+  $("#translate-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    showError(errorBox, "");
     const file = $("#translate-file").files[0];
     if (!file) {
       showError(errorBox, "Choose a volume to translate.");
@@ -447,22 +475,16 @@ function setupTranslate() {
     const data = new FormData();
     data.append("file", file, file.name);
     data.append("task", $("#task").value);
-    button.disabled = true;
-    result.replaceChildren();
-    pool.clear();
-    try {
-      const job = await progress.follow(await api("/api/translate", { method: "POST", form: data }));
-      showError(errorBox, jobError(job));
-      if (job.state === "done") await showTranslation(job, result, pool, errorBox);
-    } catch (error) {
-      showError(errorBox, error.message);
-    } finally {
-      button.disabled = false;
-    }
+    panel.run(async () => {
+      result.replaceChildren();
+      pool.clear();
+      return api("/api/translate", { method: "POST", form: data });
+    });
   });
 }
 
 async function showTranslation(job, result, pool, errorBox) {
+  pool.clear();
   const files = (job.results && job.results.files) || [];
   const preview = files.find((file) => file.name === "preview.png");
   const nodes = [];
@@ -559,11 +581,77 @@ function showVerdicts(verdicts, table) {
   table.hidden = false;
 }
 
+// ---------------------------------------------------------------- recent jobs
+
+const JOBS_SHOWN = 10;
+
+function jobSummary(job) {
+  const p = job.params || {};
+  if (job.kind === "generate") return `${p.n} × “${p.prompt}” (${p.model}${p.steps ? `, ${p.steps} steps` : ""})`;
+  if (job.kind === "translate") {
+    const input = p.input ? String(p.input).split("/").pop() : p.study_uid || "";
+    return `${p.task} of ${input}`;
+  }
+  return job.kind;
+}
+
+function when(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso || "" : date.toLocaleString();
+}
+
+/** The token's latest jobs; a generate or translate job can be opened in its panel again. */
+async function loadJobs() {
+  const table = $("#jobs-table");
+  const empty = $("#jobs-empty");
+  const errorBox = $("#jobs-error");
+  if (!token) return;
+  let jobs;
+  try {
+    jobs = (await api("/api/jobs")).jobs || [];
+  } catch (error) {
+    showError(errorBox, error.message);
+    return;
+  }
+  showError(errorBox, "");
+  jobs.sort((a, b) => String(b.created).localeCompare(String(a.created)));
+  const rows = jobs.slice(0, JOBS_SHOWN).map((job) => {
+    const action = element("td", { class: "action" });
+    const panel = panels[job.kind];
+    if (panel && (job.state === "done" || !FINAL.has(job.state))) {
+      const button = element("button", {
+        type: "button",
+        class: "secondary small",
+        text: job.state === "done" ? "Show" : "Follow",
+        "aria-label": `${job.state === "done" ? "Show" : "Follow"} ${job.kind} job ${jobSummary(job)}`,
+      });
+      button.addEventListener("click", () => {
+        $(`#${job.kind}`).scrollIntoView({ behavior: "smooth", block: "start" });
+        panel.open(job);
+      });
+      action.append(button);
+    }
+    return element(
+      "tr",
+      { "data-job": job.id, "data-state": job.state },
+      element("td", { text: job.kind }),
+      element("td", { class: "what", text: jobSummary(job), title: job.error || "" }),
+      element("td", {}, element("span", { class: `state s-${job.state}`, text: job.state })),
+      element("td", { class: "when", text: when(job.created) }),
+      action,
+    );
+  });
+  table.tBodies[0].replaceChildren(...rows);
+  table.hidden = !rows.length;
+  empty.hidden = Boolean(rows.length);
+}
+
 // ---------------------------------------------------------------- start
 
 setupToken();
 setupGenerate();
 setupTranslate();
 setupVerify();
+$("#jobs-refresh").addEventListener("click", loadJobs);
 loadHealth();
 connect();
