@@ -51,7 +51,7 @@ def red_regions(png: Path, min_pixels: int = 40) -> list[tuple[slice, slice]]:
 
 def test_generate_gallery_download_and_verify(live_server, page, screenshot, tmp_path):  # noqa: F811
     connect(page, live_server)
-    page.get_by_role("button", name=PROMPT).click()  # an example prompt fills the box
+    page.get_by_role("button", name=PROMPT, exact=True).click()  # an example prompt fills the box
     expect(page.locator("#prompt")).to_have_value(PROMPT)
     page.fill("#n", "4")
     page.fill("#steps", "5")
