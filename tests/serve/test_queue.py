@@ -43,6 +43,20 @@ def test_a_token_over_its_job_limit_gets_429_with_retry_after_and_cancel_frees_a
         stop()
 
 
+def test_a_request_repeated_with_its_idempotency_key_gets_the_same_job(tmp_path):
+    server, stop = start_server(ServeSettings(data_dir=tmp_path), start_workers=False)
+    try:
+        with server.client() as client:
+            body, key = {"prompt": CHEST, "n": 1}, {"Idempotency-Key": "client-7f3a"}
+            first = client.post("/api/generate", json=body, headers=key).json()
+            again = client.post("/api/generate", json=body, headers=key).json()
+            other = client.post("/api/generate", json=body, headers={"Idempotency-Key": "client-7f3b"}).json()
+            assert first["id"] == again["id"] != other["id"]
+            assert len(client.get("/api/jobs").json()["jobs"]) == 2
+    finally:
+        stop()
+
+
 def test_recover_requeues_interrupted_jobs_and_fails_one_that_keeps_killing_the_server(tmp_path):
     store = Store(tmp_path / "radsynth.db")
     token, _ = store.create_token("t", ["generate"])

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -115,9 +115,19 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         return check
 
     def submit(
-        who: Token, kind: str, params: dict[str, Any], total: int = 0, job_id: str | None = None
+        request: Request,
+        who: Token,
+        kind: str,
+        params: dict[str, Any],
+        total: int = 0,
+        job_id: str | None = None,
     ) -> Job:
-        job = store.submit(who.id, kind, params, total, settings.limits.jobs_per_token, job_id=job_id)
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= 200:
+            raise InvalidInput("Idempotency-Key must be 1..200 characters")
+        job = store.submit(
+            who.id, kind, params, total, settings.limits.jobs_per_token, job_id=job_id, key=key
+        )
         if job is None:
             raise _too_busy(settings)
         workers.wake()
@@ -177,7 +187,9 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         return {"models": out}
 
     @app.post("/api/generate", status_code=202)
-    def generate(body: GenerateRequest, who: Annotated[Token, Depends(token("generate"))]) -> dict[str, Any]:
+    def generate(
+        body: GenerateRequest, request: Request, who: Annotated[Token, Depends(token("generate"))]
+    ) -> dict[str, Any]:
         limits = settings.limits
         prompt = body.prompt.strip()
         if not prompt:
@@ -193,10 +205,13 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         _check_model(body.weights, body.model)
         if body.pacs and not settings.pacs:
             raise InvalidInput("this server has no PACS configured (radsynth serve --pacs URL)")
-        return _job_json(submit(who, "generate", {**body.model_dump(), "prompt": prompt}, total=body.n))
+        return _job_json(
+            submit(request, who, "generate", {**body.model_dump(), "prompt": prompt}, total=body.n)
+        )
 
     @app.post("/api/translate", status_code=202)
     def translate(
+        request: Request,
         who: Annotated[Token, Depends(token("generate"))],
         task: Annotated[str, Form()],
         file: Annotated[UploadFile | None, File()] = None,
@@ -217,13 +232,18 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         else:
             params["input"] = _store_input(file, settings.jobs_dir / job_id, settings)
         try:
-            return _job_json(submit(who, "translate", params, job_id=job_id))
+            job = submit(request, who, "translate", params, job_id=job_id)
         except BaseException:
             shutil.rmtree(settings.jobs_dir / job_id, ignore_errors=True)
             raise
+        if job.id != job_id:  # a repeated Idempotency-Key: the first upload is the job's
+            shutil.rmtree(settings.jobs_dir / job_id, ignore_errors=True)
+        return _job_json(job)
 
     @app.post("/api/handout", status_code=202)
-    def handout(body: HandoutRequest, who: Annotated[Token, Depends(token("generate"))]) -> dict[str, Any]:
+    def handout(
+        body: HandoutRequest, request: Request, who: Annotated[Token, Depends(token("generate"))]
+    ) -> dict[str, Any]:
         if not body.report.strip():
             raise InvalidInput("report is empty: paste the radiology report")
         if len(body.report) > settings.limits.max_report_chars:
@@ -233,14 +253,16 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         if not 1 <= body.n <= 4:
             raise InvalidInput(f"n must be in 1..4 images per finding, got {body.n}")
         _check_model(body.weights, "ldm")
-        return _job_json(submit(who, "handout", body.model_dump()))
+        return _job_json(submit(request, who, "handout", body.model_dump()))
 
     @app.post("/api/evaluate", status_code=202)
-    def evaluate(body: EvaluateRequest, who: Annotated[Token, Depends(token("generate"))]) -> dict[str, Any]:
+    def evaluate(
+        body: EvaluateRequest, request: Request, who: Annotated[Token, Depends(token("generate"))]
+    ) -> dict[str, Any]:
         params = body.model_dump()
         for key in ("real", "synthetic", "train"):
             params[key] = _inside(settings.data_dir, params[key], key)
-        return _job_json(submit(who, "evaluate", params))
+        return _job_json(submit(request, who, "evaluate", params))
 
     @app.post("/api/verify")
     def verify(
@@ -256,8 +278,12 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         return {"verdicts": [{**v, "summary": summarise(v["evidence"])} for v in verdicts]}
 
     @app.get("/api/jobs")
-    def jobs(who: Annotated[Token, Depends(token())]) -> dict[str, Any]:
-        return {"jobs": [_job_json(j) for j in store.jobs(None if "admin" in who.scopes else who.id)]}
+    def jobs(
+        who: Annotated[Token, Depends(token())], limit: int = Query(100, ge=1, le=1000)
+    ) -> dict[str, Any]:
+        """This token's jobs (an admin's: everyone's), newest first."""
+        owner = None if "admin" in who.scopes else who.id
+        return {"jobs": [_job_json(j) for j in store.jobs(owner, limit=limit)]}
 
     @app.get("/api/jobs/{job_id}")
     def job(job_id: str, who: Annotated[Token, Depends(token())]) -> dict[str, Any]:

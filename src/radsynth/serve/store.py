@@ -53,11 +53,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     cancel INTEGER NOT NULL DEFAULT 0,
+    idem_key TEXT,
     created TEXT NOT NULL,
     updated TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token_id, state);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs (token_id, idem_key) WHERE idem_key IS NOT NULL;
 """
 
 
@@ -171,13 +173,22 @@ class Store:
         total: int,
         limit: int,
         job_id: str | None = None,
+        key: str | None = None,
     ) -> Job | None:
         """Queue a job, or None when the token already has ``limit`` active jobs (checked and
         inserted in one transaction, so concurrent requests cannot overshoot). ``job_id``:
-        chosen by the caller when the job's input is stored before it is queued."""
+        chosen by the caller when the job's input is stored before it is queued. ``key``:
+        the client's Idempotency-Key; a request sent again with it (its answer lost to a
+        restart or a dropped connection) gets the job it already made, never a second one."""
         now = _now()
         job_id = job_id or uuid.uuid4().hex
         with self._tx() as db:
+            if key is not None:
+                row = db.execute(
+                    "SELECT id FROM jobs WHERE token_id = ? AND idem_key = ?", (token_id, key)
+                ).fetchone()
+                if row is not None:
+                    return self._job_in(db, row[0])
             active = db.execute(
                 "SELECT COUNT(*) FROM jobs WHERE token_id = ? AND state IN ('queued', 'running')",
                 (token_id,),
@@ -185,11 +196,15 @@ class Store:
             if active >= limit:
                 return None
             db.execute(
-                "INSERT INTO jobs (id, token_id, kind, params, state, total, created, updated)"
-                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
-                (job_id, token_id, kind, json.dumps(params), total, now, now),
+                "INSERT INTO jobs (id, token_id, kind, params, state, total, idem_key, created, updated)"
+                " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (job_id, token_id, kind, json.dumps(params), total, key, now, now),
             )
-        return self.job(job_id)
+            return self._job_in(db, job_id)
+
+    @staticmethod
+    def _job_in(db: sqlite3.Connection, job_id: str) -> Job:
+        return _job(db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone())
 
     def active(self, token_id: str) -> int:
         with self._lock:
