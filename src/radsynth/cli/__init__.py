@@ -19,6 +19,7 @@ from radsynth.cli import detect as detect_commands
 from radsynth.cli import evaluate as evaluate_commands
 from radsynth.cli import evaluate_translation
 from radsynth.cli import generate as generate_commands
+from radsynth.cli import handout as handout_commands
 from radsynth.cli import pacs as pacs_commands
 from radsynth.cli import serve as serve_commands
 from radsynth.cli import train as train_commands
@@ -42,6 +43,7 @@ app.add_typer(evaluate_commands.app, name="evaluate")
 app.command(name="train")(train_commands.train)
 app.command(name="generate")(generate_commands.generate)
 app.command(name="models")(generate_commands.models)
+app.command(name="handout")(handout_commands.handout)
 app.command(name="bench")(bench_commands.bench)
 app.command(name="verify")(verify_commands.verify)
 app.command(name="translate")(translate_commands.translate)
