@@ -39,6 +39,10 @@ def serve(
         str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
     ] = None,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", help="Largest request body.")] = 256.0,
+    data_root: Annotated[
+        list[Path] | None,
+        typer.Option("--data-root", help="A folder of manifests evaluation jobs may read (repeatable)."),
+    ] = None,
     jobs_per_token: Annotated[
         int, typer.Option("--jobs-per-token", help="Queued + running jobs per token before 429.")
     ] = 4,
@@ -65,6 +69,7 @@ def serve(
             gate_policy=gate_policy,
             detector=not no_detector,
             device=device,
+            data_roots=tuple(data_root or ()),
         )
     except ValueError as err:
         raise InvalidInput(str(err)) from None

@@ -261,7 +261,13 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     ) -> dict[str, Any]:
         params = body.model_dump()
         for key in ("real", "synthetic", "train"):
-            params[key] = _inside(settings.data_dir, params[key], key)
+            value = params[key]
+            if value.startswith("job:"):  # another job's images, e.g. a generate job of this token
+                source = owned(value[4:], who)
+                if source.kind != "generate" or source.state != "done":
+                    raise InvalidInput(f"{key}: job {source.id} is not a finished generate job")
+                value = str(settings.jobs_dir / source.id / "out" / "png")
+            params[key] = _readable(settings, value, key)
         return _job_json(submit(request, who, "evaluate", params))
 
     @app.post("/api/verify")
@@ -377,15 +383,14 @@ def _check_model(weights: str, kind: str) -> None:
         raise InvalidInput(f"no shipped {kind} model named {weights!r} (shipped: {names})")
 
 
-def _inside(root: Path, relative: str, what: str) -> str:
-    """``relative`` as a path under the data folder, refusing anything that leaves it."""
-    root = root.resolve()
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root) or not target.exists():
-        raise InvalidInput(
-            f"{what} must name a file or folder inside the server's data folder, got {relative!r}"
-        )
-    return target.relative_to(root).as_posix()
+def _readable(settings: ServeSettings, path: str, what: str) -> str:
+    """``path`` (relative: to the data folder) resolved, if it lies inside the data folder
+    or one of ``settings.data_roots``; anything else (``../``, links out) is refused."""
+    target = (settings.data_dir / path).resolve()
+    roots = [settings.data_dir.resolve(), *(Path(r).resolve() for r in settings.data_roots)]
+    if not any(target.is_relative_to(root) for root in roots) or not target.exists():
+        raise InvalidInput(f"{what} must name a file or folder in the server's data folders, got {path!r}")
+    return str(target)
 
 
 def _store_uploads(files: list[UploadFile], folder: Path, settings: ServeSettings) -> list[Path]:

@@ -27,6 +27,7 @@ from radsynth.serve.store import Job, Store
 log = logging.getLogger(__name__)
 
 FORMATS = ("png", "dicom", "nifti")
+PREVIEW_HEIGHT = 256
 CHUNK = 4  # images per progress report: image i keeps seed + i, so chunking changes no pixel
 
 
@@ -198,8 +199,13 @@ def write_preview(source: Path, translated: Path, path: Path) -> Path:
     from radsynth.io import read_image
 
     halves = [_middle(read_image(source).array), _middle(read_image(translated).array)]
-    height = max(h.shape[0] for h in halves)
-    tiles = [PILImage.fromarray(h).resize((round(h.shape[1] * height / h.shape[0]), height)) for h in halves]
+    height = max(PREVIEW_HEIGHT, *(h.shape[0] for h in halves))  # small slices scaled up to read
+    tiles = [
+        PILImage.fromarray(h).resize(
+            (round(h.shape[1] * height / h.shape[0]), height), PILImage.Resampling.NEAREST
+        )
+        for h in halves
+    ]
     sheet = PILImage.new("L", (sum(t.width for t in tiles) + 4, height), 0)
     sheet.paste(tiles[0], (0, 0))
     sheet.paste(tiles[1], (tiles[0].width + 4, 0))
@@ -251,11 +257,10 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     from radsynth.generate.models import WEIGHTS
 
     p = ctx.params
-    root = ctx.settings.data_dir
     sets = {
-        "real": load_set(root / p["real"], "real", tuple(p["real_split"]), True),
-        "synthetic": load_set(root / p["synthetic"], "synthetic", (), True),
-        "train": load_set(root / p["train"], "train", tuple(p["train_split"]), True),
+        "real": load_set(p["real"], "real", tuple(p["real_split"]), True),
+        "synthetic": load_set(p["synthetic"], "synthetic", (), True),
+        "train": load_set(p["train"], "train", tuple(p["train_split"]), True),
     }
     family = WEIGHTS / "demo-ct-mr-64"
     models = Models(DomainReader(family / "classifier"), DomainReader(family / "encoder"))

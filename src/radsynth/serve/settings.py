@@ -43,7 +43,8 @@ class ServeSettings:
     """``data_dir`` holds everything the service keeps: ``radsynth.db`` (tokens, jobs),
     ``jobs/<id>/`` (inputs and outputs), ``gate/`` (quarantine, pending), ``audit.jsonl``.
     ``pacs``: the DICOMweb root generated studies are pushed to and the gate forwards to.
-    ``workers``: job threads (1 on a 2-core machine: a second only splits the same cores)."""
+    ``workers``: job threads (1 on a 2-core machine: a second only splits the same cores).
+    ``data_roots``: folders besides ``data_dir`` whose manifests evaluation jobs may read."""
 
     data_dir: Path
     limits: Limits = field(default_factory=Limits)
@@ -54,6 +55,7 @@ class ServeSettings:
     device: str | None = None
     pacs_retries: int = 3
     pacs_backoff_s: float = 0.5
+    data_roots: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
