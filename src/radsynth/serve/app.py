@@ -6,7 +6,6 @@ calls the library (verify). Errors are one line in ``{"detail": ...}`` with the 
 client can act on: 401 token, 403 scope, 404, 413 size, 422 input, 429 busy, 503 PACS down.
 """
 
-import json
 import logging
 import shutil
 import tempfile
@@ -16,16 +15,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from radsynth import __version__
-from radsynth.errors import InvalidInput, PacsUnavailable, RadsynthError
+from radsynth.errors import InvalidInput, PacsUnavailable
+from radsynth.serve.gate_routes import add_gate_routes, shared_detector
+from radsynth.serve.http_errors import BodyLimit, install_error_handlers
 from radsynth.serve.settings import ServeSettings
 from radsynth.serve.store import Job, Store, Token
-from radsynth.serve.uploads import UploadTooLarge, extract_zip, safe_name, save_stream
+from radsynth.serve.uploads import store_input, store_uploads
 from radsynth.serve.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings, app.state.store, app.state.workers = settings, store, workers
-    _errors(app)
+    install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_upload_bytes)
 
     def token(scope: str | None = None):
@@ -230,7 +230,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         if study_uid is not None:
             params["study_uid"] = study_uid
         else:
-            params["input"] = _store_input(file, settings.jobs_dir / job_id, settings)
+            params["input"] = store_input(file, settings.jobs_dir / job_id, settings.limits)
         try:
             job = submit(request, who, "translate", params, job_id=job_id)
         except BaseException:
@@ -279,7 +279,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         from radsynth.provenance.verify import summarise
 
         with tempfile.TemporaryDirectory(dir=settings.data_dir, prefix=".verify-") as tmp:
-            stored = _store_uploads(files, Path(tmp), settings)
+            stored = store_uploads(files, Path(tmp), settings.limits)
             verdicts = _verdicts(app, stored, Path(tmp), detector)
         return {"verdicts": [{**v, "summary": summarise(v["evidence"])} for v in verdicts]}
 
@@ -350,7 +350,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
 
         return JobContext(found, settings.jobs_dir / found.id, settings, store, workers.pipelines)
 
-    _gate_routes(app, settings, token("verify"), token("admin"))
+    add_gate_routes(app, settings, token("verify"), token("admin"))
     return app
 
 
@@ -393,59 +393,11 @@ def _readable(settings: ServeSettings, path: str, what: str) -> str:
     return str(target)
 
 
-def _store_uploads(files: list[UploadFile], folder: Path, settings: ServeSettings) -> list[Path]:
-    """Uploads saved under ``folder`` by safe names; zips expanded (with the bomb checks)."""
-    stored: list[Path] = []
-    budget = settings.limits.max_upload_bytes
-    for upload in files:
-        name = safe_name(upload.filename)
-        target = folder / name
-        n = 1
-        while target.exists():
-            target, n = folder / f"{n}-{name}", n + 1
-        budget -= save_stream(upload.file, target, budget, name)
-        if target.suffix.lower() == ".zip":
-            unpacked = folder / (target.stem + "-unzipped")
-            stored += extract_zip(target, unpacked, settings.limits)
-            target.unlink()
-        else:
-            stored.append(target)
-    if len(stored) > settings.limits.max_files:
-        raise UploadTooLarge(f"{len(stored)} files; the limit is {settings.limits.max_files}")
-    return stored
-
-
-def _store_input(upload: UploadFile, folder: Path, settings: ServeSettings) -> str:
-    """One translation input under ``folder/input``: a volume file, or a DICOM series
-    (one .dcm or a zip of them, kept as a folder). Returns its path relative to ``folder``."""
-    inputs = folder / "input"
-    inputs.mkdir(parents=True)
-    try:
-        stored = _store_uploads([upload], inputs, settings)
-        if not stored:
-            raise InvalidInput("the upload holds no files", upload.filename)
-        names = [p.name.lower() for p in stored]
-        if len(stored) == 1 and not names[0].endswith(".dcm"):
-            if not names[0].endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
-                raise InvalidInput(
-                    "send a NIfTI/NRRD/MHA volume, a .dcm file or a zip of a DICOM series", stored[0].name
-                )
-            return stored[0].relative_to(folder).as_posix()
-        series = folder / "input-series"
-        series.mkdir()
-        for path in stored:
-            path.replace(series / f"{len(list(series.iterdir())):05d}-{path.name}")
-        return series.relative_to(folder).as_posix()
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-
-
 def _verdicts(app: FastAPI, files: list[Path], root: Path, use_detector: bool) -> list[dict[str, Any]]:
     from radsynth.provenance.verify import AuditIndex, verify_file
 
     settings: ServeSettings = app.state.settings
-    detector = _detector(app) if use_detector and settings.detector else None
+    detector = shared_detector(app) if use_detector and settings.detector else None
     audit = AuditIndex(settings.audit_log)
     out = []
     for path in files:
@@ -456,69 +408,6 @@ def _verdicts(app: FastAPI, files: list[Path], root: Path, use_detector: bool) -
             {**verdict.to_dict(), "file": path.relative_to(root).as_posix(), "synthetic": verdict.synthetic}
         )
     return out
-
-
-def _detector(app: FastAPI):
-    """The shipped detector, loaded on first use and kept."""
-    if getattr(app.state, "detector", None) is None:
-        from radsynth.provenance.detector import SyntheticDetector
-
-        app.state.detector = SyntheticDetector.load(None)
-    return app.state.detector
-
-
-def _gate_routes(app: FastAPI, settings: ServeSettings, verify_token, admin_token) -> None:
-    """STOW-RS in front of the PACS: ``POST /gate/studies`` runs verify on each instance,
-    forwards real ones and quarantines (or tags) synthetic ones."""
-
-    def gate(request: Request):
-        if not settings.pacs:
-            raise HTTPException(503, "this server has no PACS behind its gate (radsynth serve --pacs URL)")
-        if getattr(app.state, "gate", None) is None:
-            from radsynth.provenance.verify import AuditIndex
-            from radsynth.serve.dicomweb import PacsClient
-            from radsynth.serve.gate import Gate
-
-            client = PacsClient(settings.pacs, retries=settings.pacs_retries, backoff=settings.pacs_backoff_s)
-            app.state.gate = Gate(
-                client,
-                settings.gate_dir,
-                policy=settings.gate_policy,
-                detector=_detector(app) if settings.detector else None,
-                audit=AuditIndex(settings.audit_log),
-                max_bytes=settings.limits.max_upload_bytes,
-            )
-        return app.state.gate
-
-    async def stow(request: Request, who: Token) -> JSONResponse:
-        from starlette.concurrency import run_in_threadpool
-
-        from radsynth.serve.gate import parse_multipart_related
-
-        body = await request.body()
-        instances = parse_multipart_related(body, request.headers.get("content-type", ""))
-        report = await run_in_threadpool(gate(request).receive, instances, who.name)
-        return JSONResponse(
-            report.stow_response(), status_code=report.status_code, media_type="application/dicom+json"
-        )
-
-    @app.post("/gate/studies")
-    async def gate_studies(request: Request, who: Annotated[Token, Depends(verify_token)]) -> JSONResponse:
-        return await stow(request, who)
-
-    @app.post("/gate/studies/{study_uid}")
-    async def gate_study(study_uid: str, request: Request, who: Annotated[Token, Depends(verify_token)]):
-        return await stow(request, who)
-
-    @app.get("/api/gate/quarantine")
-    def quarantine(request: Request, _: Annotated[Token, Depends(admin_token)]) -> dict[str, Any]:
-        folder = settings.gate_dir / "quarantine"
-        items = [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))] if folder.is_dir() else []
-        return {"quarantined": items}
-
-    @app.post("/api/gate/flush")
-    def flush(request: Request, _: Annotated[Token, Depends(admin_token)]) -> dict[str, Any]:
-        return {"forwarded": gate(request).flush_pending()}
 
 
 def _job_json(job: Job) -> dict[str, Any]:
@@ -534,74 +423,3 @@ def _job_json(job: Job) -> dict[str, Any]:
         "updated": job.updated,
         "results": job.results,
     }
-
-
-def _errors(app: FastAPI) -> None:
-    """Every failure as one line in ``detail``, with a status a client can act on."""
-
-    def status(err: RadsynthError) -> int:
-        if isinstance(err, UploadTooLarge):
-            return 413
-        if isinstance(err, PacsUnavailable):
-            return 503
-        return 422
-
-    @app.exception_handler(RadsynthError)
-    async def radsynth_error(_request: Request, err: RadsynthError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, status_code=status(err))
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, err: RequestValidationError) -> JSONResponse:
-        first = err.errors()[0] if err.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid request')}"}, status_code=422)
-
-
-class BodyLimit:
-    """Refuse a body over the upload limit: at once by its Content-Length, or, for a chunked
-    body without one, as soon as the bytes read pass the limit (ASGI middleware, so nothing
-    larger is ever spooled to disk)."""
-
-    def __init__(self, app, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        limit_mb = f"{self.max_bytes / 1024**2:g} MB"
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            size = f"{int(declared) / 1024**2:.1f} MB"
-            response = JSONResponse({"detail": f"request body of {size} is over the {limit_mb} limit"}, 413)
-            await response(scope, receive, send)
-            return
-        seen, exceeded, started = 0, False, False
-
-        async def counted():
-            # Past the limit the app is told the client left; its answer is replaced by a 413.
-            nonlocal seen, exceeded
-            if exceeded:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                exceeded = True
-                return {"type": "http.disconnect"}
-            return message
-
-        async def guarded(message) -> None:
-            nonlocal started
-            if not exceeded:
-                started = True
-                await send(message)
-
-        try:
-            await self.app(scope, counted, guarded)
-        except Exception:
-            if not exceeded:
-                raise
-        if exceeded and not started:
-            response = JSONResponse({"detail": f"request body is over the {limit_mb} limit"}, 413)
-            await response(scope, receive, send)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -104,3 +105,51 @@ def _member_path(name: str, root: Path, label: str) -> Path:
     if os.path.commonpath([target, root]) != str(root):
         raise InvalidInput(f"archive member {name!r} points outside the archive", label)
     return target
+
+
+def store_uploads(files: list, folder: Path, limits: Limits) -> list[Path]:
+    """Uploads saved under ``folder`` by safe names; zips expanded (with the bomb checks)."""
+    stored: list[Path] = []
+    budget = limits.max_upload_bytes
+    for upload in files:
+        name = safe_name(upload.filename)
+        target = folder / name
+        n = 1
+        while target.exists():
+            target, n = folder / f"{n}-{name}", n + 1
+        budget -= save_stream(upload.file, target, budget, name)
+        if target.suffix.lower() == ".zip":
+            unpacked = folder / (target.stem + "-unzipped")
+            stored += extract_zip(target, unpacked, limits)
+            target.unlink()
+        else:
+            stored.append(target)
+    if len(stored) > limits.max_files:
+        raise UploadTooLarge(f"{len(stored)} files; the limit is {limits.max_files}")
+    return stored
+
+
+def store_input(upload, folder: Path, limits: Limits) -> str:
+    """One translation input under ``folder/input``: a volume file, or a DICOM series
+    (one .dcm or a zip of them, kept as a folder). Returns its path relative to ``folder``."""
+    inputs = folder / "input"
+    inputs.mkdir(parents=True)
+    try:
+        stored = store_uploads([upload], inputs, limits)
+        if not stored:
+            raise InvalidInput("the upload holds no files", upload.filename)
+        names = [p.name.lower() for p in stored]
+        if len(stored) == 1 and not names[0].endswith(".dcm"):
+            if not names[0].endswith((".nii", ".nii.gz", ".nrrd", ".mha", ".mhd")):
+                raise InvalidInput(
+                    "send a NIfTI/NRRD/MHA volume, a .dcm file or a zip of a DICOM series", stored[0].name
+                )
+            return stored[0].relative_to(folder).as_posix()
+        series = folder / "input-series"
+        series.mkdir()
+        for path in stored:
+            path.replace(series / f"{len(list(series.iterdir())):05d}-{path.name}")
+        return series.relative_to(folder).as_posix()
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise

@@ -1,0 +1,74 @@
+"""The PACS gate's HTTP face: STOW-RS at ``/gate/studies`` (verify every instance, forward
+real ones, quarantine or tag synthetic ones), and the admin's view of the quarantine."""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from radsynth.serve.settings import ServeSettings
+from radsynth.serve.store import Token
+
+
+def shared_detector(app: FastAPI):
+    """The shipped detector, loaded on first use and kept."""
+    if getattr(app.state, "detector", None) is None:
+        from radsynth.provenance.detector import SyntheticDetector
+
+        app.state.detector = SyntheticDetector.load(None)
+    return app.state.detector
+
+
+def add_gate_routes(app: FastAPI, settings: ServeSettings, verify_token, admin_token) -> None:
+    """STOW-RS in front of the PACS: ``POST /gate/studies`` runs verify on each instance,
+    forwards real ones and quarantines (or tags) synthetic ones."""
+
+    def gate(request: Request):
+        if not settings.pacs:
+            raise HTTPException(503, "this server has no PACS behind its gate (radsynth serve --pacs URL)")
+        if getattr(app.state, "gate", None) is None:
+            from radsynth.provenance.verify import AuditIndex
+            from radsynth.serve.dicomweb import PacsClient
+            from radsynth.serve.gate import Gate
+
+            client = PacsClient(settings.pacs, retries=settings.pacs_retries, backoff=settings.pacs_backoff_s)
+            app.state.gate = Gate(
+                client,
+                settings.gate_dir,
+                policy=settings.gate_policy,
+                detector=shared_detector(app) if settings.detector else None,
+                audit=AuditIndex(settings.audit_log),
+                max_bytes=settings.limits.max_upload_bytes,
+            )
+        return app.state.gate
+
+    async def stow(request: Request, who: Token) -> JSONResponse:
+        from starlette.concurrency import run_in_threadpool
+
+        from radsynth.serve.gate import parse_multipart_related
+
+        body = await request.body()
+        instances = parse_multipart_related(body, request.headers.get("content-type", ""))
+        report = await run_in_threadpool(gate(request).receive, instances, who.name)
+        return JSONResponse(
+            report.stow_response(), status_code=report.status_code, media_type="application/dicom+json"
+        )
+
+    @app.post("/gate/studies")
+    async def gate_studies(request: Request, who: Annotated[Token, Depends(verify_token)]) -> JSONResponse:
+        return await stow(request, who)
+
+    @app.post("/gate/studies/{study_uid}")
+    async def gate_study(study_uid: str, request: Request, who: Annotated[Token, Depends(verify_token)]):
+        return await stow(request, who)
+
+    @app.get("/api/gate/quarantine")
+    def quarantine(request: Request, _: Annotated[Token, Depends(admin_token)]) -> dict[str, Any]:
+        folder = settings.gate_dir / "quarantine"
+        items = [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))] if folder.is_dir() else []
+        return {"quarantined": items}
+
+    @app.post("/api/gate/flush")
+    def flush(request: Request, _: Annotated[Token, Depends(admin_token)]) -> dict[str, Any]:
+        return {"forwarded": gate(request).flush_pending()}
