@@ -47,7 +47,7 @@ def serve(
         int, typer.Option("--jobs-per-token", help="Queued + running jobs per token before 429.")
     ] = 4,
 ) -> None:
-    """Serve the API (/api, /docs), the web page (/) and the PACS gate (/gate/studies).
+    """Serve the API (/api, /openapi.json), the web page (/) and the PACS gate (/gate/studies).
 
     Jobs survive restarts (SQLite in --data-dir). On the first start an admin token is made
     and printed once; make more with ``radsynth token create``.

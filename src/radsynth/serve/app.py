@@ -94,6 +94,8 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         version=__version__,
         description="Synthetic medical images: generate, translate, verify, evaluate; all marked synthetic.",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: not on a closed network
+        redoc_url=None,
     )
     app.state.settings, app.state.store, app.state.workers = settings, store, workers
     install_error_handlers(app)
