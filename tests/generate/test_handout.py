@@ -13,13 +13,9 @@ import pytest
 from radsynth import __version__
 from radsynth.cli import main
 from radsynth.errors import InvalidInput
-from radsynth.generate.handout import (
-    extract_findings,
-    finding_prompt,
-    make_handout,
-    picture_caption,
-    text_caption,
-)
+from radsynth.generate.findings import extract_findings
+from radsynth.generate.handout import make_handout
+from radsynth.generate.plain_language import finding_prompt, picture_caption, text_caption
 from radsynth.provenance.verify import verify_file
 
 CHEST_CT = """CT CHEST WITH CONTRAST
@@ -159,6 +155,24 @@ RECOMMENDATION: Follow-up MRI of the mass in 3 months.
     # a finding the model cannot draw on the stated modality is told in words
     [xray] = extract_findings("CHEST X-RAY\nFINDINGS: Right upper lobe mass.")
     assert xray.modality == "DX" and finding_prompt(xray) is None
+
+
+def test_quoted_report_sentences_reach_the_html_without_names_dates_or_record_numbers(tmp_path):
+    report = """CT CHEST
+PATIENT: John Smith   MRN: 12345678   DATE: 03/04/2021
+FINDINGS: Small left pleural effusion in Mr Jonathan Smithers (MRN 87654321), new since 4 March 2021.
+Discussed with Dr. Ann Jones, who also noted mild cardiomegaly.
+"""
+    effusion, heart = extract_findings(report)
+    assert effusion.sentence.startswith("Small left pleural effusion in Mr Jonathan Smithers")
+    assert heart.sentence.startswith("Discussed with Dr. Ann Jones")  # "Dr." ends no sentence
+    handout = make_handout(report, tmp_path / "out")  # words only: no model is loaded
+    html = handout.html.read_text(encoding="utf-8")
+    assert "Your report says: &ldquo;Small left pleural effusion in Mr [REDACTED] (MRN [REDACTED])" in html
+    assert "Your report says: &ldquo;Discussed with Dr. [REDACTED], who also noted mild cardiomegaly." in html
+    for identifier in ("John", "Smith", "Jonathan", "Smithers", "Jones", "12345678", "87654321"):
+        assert identifier not in html
+    assert "03/04/2021" not in html and "4 March 2021" not in html
 
 
 @pytest.fixture(scope="module")

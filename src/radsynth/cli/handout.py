@@ -52,7 +52,9 @@ def handout(
     synthetic pictures (marked, watermarked and audit-logged like every output)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from radsynth.generate.handout import check_request, finding_prompt, make_handout, positive_findings
+    from radsynth.generate.findings import positive_findings
+    from radsynth.generate.handout import check_request, make_handout
+    from radsynth.generate.plain_language import finding_prompt
 
     check_request(out, n, overwrite)  # a bad folder or count fails before reading or loading anything
     text = _read_report(report)

@@ -1,0 +1,96 @@
+"""A finding in plain words for a patient, and as a prompt in the shipped model's caption
+vocabulary (``radsynth.data.describe``), never from the report's text, so nothing from the
+report reaches the images' metadata or the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from radsynth.data.describe import describe, finding_phrase
+from radsynth.generate.findings import LOCATION_PART, LUMPS, Finding
+from radsynth.text.prompt import parse_prompt
+
+PICTURE_PREFACE = "A computer-made picture, not your scan:"
+
+_THORAX_LEVEL = {"upper": "upper thorax", "middle": "mid thorax", "lower": "lower thorax"}
+# How the shipped demo model draws a lump, per anatomy (its captions' conventions: chest CT
+# tumours on lung window, T1 brain MR lesions, breast MR lesions without side). The model's
+# own vocabulary still has the last word (GenerationPipeline.check_prompt).
+_DRAW: dict[str, dict[str, Any]] = {
+    "chest": {"modality": "CT", "plane": "axial", "window": "lung", "word": "tumour", "sided": True},
+    "brain": {"modality": "MR", "plane": "axial", "contrast": "T1-weighted", "word": "lesion", "sided": True},
+    "breast": {"modality": "MR", "plane": "axial", "word": "lesion", "sided": False},
+}
+_SCAN = {"CT": "a CT scan", "MR": "an MRI scan", "DX": "an X-ray", "MG": "a mammogram", "US": "an ultrasound"}
+_SIDE_PLACE = {"chest": "lung", "breast": "breast"}
+
+
+def finding_prompt(finding: Finding) -> str | None:
+    """A prompt in the demo model's caption vocabulary, or None when it draws no such thing
+    ("axial chest CT, lung window, upper thorax, tumour in the right lung, 23 mm")."""
+    how = _DRAW.get(finding.anatomy or "")
+    if finding.kind not in LUMPS or how is None:
+        return None
+    modality = finding.modality or how["modality"]
+    if modality != how["modality"]:
+        return None
+    side = finding.side if how["sided"] and finding.side in ("left", "right") else None
+    if how["sided"] and finding.side == "bilateral":
+        return None  # one picture cannot show both sides
+    part = LOCATION_PART.get(finding.location or "")
+    level = _THORAX_LEVEL.get(part or "") if finding.anatomy == "chest" else None
+    phrase = finding_phrase("present", finding.anatomy, side, finding.size_mm, how["word"])
+    return describe(
+        how["plane"], modality, finding.anatomy, how.get("contrast"), how.get("window"), level, phrase
+    )
+
+
+def _where(finding: Finding) -> str:
+    """ "the upper part of the right lung", "the front part of the brain, on the left side"."""
+    side, anatomy = finding.side, finding.anatomy
+    part = LOCATION_PART.get(finding.location or "")
+    both = side == "bilateral"
+    if anatomy == "chest":
+        lung = "both lungs" if both else f"the {side} lung" if side else "the lung"
+        return f"the {part} part of {lung}" if part else lung if side else ""
+    if anatomy == "brain":
+        where = f"the {part} part of the brain" if part else "the brain" if side else ""
+        return where + (", on both sides" if both else f", on the {side} side" if side else "")
+    if side and anatomy in _SIDE_PLACE:
+        return f"both {_SIDE_PLACE[anatomy]}s" if both else f"the {side} {_SIDE_PLACE[anatomy]}"
+    return "on both sides" if both else f"on the {side} side" if side else ""
+
+
+def described(finding: Finding) -> str:
+    """ "a possible lump (mass) about 2.3 cm across in the upper part of the right lung"."""
+    words = finding.plain
+    if finding.uncertain:
+        article, _, rest = words.partition(" ")
+        words = f"a possible {rest}" if article in ("a", "an") else f"possible {words}"
+    if finding.term.lower() not in words:
+        words += f" ({finding.term.lower()})"
+    if finding.size_mm:
+        size = f"{finding.size_mm / 10:g} cm" if finding.size_mm >= 10 else f"{finding.size_mm:g} mm"
+        words += f" about {size} across"
+    where = _where(finding)
+    if where.endswith(("lung", "lungs")) and "the lung" in finding.plain:
+        return words.replace("the lung", where, 1)  # "fluid around the right lung"
+    return words + (f" {where}" if where.startswith("on ") else f" in {where}" if where else "")
+
+
+def picture_caption(finding: Finding, prompt: str) -> str:
+    """What a patient reads under the pictures (the scan type is the picture's, from the prompt)."""
+    facts = parse_prompt(prompt)
+    scan = _SCAN.get(facts.modality or "", "a scan")
+    return (
+        f"{PICTURE_PREFACE} {scan} of the {facts.anatomy} showing {described(finding)}, "
+        "like the one your report describes."
+    )
+
+
+def text_caption(finding: Finding) -> str:
+    """What a patient reads for a finding shown in words only."""
+    return (
+        f"Your report describes {described(finding)}. No picture is shown for this: the "
+        "computer program that makes the pictures has not learned to draw it."
+    )
