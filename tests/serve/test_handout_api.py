@@ -72,10 +72,12 @@ def test_an_empty_report_is_a_one_line_422(live_server):
     assert "report is empty" in detail and "\n" not in detail
 
 
-def test_a_report_with_only_normal_findings_fails_its_job_with_one_line(live_server):
+def test_a_report_with_only_normal_findings_is_refused_before_it_is_queued(live_server):
     with live_server.client() as client:
-        job = client.post("/api/handout", json={"report": NORMAL_CT, "n": 1, "steps": 5})
-    assert job.status_code == 202, job.text
-    failed = live_server.wait(job.json()["id"])
-    assert failed["state"] == "failed"
-    assert "no positive finding" in failed["error"] and "\n" not in failed["error"]
+        answer = client.post("/api/handout", json={"report": NORMAL_CT, "n": 1, "steps": 5})
+        too_many_steps = client.post(
+            "/api/handout", json={"report": "Mass in the right upper lobe.", "steps": 999}
+        )
+    assert answer.status_code == 422
+    assert "no positive finding" in answer.json()["detail"] and "\n" not in answer.json()["detail"]
+    assert too_many_steps.status_code == 422 and "steps must be in 1..200" in too_many_steps.json()["detail"]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from radsynth import __version__
 from radsynth.errors import InvalidInput, PacsUnavailable
+from radsynth.generate.findings import positive_findings
 from radsynth.serve.gate_routes import add_gate_routes, shared_detector
 from radsynth.serve.http_errors import BodyLimit, install_error_handlers
 from radsynth.serve.settings import ServeSettings
@@ -252,6 +253,9 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
             raise InvalidInput(
                 f"report has {len(body.report)} characters; the limit is {settings.limits.max_report_chars}"
             )
+        if body.steps is not None and not 1 <= body.steps <= settings.limits.max_steps:
+            raise InvalidInput(f"steps must be in 1..{settings.limits.max_steps}, got {body.steps}")
+        positive_findings(body.report)  # a normal report fails now, not after a queue wait
         if not 1 <= body.n <= 4:
             raise InvalidInput(f"n must be in 1..4 images per finding, got {body.n}")
         _check_model(body.weights, "ldm")
