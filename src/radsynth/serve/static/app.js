@@ -1,4 +1,5 @@
-// The radsynth web page: one token, three panels (generate, translate, verify) over the REST API.
+// The radsynth web page: one token, four panels (generate, education handout, translate, verify)
+// over the REST API.
 // Files under /api need the Authorization header, so images and downloads are fetched here and
 // shown through blob: object URLs, never linked to directly.
 
@@ -322,6 +323,9 @@ async function loadModels() {
   const ldm = models.findIndex((model) => model.kind === "ldm");
   select.value = String(Math.max(ldm, 0));
   applyModelDefaults();
+  // handouts draw with the diffusion model: its default steps, unless set
+  const steps = ldm >= 0 ? models[ldm].steps : null;
+  $("#ho-steps").placeholder = steps === null || steps === undefined ? "default" : `default ${steps}`;
 }
 
 /** Steps and guidance apply to the diffusion model only; left empty, the model's own default is
@@ -350,7 +354,7 @@ function setupGenerate() {
   const panel = new JobPanel("gen", $("#generate-btn"), errorBox, (job) => showGallery(job, gallery, pool, errorBox));
   panels.generate = panel;
 
-  for (const example of document.querySelectorAll(".example")) {
+  for (const example of document.querySelectorAll("#generate .example")) {
     example.addEventListener("click", () => {
       $("#prompt").value = example.textContent.trim();
       $("#prompt").focus();
@@ -453,6 +457,80 @@ function galleryHeader(job, count, prompt, errorBox) {
     header.append(element("p", { class: "warning", text: `Note: ${words}; the images may not show what was asked.` }));
   }
   return header;
+}
+
+// ---------------------------------------------------------------- education handout
+
+function setupHandout() {
+  const errorBox = $("#ho-error");
+  const result = $("#handout-result");
+  const pool = new UrlPool();
+  const show = (job) => showHandout(job, result, pool, errorBox);
+  const panel = new JobPanel("ho", $("#handout-btn"), errorBox, show);
+  panels.handout = panel;
+
+  for (const example of document.querySelectorAll("#handout .example-report")) {
+    example.addEventListener("click", () => {
+      $("#report").value = example.dataset.report;
+      $("#report").focus();
+    });
+  }
+
+  $("#handout-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const request = {
+      report: $("#report").value.trim(),
+      n: Number($("#ho-n").value || 1),
+      seed: Number($("#ho-seed").value || 0),
+      steps: numberOrNull($("#ho-steps")),
+    };
+    if (!request.report) {
+      showError(errorBox, "Paste a radiology report first.");
+      return;
+    }
+    panel.run(async () => {
+      result.replaceChildren();
+      pool.clear();
+      return api("/api/handout", { method: "POST", json: request });
+    });
+  });
+}
+
+/** The finished handout: its HTML in a sandboxed frame (no scripts, its own opaque origin) from
+ * a blob URL, and the HTML and PDF as downloads. */
+async function showHandout(job, result, pool, errorBox) {
+  pool.clear();
+  const results = job.results || {};
+  const report = $("#report");
+  if (!report.value.trim() && job.params?.report) report.value = job.params.report; // reopened from recent jobs
+  const stem = `radsynth-handout-${job.id.slice(0, 8)}`;
+  const links = element("div", { class: "downloads" });
+  if (results.html) links.append(downloadLink("Download HTML", results.html, `${stem}.html`, errorBox, "Download the handout as HTML"));
+  if (results.pdf) links.append(downloadLink("Download PDF", results.pdf, `${stem}.pdf`, errorBox, "Download the handout as PDF"));
+  const head = element(
+    "div",
+    { class: "handout-head" },
+    element("span", {}, "Handout preview ", element("span", { class: "badge inline", text: "SYNTHETIC pictures" })),
+    links,
+  );
+  const frame = element("iframe", {
+    class: "handout-frame",
+    sandbox: "",
+    title: "Education handout preview",
+    referrerpolicy: "no-referrer",
+  });
+  result.replaceChildren(head, frame);
+  result.dataset.job = job.id;
+  if (!results.html) return;
+  try {
+    const blob = await fetchBlob(results.html);
+    const loaded = new Promise((resolve) => frame.addEventListener("load", resolve, { once: true }));
+    frame.src = pool.add(new Blob([blob], { type: "text/html" }));
+    await Promise.race([loaded, sleep(15_000)]); // a frame that never loads must not hold the panel
+    result.dataset.loaded = job.id;
+  } catch (error) {
+    showError(errorBox, error.message);
+  }
 }
 
 // ---------------------------------------------------------------- translate
@@ -592,6 +670,15 @@ function jobSummary(job) {
     const input = p.input ? String(p.input).split("/").pop() : p.study_uid || "";
     return `${p.task} of ${input}`;
   }
+  if (job.kind === "handout") {
+    const report = String(p.report || "").replace(/\s+/g, " ").trim();
+    const short = report.length > 70 ? `${report.slice(0, 69)}…` : report;
+    return `${p.n} per finding · “${short}”${p.steps ? ` (${p.steps} steps)` : ""}`;
+  }
+  if (job.kind === "evaluate") {
+    const base = (path) => String(path || "").split("/").filter(Boolean).pop() || "";
+    return `${base(p.synthetic)} against ${base(p.real)}`;
+  }
   return job.kind;
 }
 
@@ -600,7 +687,8 @@ function when(iso) {
   return Number.isNaN(date.getTime()) ? iso || "" : date.toLocaleString();
 }
 
-/** The token's latest jobs; a generate or translate job can be opened in its panel again. */
+/** The token's latest jobs; a generate, translate or handout job can be opened in its panel
+ * again, and a finished evaluation offers its report. */
 async function loadJobs() {
   const table = $("#jobs-table");
   const empty = $("#jobs-empty");
@@ -630,6 +718,15 @@ async function loadJobs() {
         panel.open(job);
       });
       action.append(button);
+    } else if (job.kind === "evaluate" && job.state === "done") {
+      const button = element("button", {
+        type: "button",
+        class: "secondary small",
+        text: "Show",
+        "aria-label": `Show evaluate job ${jobSummary(job)}`,
+      });
+      button.addEventListener("click", () => action.replaceChildren(evaluationLinks(job, errorBox)));
+      action.append(button);
     }
     return element(
       "tr",
@@ -646,10 +743,27 @@ async function loadJobs() {
   empty.hidden = Boolean(rows.length);
 }
 
+/** The evaluation report (HTML) and metrics as authenticated downloads. */
+function evaluationLinks(job, errorBox) {
+  const results = job.results || {};
+  const links = element("div", { class: "downloads end" });
+  const files = results.files || [];
+  const report = files.find((file) => file.url === results.report);
+  if (results.report) {
+    const name = report ? report.name : fileName(results.report, "report.html");
+    links.append(downloadLink("Report", results.report, name, errorBox, `Download the evaluation report ${name}`));
+  }
+  for (const file of files) {
+    if (file.url !== results.report) links.append(downloadLink(file.name, file.url, file.name, errorBox, `Download ${file.name}`));
+  }
+  return links;
+}
+
 // ---------------------------------------------------------------- start
 
 setupToken();
 setupGenerate();
+setupHandout();
 setupTranslate();
 setupVerify();
 $("#jobs-refresh").addEventListener("click", loadJobs);
