@@ -12,6 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+# The browser fixtures, registered once for every web test module (Playwright's sync API runs
+# one browser per thread; a module-level import would start one per module).
+from .browser import browser, page, screenshot  # noqa: F401
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -15,15 +15,11 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 from pydicom.data import get_testdata_file
 from scipy import ndimage
 
-from .browser import browser, page, screenshot  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.slow
-
-pw = pytest.importorskip("playwright.sync_api")
-expect = pw.expect
 
 PROMPT = "axial chest CT, lung window, tumour in the right lung"
 JOB_TIMEOUT_MS = 90_000
@@ -49,7 +45,7 @@ def red_regions(png: Path, min_pixels: int = 40) -> list[tuple[slice, slice]]:
     return [box for i, box in enumerate(boxes, start=1) if box is not None and sizes[i] >= min_pixels]
 
 
-def test_generate_gallery_download_and_verify(live_server, page, screenshot, tmp_path):  # noqa: F811
+def test_generate_gallery_download_and_verify(live_server, page, screenshot, tmp_path):
     connect(page, live_server)
     page.get_by_role("button", name=PROMPT, exact=True).click()  # an example prompt fills the box
     expect(page.locator("#prompt")).to_have_value(PROMPT)
@@ -133,7 +129,7 @@ def test_generate_gallery_download_and_verify(live_server, page, screenshot, tmp
     screenshot(page, "whole-page", full_page=True)
 
 
-def test_bad_token_shows_the_api_error_inline(live_server, page, screenshot):  # noqa: F811
+def test_bad_token_shows_the_api_error_inline(live_server, page, screenshot):
     page.goto(live_server.url + "/")
     page.fill("#token", "not-a-real-token")
     page.click("#token-save")
@@ -152,7 +148,7 @@ def test_bad_token_shows_the_api_error_inline(live_server, page, screenshot):  #
     screenshot(page, "bad-token")
 
 
-def test_cancel_stops_a_generation(live_server, page):  # noqa: F811
+def test_cancel_stops_a_generation(live_server, page):
     connect(page, live_server)
     page.fill("#prompt", "axial T1-weighted brain MR, no lesion visible")
     page.fill("#n", "16")
@@ -169,7 +165,7 @@ def test_cancel_stops_a_generation(live_server, page):  # noqa: F811
     expect(page.locator("#gen-error")).to_be_hidden()
 
 
-def test_translate_shows_before_and_after(live_server, page, screenshot, tmp_path):  # noqa: F811
+def test_translate_shows_before_and_after(live_server, page, screenshot, tmp_path):
     nib = pytest.importorskip("nibabel")
     from nibabel.testing import data_path
 

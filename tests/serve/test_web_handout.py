@@ -5,23 +5,16 @@ module well under a minute on two CPU cores.
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, page, screenshot  # noqa: F401  (fixtures)
-from .test_web import JOB_TIMEOUT_MS, red_regions
+from .test_web import JOB_TIMEOUT_MS, connect, red_regions
 
 pytestmark = pytest.mark.slow
-
-pw = pytest.importorskip("playwright.sync_api")
-expect = pw.expect
 
 EXAMPLE = "CT chest: right upper lobe mass"
 REPORT = (
@@ -31,32 +24,7 @@ REPORT = (
 PICTURED = 1  # the mass; "No pleural effusion" is negated, and the impression repeats the mass
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """``.browser``'s Chromium, shared. Playwright's sync API runs one instance per thread, and
-    each module that imports ``.browser.browser`` gets its own session-scoped copy: when another
-    module's (test_web's) is already up, this uses it; otherwise it starts one for this module
-    only, closed at the module's end so that a later module can start its own."""
-    running = [obj for obj in gc.get_objects() if type(obj) is pw.Browser and obj.is_connected()]
-    if running:
-        yield running[0]
-        return
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set RADSYNTH_CHROMIUM)")
-    with pw.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def connect(tab, server) -> None:
-    tab.goto(server.url + "/")
-    tab.fill("#token", server.token)
-    tab.click("#token-save")
-    expect(tab.locator("#token-status")).to_have_attribute("data-connected", "true")
-
-
-def test_handout_preview_and_pdf(live_server, page, screenshot, tmp_path):  # noqa: F811
+def test_handout_preview_and_pdf(live_server, page, screenshot, tmp_path):
     connect(page, live_server)
     page.get_by_role("button", name=EXAMPLE, exact=True).click()  # the example fills the report
     expect(page.locator("#report")).to_have_value(REPORT)
@@ -138,7 +106,7 @@ def test_handout_preview_and_pdf(live_server, page, screenshot, tmp_path):  # no
     screenshot(page, "handout-page", full_page=True)
 
 
-def test_handout_error_is_one_line(live_server, page):  # noqa: F811
+def test_handout_error_is_one_line(live_server, page):
     connect(page, live_server)
     page.fill("#report", "x" * 20_001)  # over the server's report limit: its detail, inline
     page.click("#handout-btn")
@@ -149,7 +117,7 @@ def test_handout_error_is_one_line(live_server, page):  # noqa: F811
     expect(page.locator("#handout-result iframe")).to_have_count(0)
 
 
-def test_failed_handout_and_evaluation_report(live_server, page, tmp_path):  # noqa: F811
+def test_failed_handout_and_evaluation_report(live_server, page, tmp_path):
     """A handout job that fails shows its error; a finished evaluation in recent jobs offers its
     report. Both jobs are stubbed at the network layer (the page's handling is what is tested)."""
     failed = {
