@@ -48,6 +48,14 @@ def generate(
             "(ldm; default: the card's; see benchmarks/guidance_interval.py).",
         ),
     ] = None,
+    distilled: Annotated[
+        bool,
+        typer.Option(
+            "--distilled/--no-distilled",
+            help="At the distilled guidance scale use the guidance-distilled UNet (one forward per "
+            "step; ldm, when shipped) or the guided original (two).",
+        ),
+    ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Image i uses seed + i: reproducible per image.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
@@ -87,7 +95,7 @@ def generate(
 
     check_output_folder(out, create=False)  # a bad folder fails before minutes of sampling
     console = Console(stderr=True)
-    pipeline = load_pipeline(weights, model, device=device)
+    pipeline = load_pipeline(weights, model, device=device, distilled=distilled)
     if sampler is not None:
         pipeline.use_sampler(sampler)
     if guidance_interval is not None:

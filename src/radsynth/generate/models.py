@@ -77,6 +77,7 @@ def load_pipeline(
     batch_size: int = 16,
     compile: bool = False,
     fast_attention: bool = True,
+    distilled: bool = True,
 ) -> GenerationPipeline:
     """A ready generation pipeline: ``load_pipeline("demo-ct-mr-64").generate(prompt, n=16)``.
 
@@ -85,7 +86,9 @@ def load_pipeline(
     hardware runs bf16 faster than float32 (see ``radsynth.models.precision``); ``compile``
     compiles the UNet (pays only after its first batch: see ``GenerationPipeline``);
     ``fast_attention`` fuses MONAI's attention (same function, other rounding; on by
-    default, ``False`` gives MONAI's own einsum path bit for bit). A
+    default, ``False`` gives MONAI's own einsum path bit for bit); ``distilled`` uses the
+    guidance-distilled UNet shipped beside an LDM at its scale (``False``: the guided
+    teacher, two UNet rows per image and step). A
     checkpoint folder's own card says its kind, so ``kind`` only picks among a shipped
     family's.
     """
@@ -100,4 +103,5 @@ def load_pipeline(
         batch_size=batch_size,
         compile=compile,
         fast_attention=fast_attention,
+        distilled=distilled,
     )

@@ -88,6 +88,9 @@ class GenerationPipeline:
     on 2 CPU cores), every later one runs the fused kernels, so it pays for long runs
     (``radsynth bench`` measures both and the break-even). ``fast_attention`` runs MONAI's
     attention through fused SDPA while generating (``radsynth.sampling.inference``).
+    ``distilled``: a guidance-distilled UNet (Meng et al. 2023) that gives the guided
+    prediction at scale ``distilled_guidance`` in one forward; sampling at that scale (and
+    without a guidance interval) uses it instead of two guided rows per image.
     """
 
     kind: str
@@ -106,6 +109,8 @@ class GenerationPipeline:
     bf16: bool = False
     compile: bool = False
     fast_attention: bool = True
+    distilled: Denoiser | None = None
+    distilled_guidance: float | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
@@ -126,11 +131,13 @@ class GenerationPipeline:
         self.device = torch.device(self.device)
         if self.kind == "ldm":
             self._check_sampler(self.defaults.sampler)
-        for module in (self.vae, self.denoiser, self.generator_net, self.text_encoder):
+        for module in (self.vae, self.denoiser, self.distilled, self.generator_net, self.text_encoder):
             if isinstance(module, nn.Module):
                 module.to(self.device)
         if self.compile and self.kind == "ldm":
-            self.denoiser.network.compile(dynamic=False)
+            for denoiser in (self.denoiser, self.distilled):
+                if denoiser is not None:
+                    denoiser.network.compile(dynamic=False)
 
     # -- construction ------------------------------------------------------------------
 
@@ -206,6 +213,10 @@ class GenerationPipeline:
         except InvalidInput as err:  # a card whose config does not parse is a bad checkpoint
             raise CheckpointMismatch(err.problem, folder) from None
         restore(folder, modules)  # strict: every module, key and shape, or CheckpointMismatch
+        distilled = (card.get("task_info") or {}).get("distilled_unet")
+        if options.pop("distilled", True) and distilled:  # distilled=False: the guided teacher only
+            options["distilled"] = _distilled_unet(Path(folder), card, distilled)
+            options["distilled_guidance"] = float(distilled["guidance"])
         return cls.from_modules(modules, card, **options)
 
     def use_sampler(self, name: str) -> None:
@@ -281,6 +292,7 @@ class GenerationPipeline:
             "guidance_interval": list(self.defaults.guidance_interval)
             if self.kind == "ldm" and self.defaults.guidance_interval
             else None,
+            "guidance_distilled": self.kind == "ldm" and self.uses_distilled(guidance),
             "low_confidence": bool(unknown),
             "unknown_terms": unknown,
             "synthetic": True,
@@ -346,7 +358,7 @@ class GenerationPipeline:
     def _modules(self) -> list[nn.Module]:
         return [
             m
-            for m in (self.vae, self.denoiser, self.generator_net, self.text_encoder)
+            for m in (self.vae, self.denoiser, self.distilled, self.generator_net, self.text_encoder)
             if isinstance(m, nn.Module)
         ]
 
@@ -390,7 +402,17 @@ class GenerationPipeline:
             images = self.vae.decode_stage_2_outputs(z)  # batched decoding, (b, C, *size)
         return to_unit_range(images.float())
 
-    def _guided(self, guidance: float) -> ClassifierFreeGuidance:
+    def uses_distilled(self, guidance: float) -> bool:
+        """Whether sampling at ``guidance`` runs the distilled UNet (one row per image)."""
+        return (
+            self.distilled is not None
+            and guidance == self.distilled_guidance
+            and self.defaults.guidance_interval is None
+        )
+
+    def _guided(self, guidance: float) -> ClassifierFreeGuidance | Denoiser:
+        if self.uses_distilled(guidance):
+            return self.distilled
         tokens, mask = self.text_encoder.encode([""])  # the unconditional input seen in training
         return ClassifierFreeGuidance(
             self.denoiser,
@@ -426,6 +448,22 @@ def _module(modules: dict[str, nn.Module], name: str) -> nn.Module:
 
 def _encoder_from(configs: dict[str, Any]) -> TextEncoder:
     return build_text_encoder(_config(configs, "text_encoder"))
+
+
+def _distilled_unet(folder: Path, card: dict[str, Any], info: dict[str, Any]) -> Denoiser:
+    """The guidance-distilled UNet shipped beside an LDM checkpoint (``info["file"]``, its
+    weights stored in float16 to halve the download; run in float32)."""
+    from safetensors.torch import load_file
+
+    path = folder / str(info.get("file", ""))
+    if not path.is_file():
+        raise CheckpointMismatch(f"card names a distilled UNet {path.name!r} that is not there", folder)
+    net = build_unet(UNetConfig.from_dict(_config(card["config"], "unet")))
+    try:
+        net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+    except (RuntimeError, OSError) as err:
+        raise CheckpointMismatch(f"distilled UNet does not fit the card's UNet ({err})"[:300], path) from None
+    return Denoiser(net, NoiseSchedule(NoiseConfig.from_dict(card["config"].get("noise", {}))))
 
 
 def build_modules(card: dict[str, Any]) -> dict[str, nn.Module]:

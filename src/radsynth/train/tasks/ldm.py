@@ -7,6 +7,13 @@ asks which. ``x0`` is a latent sample ``(mu + sigma * eps') * latent_scale``. Ca
 replaced by "" with probability ``caption_dropout`` (Ho & Salimans 2022, §3.2), so the one
 network also learns the unconditional model that guidance needs.
 
+Guidance distillation (Meng et al. 2023, "On distillation of guided diffusion models",
+stage one): with ``options.distill = {teacher, guidance}`` the target is no longer the
+schedule's but the teacher's guided output ``u + w (c - u)`` at the same ``x_t`` (one
+batched no-grad teacher forward for both halves), and the student starts from the
+teacher's weights. The student then samples with one network row per image and step
+instead of two, at the guidance scale it was distilled at.
+
 Every training image's latent mean and spread are computed once, up front, with the
 frozen encoder in float32 (fixed chunks, so the numbers do not depend on batching or on
 resuming); a step then costs only the UNet. The VAE is shipped inside the checkpoint, so
@@ -37,11 +44,25 @@ from radsynth.train.tasks.vae import latent_scale
 
 
 @dataclass(frozen=True)
+class DistillOptions:
+    """``teacher``: an LDM checkpoint folder whose guided output the student learns;
+    ``guidance``: the scale distilled in (the student samples at this scale only)."""
+
+    teacher: str
+    guidance: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not self.guidance >= 1:
+            raise InvalidInput(f"options.distill.guidance must be >= 1, got {self.guidance}")
+
+
+@dataclass(frozen=True)
 class LDMOptions:
     """``vae``: folder of a trained VAE checkpoint (``<run>/model``). ``latent_scale``:
     overrides the VAE card's measured scale (measured here when neither gives one).
     ``noise``: a ``NoiseConfig``. ``sampling``: generation defaults written to the card
-    (``sampler``, ``steps``, ``guidance``)."""
+    (``sampler``, ``steps``, ``guidance``). ``distill``: a ``DistillOptions`` (guidance
+    distillation of a trained LDM; the UNet and noise settings then come from the teacher)."""
 
     vae: str
     text_encoder: dict[str, Any] = field(default_factory=lambda: {"kind": "minilm"})
@@ -49,8 +70,11 @@ class LDMOptions:
     noise: dict[str, Any] = field(default_factory=dict)
     latent_scale: float | None = None
     sampling: dict[str, Any] = field(default_factory=dict)
+    distill: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.distill is not None:
+            object.__setattr__(self, "distill", DistillOptions(**self.distill))
         if not 0 <= self.caption_dropout < 1:
             raise InvalidInput(f"options.caption_dropout must be in [0, 1), got {self.caption_dropout}")
 
@@ -66,6 +90,20 @@ def load_frozen_vae(folder: str | Path) -> tuple[nn.Module, VAEConfig, dict]:
     return vae.eval().requires_grad_(False), vae_config, card
 
 
+def load_teacher(options: LDMOptions) -> tuple[dict, dict]:
+    """(UNet state, card) of the LDM to distill, checked to share the student's frozen text encoder."""
+    where = options.distill.teacher
+    state, card = load_checkpoint(where)
+    if card.get("task") != "ldm" or "unet" not in state:
+        raise InvalidInput("options.distill.teacher must be an LDM checkpoint", where)
+    kind = card["config"]["text_encoder"].get("kind")
+    if kind != options.text_encoder.get("kind") or kind == "learned":
+        raise InvalidInput(
+            "distillation needs the teacher's frozen text encoder in options.text_encoder", where
+        )
+    return state["unet"], card
+
+
 class LDMTask(LossTask):
     shipped: tuple[str, ...] = ("unet", "vae")
     ema: tuple[str, ...] = ("unet",)
@@ -73,7 +111,10 @@ class LDMTask(LossTask):
     def __init__(self, config: TrainConfig, data: TrainingData, device: torch.device) -> None:
         self.config, self.data, self.device = config, data, device
         self.options: LDMOptions = parse_options(LDMOptions, config)
-        self.schedule = NoiseSchedule(NoiseConfig.from_dict(dict(self.options.noise)))
+        self.teacher: Denoiser | None = None
+        teacher_state, teacher_card = load_teacher(self.options) if self.options.distill else (None, None)
+        noise = teacher_card["config"]["noise"] if teacher_card else dict(self.options.noise)
+        self.schedule = NoiseSchedule(NoiseConfig.from_dict(noise))
         self.vae, vae_config, vae_card = load_frozen_vae(self.options.vae)
         self.vae_source = {"folder": self.options.vae, "model_id": vae_card.get("model_id")}
         self.latent_shape = vae_config.latent_shape((config.data.image_size,) * vae_config.spatial_dims)
@@ -84,8 +125,17 @@ class LDMTask(LossTask):
             "out_channels": vae_config.latent_channels,
             "cross_attention_dim": self.text.dim,
         }
-        self.unet_config: UNetConfig = network_config(UNetConfig, config.model, derived)
-        self.unet = build_unet(self.unet_config)
+        if teacher_card is not None:  # the student starts as a copy of the teacher
+            self.unet_config = UNetConfig.from_dict(teacher_card["config"]["unet"])
+            self.unet, teacher = build_unet(self.unet_config), build_unet(self.unet_config)
+            load_into(
+                {"unet": self.unet, "teacher": teacher}, {"unet": teacher_state, "teacher": teacher_state}
+            )
+            self.teacher = Denoiser(teacher.to(device).eval().requires_grad_(False), self.schedule)
+            self.teacher_id = teacher_card.get("model_id")
+        else:
+            self.unet_config: UNetConfig = network_config(UNetConfig, config.model, derived)
+            self.unet = build_unet(self.unet_config)
         self.mu, self.sigma = self._encode_all()
         scale = self.options.latent_scale or (
             vae_config.latent_scale if vae_config.latent_scale != 1.0 else None
@@ -139,8 +189,28 @@ class LDMTask(LossTask):
         t = self.schedule.sample_t(b, device=x0.device)
         x_t = self.schedule.add_noise(x0, noise, t)
         output = Denoiser(nets["unet"], self.schedule)(x_t, t, tokens, mask)
-        target = self.schedule.training_target(x0, noise, t)
+        target = (
+            self.schedule.training_target(x0, noise, t)
+            if self.teacher is None
+            else self._guided(x_t, t, tokens, mask)
+        )
         return (output.float() - target.float()).pow(2).mean(), {}
+
+    @torch.no_grad()
+    def _guided(
+        self, x_t: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The teacher's classifier-free guided prediction at ``x_t`` (both halves in one forward)."""
+        b = x_t.shape[0]
+        empty, empty_mask = self.text.encode([""] * b, {})  # (B, T, D), (B, T)
+        out = self.teacher(
+            torch.cat([x_t, x_t]),
+            torch.cat([t, t]),
+            torch.cat([tokens, empty]),
+            torch.cat([mask, empty_mask]),
+        )  # (2B, C, ...)
+        cond, uncond = out.chunk(2)
+        return uncond + self.options.distill.guidance * (cond - uncond)
 
     def card(self, shipped: Mapping[str, nn.Module]) -> dict[str, Any]:
         config = {
@@ -156,4 +226,45 @@ class LDMTask(LossTask):
         }
         if self.options.sampling:
             info["sampling"] = dict(self.options.sampling)
+        if self.teacher is not None:
+            info["distilled"] = {"teacher": self.teacher_id, "guidance": self.options.distill.guidance}
         return {"config": config, "task_info": info}
+
+
+DISTILLED_WEIGHTS = "distilled.safetensors"
+DISTILLED_CARD = "distilled-card.json"
+
+
+def attach_distilled(student: str | Path, teacher: str | Path) -> Path:
+    """Put a distilled student's UNet (float16) and its card beside its teacher's checkpoint
+    and name them in the teacher's card (``task_info.distilled_unet``), so loading the
+    teacher samples with the student at the distilled scale. Returns the weights file."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from radsynth.io.atomic import atomic_path
+
+    state, card = load_checkpoint(student)
+    distilled = (card.get("task_info") or {}).get("distilled")
+    if card.get("task") != "ldm" or not distilled:
+        raise InvalidInput("not a guidance-distilled LDM checkpoint (no task_info.distilled)", student)
+    teacher = Path(teacher)
+    _, teacher_card = load_checkpoint(teacher)
+    if teacher_card["config"]["unet"] != card["config"]["unet"]:
+        raise InvalidInput("the student's UNet config differs from the teacher's", student)
+    weights = teacher / DISTILLED_WEIGHTS
+    with atomic_path(weights) as tmp:
+        save_file({k: v.half().contiguous() for k, v in state["unet"].items()}, str(tmp))
+    with atomic_path(teacher / DISTILLED_CARD) as tmp:
+        tmp.write_text(json.dumps(card, indent=2) + "\n")
+    teacher_card.setdefault("task_info", {})["distilled_unet"] = {
+        "file": DISTILLED_WEIGHTS,
+        "card": DISTILLED_CARD,
+        "guidance": distilled["guidance"],
+        "model_id": card.get("model_id"),
+        "method": "guidance distillation, Meng et al. 2023 stage one (float16 weights)",
+    }
+    with atomic_path(teacher / "card.json") as tmp:
+        tmp.write_text(json.dumps(teacher_card, indent=2) + "\n")
+    return weights
