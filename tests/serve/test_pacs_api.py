@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+import requests
 from dicomweb_client import DICOMwebClient
 from pydicom.data import get_testdata_file
 
@@ -21,6 +22,7 @@ from serve.orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # 
 from .conftest import start_server
 
 MR = Path(get_testdata_file("MR_small.dcm"))
+CT = Path(get_testdata_file("CT_small.dcm"))
 HEAD = "coronal head CT, bone window"
 
 
@@ -102,6 +104,36 @@ def test_gate_forwards_a_real_study_and_quarantines_a_synthetic_one(
         quarantined = admin.get("/api/gate/quarantine").json()["quarantined"]
     mine = [q for q in quarantined if q.get("sop_uid") == datasets[1].SOPInstanceUID]
     assert mine and mine[0]["verdict"] == "synthetic-marked" and mine[0]["sender"] == "tests"
+
+
+def test_a_detector_false_positive_is_quarantined_then_released_by_an_admin(pacs_server, empty_orthanc):
+    """pydicom's CT_small (a real CT) scores P(synthetic) 0.95 on the shipped detector: the gate
+    holds it back as suspect; an admin reads the evidence and releases it into the PACS."""
+    ct = pydicom.dcmread(CT)
+    sender = DICOMwebClient(
+        url=f"{pacs_server.url}/gate", headers={"Authorization": f"Bearer {pacs_server.token}"}
+    )
+    with pytest.raises(requests.HTTPError) as refused:  # 409: nothing of the request was accepted
+        sender.store_instances([ct])
+    failed = refused.value.response.json()["00081198"]["Value"]
+    assert [item["00081155"]["Value"][0] for item in failed] == [ct.SOPInstanceUID]
+    with pacs_server.client() as admin:
+        held = [
+            q
+            for q in admin.get("/api/gate/quarantine").json()["quarantined"]
+            if q["sop_uid"] == ct.SOPInstanceUID
+        ]
+        assert held[0]["verdict"] == "detector" and held[0]["evidence"]["detector"]["p_synthetic"] >= 0.9
+        assert _studies(PacsClient(empty_orthanc.dicomweb)) == set()
+        released = admin.post(
+            f"/api/gate/release/{ct.SOPInstanceUID}", json={"why": "real CT, checked by radiographer"}
+        )
+        assert released.status_code == 200 and released.json()["released_by"] == "tests"
+        assert _studies(PacsClient(empty_orthanc.dicomweb)) == {ct.StudyInstanceUID}
+        again = admin.post(f"/api/gate/release/{ct.SOPInstanceUID}", json={"why": "again"})
+        assert again.status_code == 422 and "no quarantined instance" in again.json()["detail"]
+        remaining = admin.get("/api/gate/quarantine").json()["quarantined"]
+    assert all(q["sop_uid"] != ct.SOPInstanceUID for q in remaining)
 
 
 def test_gate_needs_a_token(pacs_server):

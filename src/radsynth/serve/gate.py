@@ -224,6 +224,29 @@ class Gate:
                     self._log({"sop_uid": path.stem, "action": "rejected", "reason": reason})
         return forwarded
 
+    def release(self, sop_uid: str, by: str, why: str) -> dict[str, Any]:
+        """Forward a quarantined instance after a person judged it real (the detector's
+        false positives land in quarantine too); the decision stays in ``released/`` and
+        the log. Raises ``InvalidInput`` for an unknown instance, ``PacsUnavailable`` (the
+        instance stays quarantined) while the PACS is down."""
+        sop_uid = safe_uid(sop_uid)
+        found = sorted((self.folder / "quarantine").glob(f"*/{sop_uid}.dcm"))
+        if not found or not why.strip():
+            raise InvalidInput(
+                f"no quarantined instance {sop_uid}" if not found else "say why it is released"
+            )
+        path = found[0]
+        result = self.pacs.store([path])
+        if sop_uid not in result["stored_uids"]:
+            raise InvalidInput(f"the PACS refused {sop_uid}: {result['failures']}")
+        record = {**json.loads(path.with_suffix(".json").read_text()), "released_by": by, "why": why}
+        released = self.folder / "released"
+        write_atomic(released / f"{sop_uid}.json", _json({**record, "released": _now()}))
+        path.unlink()
+        path.with_suffix(".json").unlink()
+        self._log({"sop_uid": sop_uid, "action": "released", "reason": why, "by": by})
+        return record
+
     def _check(self, data: bytes, sender: str) -> tuple[GateItem, bytes | None]:
         """One instance's decision, and the bytes to forward (None: not forwarded)."""
         if len(data) > self.max_bytes:  # before parsing: the limit is there to spare memory and time

@@ -4,7 +4,7 @@ real ones, quarantine or tag synthetic ones), and the admin's view of the quaran
 import json
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from radsynth.serve.settings import ServeSettings
@@ -68,6 +68,16 @@ def add_gate_routes(app: FastAPI, settings: ServeSettings, verify_token, admin_t
         folder = settings.gate_dir / "quarantine"
         items = [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))] if folder.is_dir() else []
         return {"quarantined": items}
+
+    @app.post("/api/gate/release/{sop_uid}")
+    def release(
+        sop_uid: str,
+        request: Request,
+        who: Annotated[Token, Depends(admin_token)],
+        why: str = Body(embed=True),
+    ) -> dict[str, Any]:
+        """Forward a quarantined instance a person judged real (a detector false positive)."""
+        return gate(request).release(sop_uid, who.name, why)
 
     @app.post("/api/gate/flush")
     def flush(request: Request, _: Annotated[Token, Depends(admin_token)]) -> dict[str, Any]:
