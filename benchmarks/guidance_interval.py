@@ -8,6 +8,8 @@ and step count: for each interval (timestep fractions t / T that are guided), th
 held-out captions and seeds are sampled and scored by radiomics Fréchet distance to the
 held-out real slices, text adherence (the attribute classifier reads modality / anatomy /
 finding), and the UNet forwards per image (relative cost; guided steps count twice).
+The guided rows use the original LDM (``distilled=False``); the ``distilled (shipped)`` row
+samples the guidance-distilled UNet at the shipped scale (one forward per step, no interval).
 Writes ``benchmarks/results/guidance_interval.json``; the shipped interval is chosen from it.
 """
 
@@ -32,6 +34,7 @@ from radsynth.generate.models import WEIGHTS, load_pipeline, resolve_checkpoint
 RESULTS = Path(__file__).resolve().parent / "results" / "guidance_interval.json"
 INTERVALS: dict[str, tuple[float, float] | str | None] = {
     "every step": None,
+    "distilled (shipped)": "distilled",
     "never (conditional only)": "never",
     "0.2-1.0": (0.2, 1.0),
     "0.0-0.7": (0.0, 0.7),
@@ -66,7 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     chosen = {k: v for k, v in INTERVALS.items() if not args.only or k in args.only.split(",")}
     folder = resolve_checkpoint("demo-ct-mr-64", "ldm")
-    pipeline = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True)
+    pipeline = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True, distilled=False)
+    distilled = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True)
     reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
     prompts, real, _ = fidelity_prompts(args.n, args.seed)
     seeds = [args.seed + i for i in range(args.n)]
@@ -74,15 +78,17 @@ def main() -> None:
     steps = pipeline.defaults.steps
     rows = {}
     for name, interval in chosen.items():
-        never = interval == "never"
+        never, student = interval == "never", interval == "distilled"
         scale = 1.0 if never else None  # guidance 1 runs the conditional half alone
-        pipeline.defaults = dataclasses.replace(
-            pipeline.defaults, guidance_interval=None if never else interval
-        )
+        which = distilled if student else pipeline
+        if not student:
+            pipeline.defaults = dataclasses.replace(
+                pipeline.defaults, guidance_interval=None if never else interval
+            )
         started = time.perf_counter()
         images = torch.cat(
             [
-                pipeline.sample(prompts[i : i + 16], seeds[i : i + 16], guidance=scale)
+                which.sample(prompts[i : i + 16], seeds[i : i + 16], guidance=scale)
                 for i in range(0, args.n, 16)
             ]
         )
@@ -90,13 +96,14 @@ def main() -> None:
         slices = [im[0] for im in images.float().numpy()]
         features, _ = radiomics_features(slices)
         read = adherence(prompts, reader.attributes(slices))
-        guided = 0 if never else guided_steps(pipeline, interval)
+        guided = 0 if never or student else guided_steps(pipeline, interval)
+        forwards = steps if student else steps + guided
         rows[name] = {
             "interval": interval,
-            "guided_steps": guided,
+            "guided_steps": steps if student else guided,
             "steps": steps,
-            "unet_forwards_per_image": steps + guided,
-            "relative_cost": (steps + guided) / (2 * steps),
+            "unet_forwards_per_image": forwards,
+            "relative_cost": forwards / (2 * steps),
             "frd": frechet_radiomics_distance(real_features, features),
             "adherence": {k: v["accuracy"] for k, v in read.items()},
             "seconds": round(seconds, 1),

@@ -122,9 +122,12 @@ def build_methods(
     flipped: GenerationPipeline,
     ref: LatentModel,
     settings: BenchSettings,
+    guided: GenerationPipeline | None = None,
 ) -> tuple[list[Method], Method]:
     """The interleaved methods, and the DDPM reference (timed once). ``flipped`` is the
-    shipped pipeline with its guidance interval flipped (see the module docstring)."""
+    shipped pipeline with its guidance interval flipped (see the module docstring);
+    ``guided``, when the shipped LDM samples with a guidance-distilled UNet, the same
+    checkpoint without it (two guided rows per image and step)."""
     steps, guidance = pipeline.defaults.steps, pipeline.defaults.guidance
     autocast = torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=pipeline.bf16)
 
@@ -143,7 +146,7 @@ def build_methods(
             return diffusers_sample(ref, prompts, seeds, steps, guidance)
 
     sampler = pipeline.defaults.sampler
-    ours_unet, ref_unet = pipeline.denoiser.network, ref.unet
+    ours_unet, ref_unet = _network(pipeline, guidance), ref.unet
     methods = [
         Method("radsynth", f"radsynth ({sampler}, shipped)", steps, ours(steps), ours_unet),
         Method(
@@ -153,6 +156,16 @@ def build_methods(
             ours(steps, compiled),
         ),
     ]
+    if guided is not None:
+        methods.append(
+            Method(
+                "radsynth_guided",
+                f"radsynth ({sampler}), guided original (--no-distilled)",
+                steps,
+                ours(steps, guided),
+                guided.denoiser.network,
+            )
+        )
     interval = flipped.defaults.guidance_interval
     methods.append(
         Method(
@@ -161,7 +174,7 @@ def build_methods(
             + ("every step" if interval is None else f"in {interval[0]:g}-{interval[1]:g} only"),
             steps,
             ours(steps, flipped),
-            flipped.denoiser.network,
+            _network(flipped, guidance),
         )
     )
     methods += [
@@ -185,6 +198,11 @@ def build_methods(
         monai("ddpm", settings.ddpm_steps),
     )
     return methods, ddpm
+
+
+def _network(pipeline: GenerationPipeline, guidance: float) -> torch.nn.Module:
+    """The UNet ``pipeline`` really runs at ``guidance`` (the distilled one where it applies)."""
+    return pipeline.distilled.network if pipeline.uses_distilled(guidance) else pipeline.denoiser.network
 
 
 def fidelity_prompts(n: int, seed: int) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
@@ -287,8 +305,11 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     flipped = load_pipeline(folder, "ldm", **options)
     shipped_interval = pipeline.defaults.guidance_interval
     flipped.use_guidance_interval(None if shipped_interval else settings.guidance_interval)
+    guided = None
+    if pipeline.uses_distilled(pipeline.defaults.guidance):
+        guided = load_pipeline(folder, "ldm", **options, distilled=False)
     ref = reference_model(folder, pipeline)
-    methods, ddpm = build_methods(pipeline, compiled, flipped, ref, settings)
+    methods, ddpm = build_methods(pipeline, compiled, flipped, ref, settings, guided)
     b, n = settings.batch_size, settings.batch_size * settings.repeats
     if settings.fidelity:
         prompts, real, floor = fidelity_prompts(n, settings.seed)
@@ -360,6 +381,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
             "steps": pipeline.defaults.steps,
             "guidance": pipeline.defaults.guidance,
             "guidance_interval": pipeline.defaults.guidance_interval,
+            "distilled": pipeline.uses_distilled(pipeline.defaults.guidance),
         },
         "machine": machine(device),
         "load_average": {"start": load_start, "after_sampling": load_after_sampling},
