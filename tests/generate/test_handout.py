@@ -175,6 +175,13 @@ Discussed with Dr. Ann Jones, who also noted mild cardiomegaly.
     assert "03/04/2021" not in html and "4 March 2021" not in html
 
 
+def test_a_section_header_inside_a_line_is_not_quoted(tmp_path):
+    report = "CT CHEST WITH CONTRAST. FINDINGS: Small right pleural effusion. IMPRESSION: Effusion."
+    html = make_handout(report, tmp_path / "out").html.read_text(encoding="utf-8")  # words only
+    assert "Your report says: &ldquo;Small right pleural effusion." in html
+    assert "&ldquo;FINDINGS" not in html
+
+
 @pytest.fixture(scope="module")
 def handout_run(tmp_path_factory):
     """``radsynth handout`` on a report file: two drawable findings, one in words only."""

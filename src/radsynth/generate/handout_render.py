@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime
 import html
+import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +38,9 @@ class HandoutItem:
     caption: str
     prompt: str | None = None
     images: tuple[Path, ...] = ()
+
+
+_SECTION_PREFIX = re.compile(r"^\s*[A-Z][A-Z /&()-]{1,40}:\s*")
 
 
 def _facts() -> tuple[str, str]:
@@ -84,7 +88,8 @@ def render_html(items: Sequence[HandoutItem]) -> str:
             for path in item.images
         )
         pictures = f'<div class="pictures">{figures}</div>' if figures else ""
-        quoted = scrub_phi(item.finding.sentence)  # reports carry names, dates, record numbers
+        # reports carry names, dates, record numbers; a section header ("FINDINGS:") is not the patient's
+        quoted = scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence))
         parts.append(
             f'<section class="finding">{pictures}<div class="caption"><p>{e(item.caption)}</p>'
             f'<p class="quote">Your report says: &ldquo;{e(quoted)}&rdquo;</p></div></section>'
