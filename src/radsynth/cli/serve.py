@@ -81,6 +81,11 @@ def serve(
     store.close()
     console = Console(stderr=True)
     console.print(f"radsynth serve: http://{host}:{port}/ (data {settings.data_dir}, PACS {pacs or 'none'})")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            "[yellow]warning:[/] listening beyond loopback over plain HTTP: tokens and images cross the "
+            "network unencrypted; put a TLS reverse proxy in front"
+        )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
