@@ -68,3 +68,21 @@ def test_the_cli_exits_non_zero_on_a_tampered_log(log, capsys):
 def test_a_missing_log_is_one_clear_error(tmp_path):
     with pytest.raises(InvalidInput, match="no audit log"):
         check_log(tmp_path / "none.jsonl")
+
+
+def test_one_audit_index_follows_its_log_as_it_grows_and_when_it_is_tampered_with(tmp_path):
+    """A long-running service keeps one index: it sees new outputs and a broken chain
+    without being rebuilt, and re-reads the log only when the file changed."""
+    from radsynth.provenance.verify import AuditIndex
+
+    log, image = tmp_path / "audit.jsonl", tmp_path / "x.png"
+    image.write_bytes(b"pixels")
+    index = AuditIndex(log)
+    assert index.lookup("aaaaaaaa") is None and not index.problem  # no log yet
+    append_entries([{"output_id": "aaaaaaaa11", "model_id": "m", "prompt": "p", "files": [image]}], log)
+    assert index.lookup("aaaaaaaa")["model_id"] == "m"
+    append_entries([{"output_id": "bbbbbbbb22", "model_id": "n", "prompt": "p", "files": [image]}], log)
+    assert index.lookup("bbbbbbbb")["model_id"] == "n" and not index.problem
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[0].replace('"model_id":"m"', '"model_id":"mm"'), lines[1]]) + "\n")
+    assert index.lookup("aaaaaaaa")["model_id"] == "mm" and "failed its check" in index.problem

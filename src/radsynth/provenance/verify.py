@@ -16,6 +16,7 @@ gets exactly one verdict and nothing stops the walk.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,27 +50,46 @@ class Verdict:
 
 
 class AuditIndex:
-    """The audit log's entries by output id prefix, with the log's own integrity check."""
+    """The audit log's entries by output id prefix, with the log's own integrity check.
+
+    Read again when the log file changes (its size or modification time), so one index can
+    serve a long-running process (the service, the PACS gate) without re-reading and
+    re-checking the whole log for every file it verifies."""
 
     def __init__(self, log: str | Path | None = None) -> None:
         self.path = Path(log) if log is not None else default_log()
         self.entries: dict[str, dict[str, Any]] = {}
         self.problem = ""
-        if not self.path.is_file():
-            return
-        report = check_log(self.path)
-        if not report.ok:
-            where = f" at line {report.line}" if report.line else ""
-            self.problem = f"audit log {self.path} failed its check{where}: {report.problem}"
-        for text in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(text)
-            except json.JSONDecodeError:
-                continue
-            self.entries[str(entry.get("output_id", ""))[:8]] = entry
+        self._stamp: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        self._refresh()
 
     def lookup(self, prefix: str) -> dict[str, Any] | None:
+        self._refresh()
         return self.entries.get(prefix)
+
+    def _refresh(self) -> None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if stamp == self._stamp:
+                return
+            report = check_log(self.path)
+            problem = ""
+            if not report.ok:
+                where = f" at line {report.line}" if report.line else ""
+                problem = f"audit log {self.path} failed its check{where}: {report.problem}"
+            entries = {}
+            for text in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(text)
+                except json.JSONDecodeError:
+                    continue
+                entries[str(entry.get("output_id", ""))[:8]] = entry
+            self.entries, self.problem, self._stamp = entries, problem, stamp
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from radsynth import __version__
 from radsynth.errors import InvalidInput, PacsUnavailable
 from radsynth.generate.findings import positive_findings
+from radsynth.provenance.verify import AuditIndex
 from radsynth.serve.gate_routes import add_gate_routes, shared_detector
 from radsynth.serve.http_errors import BodyLimit, install_error_handlers
 from radsynth.serve.settings import ServeSettings
@@ -99,6 +100,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings, app.state.store, app.state.workers = settings, store, workers
+    app.state.audit = AuditIndex(settings.audit_log)  # shared by verify and the gate; follows the log
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_upload_bytes)
 
@@ -400,11 +402,11 @@ def _readable(settings: ServeSettings, path: str, what: str) -> str:
 
 
 def _verdicts(app: FastAPI, files: list[Path], root: Path, use_detector: bool) -> list[dict[str, Any]]:
-    from radsynth.provenance.verify import AuditIndex, verify_file
+    from radsynth.provenance.verify import verify_file
 
     settings: ServeSettings = app.state.settings
     detector = shared_detector(app) if use_detector and settings.detector else None
-    audit = AuditIndex(settings.audit_log)
+    audit = app.state.audit
     out = []
     for path in files:
         verdict = verify_file(

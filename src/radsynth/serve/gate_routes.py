@@ -28,7 +28,6 @@ def add_gate_routes(app: FastAPI, settings: ServeSettings, verify_token, admin_t
         if not settings.pacs:
             raise HTTPException(503, "this server has no PACS behind its gate (radsynth serve --pacs URL)")
         if getattr(app.state, "gate", None) is None:
-            from radsynth.provenance.verify import AuditIndex
             from radsynth.serve.dicomweb import PacsClient
             from radsynth.serve.gate import Gate
 
@@ -38,7 +37,7 @@ def add_gate_routes(app: FastAPI, settings: ServeSettings, verify_token, admin_t
                 settings.gate_dir,
                 policy=settings.gate_policy,
                 detector=shared_detector(app) if settings.detector else None,
-                audit=AuditIndex(settings.audit_log),
+                audit=app.state.audit,
                 max_bytes=settings.limits.max_upload_bytes,
             )
         return app.state.gate
