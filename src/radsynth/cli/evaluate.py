@@ -165,18 +165,10 @@ def _models(reader: str | None, encoder: str | None, attack: str | None):
 
 
 def _run(sets, models, options, console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    from radsynth.cli.common import progress_bar
     from radsynth.evaluate.run import evaluate
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar(console) as bar:
         tasks: dict[str, int] = {}
 
         def progress(step: str, done: int, total: int) -> None:

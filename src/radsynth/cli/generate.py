@@ -3,7 +3,6 @@ synthetic, with a contact sheet; ``radsynth models``: what is shipped."""
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from radsynth.cli.common import Device, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
 FORMATS = ("png", "dicom", "nifti")
@@ -23,10 +23,7 @@ def generate(
     ],
     n: Annotated[int, typer.Option("-n", "--n", help="Number of images (1..10000).")] = 16,
     model: Annotated[str, typer.Option("--model", help="Generator: ldm, gan or vae.")] = "ldm",
-    weights: Annotated[
-        str,
-        typer.Option("--weights", help="Shipped model family, or a checkpoint folder (card.json inside)."),
-    ] = "demo-ct-mr-64",
+    weights: Weights = "demo-ct-mr-64",
     steps: Annotated[
         int | None, typer.Option("--steps", help="Sampler steps (ldm; default: the card's).")
     ] = None,
@@ -59,9 +56,7 @@ def generate(
     seed: Annotated[int, typer.Option("--seed", help="Image i uses seed + i: reproducible per image.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
-    ] = None,
+    device: Device = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace earlier outputs of the same names.")
     ] = False,
@@ -89,8 +84,6 @@ def generate(
         raise InvalidInput("prompt is empty: describe the image to generate")
     if not 0 < privacy_threshold <= 1:
         raise InvalidInput(f"--privacy-threshold must be in (0, 1], got {privacy_threshold}")
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from radsynth.generate import check_output_folder, load_pipeline, write_batch
 
     check_output_folder(out, create=False)  # a bad folder fails before minutes of sampling
@@ -103,29 +96,16 @@ def generate(
     unknown = pipeline.check_prompt(prompt)
     if unknown:
         console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")
-    pipeline_log = logging.getLogger("radsynth.sampling.pipeline")
-    level = pipeline_log.level
-    pipeline_log.setLevel(logging.ERROR)  # warned just above, once
-    try:
-        with Progress(
-            TextColumn(f"[bold]{pipeline.model_id or model}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("generate", total=n)
-            images = pipeline.generate(
-                prompt,
-                n=n,
-                seed=seed,
-                steps=steps,
-                guidance=guidance,
-                on_progress=lambda done, _total: bar.update(task, completed=done),
-            )
-    finally:
-        pipeline_log.setLevel(level)
+    with pipeline_warnings_muted(), progress_bar(console, pipeline.model_id or model) as bar:  # warned above
+        task = bar.add_task("generate", total=n)
+        images = pipeline.generate(
+            prompt,
+            n=n,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            on_progress=lambda done, _total: bar.update(task, completed=done),
+        )
     if privacy_filter:
         images = _without_near_copies(images, weights, model, privacy_threshold, console)
     batch = write_batch(images, out, fmt, overwrite=overwrite)

@@ -3,7 +3,6 @@ from a radiology report, with synthetic pictures of its findings, each labelled 
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from radsynth.cli.common import Device, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
 
@@ -37,21 +37,14 @@ def handout(
     steps: Annotated[
         int | None, typer.Option("--steps", help="Sampler steps (default: the model card's).")
     ] = None,
-    weights: Annotated[
-        str,
-        typer.Option("--weights", help="Shipped model family, or a checkpoint folder (card.json inside)."),
-    ] = "demo-ct-mr-64",
-    device: Annotated[
-        str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
-    ] = None,
+    weights: Weights = "demo-ct-mr-64",
+    device: Device = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier handout in the same folder.")
     ] = False,
 ) -> None:
     """Write handout.html and handout.pdf: the report's findings in plain words, with
     synthetic pictures (marked, watermarked and audit-logged like every output)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from radsynth.generate.findings import positive_findings
     from radsynth.generate.handout import check_request, make_handout
     from radsynth.generate.plain_language import finding_prompt
@@ -66,32 +59,19 @@ def handout(
 
         with console.status("loading the model"):
             pipeline = load_pipeline(weights, device=device)
-    pipeline_log = logging.getLogger("radsynth.sampling.pipeline")
-    level = pipeline_log.level
-    pipeline_log.setLevel(logging.ERROR)  # prompts come from the model's own vocabulary
-    try:
-        with Progress(
-            TextColumn("[bold]handout"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("pictures", total=None)
-            result = make_handout(
-                text,
-                out,
-                n_per_finding=n,
-                seed=seed,
-                steps=steps,
-                weights=weights,
-                pipeline=pipeline,
-                on_progress=lambda done, total: bar.update(task, completed=done, total=total),
-                overwrite=overwrite,
-            )
-    finally:
-        pipeline_log.setLevel(level)
+    with pipeline_warnings_muted(), progress_bar(console, "handout") as bar:  # prompts use the model's words
+        task = bar.add_task("pictures", total=None)
+        result = make_handout(
+            text,
+            out,
+            n_per_finding=n,
+            seed=seed,
+            steps=steps,
+            weights=weights,
+            pipeline=pipeline,
+            on_progress=lambda done, total: bar.update(task, completed=done, total=total),
+            overwrite=overwrite,
+        )
     drawn = sum(1 for item in result.items if item.images)
     words = len(result.items) - drawn
     Console().print(
