@@ -149,8 +149,7 @@ def run_translate(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     source = ctx.folder / p["input"] if p.get("input") else _pull(ctx, p["study_uid"])
     dicom = source.is_dir() or source.suffix.lower() == ".dcm"
-    out = ctx.folder / "out"
-    shutil.rmtree(out, ignore_errors=True)
+    out = ctx.folder / "out"  # emptied by the worker before every run
     target = out / (f"{p['task']}-dicom" if dicom else f"{p['task']}.nii.gz")
     translate_file(
         source,
