@@ -18,7 +18,7 @@ import numpy as np
 
 from radsynth.errors import UnreadableImage
 from radsynth.io.dicom_frames import frame_value, number_of_frames
-from radsynth.io.problems import one_line
+from radsynth.io.problems import check_claimed_size, one_line
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -56,6 +56,7 @@ def decode_pixels(ds: Dataset, path: Path) -> Pixels:
 def _decode_frames(ds: Dataset, path: Path) -> np.ndarray:
     """pydicom's decoding, with a frame axis always present and native byte order."""
     syntax = ds.file_meta.get("TransferSyntaxUID")
+    check_claimed_pixels(ds, path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # padding / VR notes; failures raise below
@@ -74,6 +75,30 @@ def _decode_frames(ds: Dataset, path: Path) -> np.ndarray:
             f"decoded {array.shape[0]} frames but Number of Frames is {number_of_frames(ds)}", path
         )
     return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def check_claimed_pixels(ds: Dataset, path: Path) -> None:
+    """Rows x Columns x frames x samples against the voxel limit and, for native (not
+    encapsulated) pixel data, against the bytes the element holds: before the decoder
+    allocates what the header claims. Missing attributes are left to pydicom to name."""
+    if not all(k in ds for k in ("Rows", "Columns", "BitsAllocated")):
+        return
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if str(ds.get("PhotometricInterpretation", "")).upper() == "YBR_FULL_422":
+        samples = 2  # chroma shared by two pixels: 2 samples per pixel stored, not 3
+    shape = (number_of_frames(ds), int(ds.Rows), int(ds.Columns), samples)
+    check_claimed_size(shape, 1, None, path)
+    keyword = next((k for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData") if k in ds), None)
+    element = ds[keyword] if keyword else None
+    if element is None or element.is_undefined_length or element.value is None:
+        return  # encapsulated: the codec's output size is bounded by the voxel limit alone
+    needed = (shape[0] * shape[1] * shape[2] * samples * int(ds.BitsAllocated) + 7) // 8
+    if len(element.value) < needed:
+        raise UnreadableImage(
+            f"Pixel Data holds {len(element.value):,} bytes, less than expected: "
+            f"{needed:,} for {shape[0]} x {shape[1]} x {shape[2]} pixels",
+            path,
+        )
 
 
 def _rescale_per_frame(ds: Dataset, n_frames: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ from radsynth.io.dicom_geometry import (
 from radsynth.io.dicom_pixels import decode_pixels
 from radsynth.io.dicom_tags import dicom_metadata
 from radsynth.io.image import Image
-from radsynth.io.problems import one_line
+from radsynth.io.problems import MAX_VOXELS, one_line
 
 if TYPE_CHECKING:
     from pydicom import Dataset
@@ -133,6 +133,12 @@ def _check_one_series(datasets: list[Dataset], files: list[Path], where: Path) -
         raise GeometryMismatch(f"mixed series: {len(uids)} SeriesInstanceUIDs among the files", where)
     if len(datasets) > 1 and any(number_of_frames(ds) > 1 for ds in datasets):
         raise GeometryMismatch("multi-frame files mixed into a multi-file series", where)
+    try:  # each file is checked against its own bytes when decoded; here the whole stack
+        voxels = sum(int(ds.Rows) * int(ds.Columns) * number_of_frames(ds) for ds in datasets)
+    except (AttributeError, TypeError, ValueError) as err:
+        raise UnreadableImage(f"malformed DICOM series: {one_line(err)}", where) from err
+    if voxels > MAX_VOXELS:
+        raise UnreadableImage(f"{voxels:,} voxels in the series; the limit is {MAX_VOXELS:,}", where)
 
 
 def _single_file_volume(ds: Dataset, path: Path) -> Image:

@@ -17,18 +17,23 @@ import numpy as np
 from radsynth.errors import InvalidInput, UnreadableImage
 from radsynth.io.atomic import atomic_path
 from radsynth.io.image import Image
-from radsynth.io.problems import check_finite, one_line
+from radsynth.io.problems import check_claimed_size, check_finite, one_line
 
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd")
 
 
 def read_itk(path: str | Path) -> Image:
-    """A 2D/3D scalar or RGB image from NRRD or MetaImage."""
+    """A 2D/3D scalar or RGB image from NRRD or MetaImage; the header's dimensions are
+    checked against the file's size before the pixels are read."""
     import SimpleITK as sitk
 
     path = Path(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
     try:
-        img = sitk.ReadImage(str(path))
+        reader.ReadImageInformation()
+        _check_header(reader, path)
+        img = reader.Execute()
     except RuntimeError as err:
         raise UnreadableImage(f"cannot read image: {one_line(err)}", path) from err
     components = img.GetNumberOfComponentsPerPixel()
@@ -50,6 +55,18 @@ def read_itk(path: str | Path) -> Image:
         rgb=components == 3,
         metadata=metadata,
     )
+
+
+def _check_header(reader, path: Path) -> None:
+    """Dimensions against the pixel limit and, for a header with its data attached
+    (``.nrrd``, ``.mha``), against the file's size; a detached header's data file is
+    another file, so there only the pixel limit holds."""
+    import SimpleITK as sitk
+
+    itemsize = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID()).GetSizeOfPixelComponent()
+    shape = (*reader.GetSize(), reader.GetNumberOfComponents())
+    attached = path.suffix.lower() in (".nrrd", ".mha")
+    check_claimed_size(shape, itemsize, path.stat().st_size if attached else None, path)
 
 
 def write_itk(image: Image, path: str | Path, *, compress: bool = True) -> Path:

@@ -15,7 +15,7 @@ import numpy as np
 from radsynth.errors import InvalidInput, UnreadableImage
 from radsynth.io.atomic import atomic_path
 from radsynth.io.image import Image
-from radsynth.io.problems import check_finite, one_line
+from radsynth.io.problems import check_claimed_size, check_finite, one_line
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 # NIfTI xyzt_units spatial codes -> mm per unit.
@@ -26,12 +26,19 @@ def read_nifti(path: str | Path) -> Image:
     """A 3D NIfTI volume (a 4D file with one volume too) as an LPS ``Image``.
 
     Scaling (scl_slope/inter) is applied; NaN or infinite voxels raise ``UnreadableImage``.
+    The header's dimensions are checked against the file's size before the voxels are read.
     """
     import nibabel as nib
 
     path = Path(path)
     try:
         img = nib.load(path)
+        itemsize = img.header.get_data_dtype().itemsize
+    except Exception as err:  # nibabel, gzip and zlib each raise their own types
+        raise UnreadableImage(f"cannot read NIfTI: {one_line(err)}", path) from err
+    compressed = path.name.lower().endswith(".gz")
+    check_claimed_size(img.shape, itemsize, path.stat().st_size, path, compressed=compressed)
+    try:
         data = np.asanyarray(img.dataobj)
         affine = np.asarray(img.affine, dtype=float)
         unit = img.header.get_xyzt_units()[0]

@@ -17,7 +17,7 @@ import numpy as np
 from radsynth.errors import InvalidInput, UnreadableImage
 from radsynth.io.atomic import atomic_path
 from radsynth.io.image import Image, unit_spacing_assumed
-from radsynth.io.problems import one_line
+from radsynth.io.problems import check_claimed_size, one_line
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg")
 NO_SPACING = {"pixel_spacing": "unit: PNG/JPEG carry no physical pixel spacing"}
@@ -27,17 +27,21 @@ def read_raster(path: str | Path) -> Image:
     """A PNG or JPEG as a 2D grey (uint8/uint16) or RGB (uint8) ``Image``; alpha dropped.
 
     Colour files whose three channels are equal everywhere (grey scans saved as RGB or
-    with a grey palette) come back grey.
+    with a grey palette) come back grey. The header's width and height are checked against
+    the file's size before the pixels are decoded.
     """
     from PIL import Image as PILImage
 
     path = Path(path)
     try:
         with PILImage.open(path) as pic:
+            itemsize = 4 if pic.mode in ("I", "F") else 2 if "16" in pic.mode else 1
+            shape = (pic.height, pic.width, len(pic.getbands()))
+            check_claimed_size(shape, itemsize, path.stat().st_size, path)
             pic.load()
             text = {str(k): str(v) for k, v in getattr(pic, "text", {}).items()}
             array, rgb = _pixels(pic)
-    except (OSError, ValueError, SyntaxError) as err:  # Pillow's "cannot identify", truncation
+    except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError) as err:
         raise UnreadableImage(f"cannot read image: {one_line(err)}", path) from err
     metadata: dict = {"source_path": str(path)}
     if text:
