@@ -129,13 +129,18 @@ def revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (radsynth token list).")],
     data_dir: DataDir = DATA_DIR,
 ) -> None:
-    """Revoke a token: it stops working at once."""
+    """Revoke a token: it stops working at once and its queued jobs are cancelled (running
+    ones stop at their next progress report)."""
     from radsynth.serve.store import Store
+    from radsynth.serve.uploads import discard_inputs
 
     store = Store(data_dir / "radsynth.db")
     try:
-        if not store.revoke_token(token_id):
+        cancelled = store.revoke_token(token_id)
+        if cancelled is None:
             raise InvalidInput(f"no token {token_id!r} in {data_dir}")
     finally:
         store.close()
-    Console().print(f"revoked {token_id}")
+    for job_id in cancelled:
+        discard_inputs(data_dir / "jobs" / job_id)
+    Console().print(f"revoked {token_id}; {len(cancelled)} queued job(s) cancelled")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radsynth.data.confine import Confinement
 from radsynth.data.manifest import Record, load_manifest
 from radsynth.data.normalise import WINDOWS
 from radsynth.errors import InvalidInput, NotEnoughSamples, SetMismatch
@@ -105,15 +106,25 @@ def synthetic_set(name: str, images: list[np.ndarray], prompts: list[str]) -> Im
     return _assemble(name, items, False)
 
 
-def load_set(path: str | Path, name: str, splits: tuple[str, ...] = (), resample: bool = False) -> ImageSet:
+def load_set(
+    path: str | Path,
+    name: str,
+    splits: tuple[str, ...] = (),
+    resample: bool = False,
+    within: Confinement | None = None,
+) -> ImageSet:
     """A manifest (``.jsonl``) or a folder of generated batches (``generation.json`` inside,
     at any depth). ``splits`` keeps only those manifest splits; ``resample`` brings images
-    of differing sizes to the most common size instead of refusing them."""
+    of differing sizes to the most common size instead of refusing them. ``within``: every
+    file a record or card names must lie there (relative, no ``..``), checked before it is
+    opened: how the service reads a manifest a client chose."""
     path = Path(path)
+    if within is not None and not within.allows(path):
+        raise InvalidInput(f"{name} set lies outside the folder this request may read", path.name)
     if path.is_dir():
-        items = _generated_items(path)
+        items = _generated_items(path, within)
     elif path.is_file():
-        items = _manifest_items(path, splits)
+        items = _manifest_items(path, splits, within)
     else:
         raise InvalidInput(f"{name} set: no such manifest or folder", path)
     if not items:
@@ -133,8 +144,11 @@ class _Item:
     where: Path
 
 
-def _manifest_items(path: Path, splits: tuple[str, ...]) -> list[_Item]:
+def _manifest_items(path: Path, splits: tuple[str, ...], within: Confinement | None) -> list[_Item]:
     records = [r for r in load_manifest(path) if not splits or r.split in splits]
+    if within is not None:  # every record checked before any image is opened
+        for record in records:
+            within.entry(path.parent, record.path, path.name)
     return [_record_item(r, path) for r in records]
 
 
@@ -147,14 +161,16 @@ def _record_item(record: Record, manifest: Path) -> _Item:
     return _Item(read_unit_image(where), record.text, record.modality, attributes, record.subject, where)
 
 
-def _generated_items(folder: Path) -> list[_Item]:
+def _generated_items(folder: Path, within: Confinement | None) -> list[_Item]:
     cards = sorted(folder.rglob(BATCH_CARD))
+    if within is not None:
+        cards = [card for card in cards if within.allows(card)]
     if not cards:
         raise InvalidInput(f"no {BATCH_CARD} below this folder: not written by radsynth generate", folder)
-    return [item for card in cards for item in _batch_items(card)]
+    return [item for card in cards for item in _batch_items(card, within)]
 
 
-def _batch_items(card_path: Path) -> list[_Item]:
+def _batch_items(card_path: Path, within: Confinement | None) -> list[_Item]:
     try:
         card = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -164,7 +180,11 @@ def _batch_items(card_path: Path) -> list[_Item]:
     modality = attributes["modality"] or str(card.get("modality", "OT"))
     items = []
     for output in card.get("files", []):
-        where = card_path.parent / output["file"]
+        written = str(output["file"])
+        if within is None:
+            where = card_path.parent / written
+        else:
+            where = within.entry(card_path.parent, written, BATCH_CARD)
         unit = _display_unit(where, output.get("window"))
         items.append(_Item(unit, prompt, modality, attributes, prompt, where))
     return items

@@ -7,6 +7,10 @@ prompt itself stays out of the log), ``files`` (name -> sha256 of the bytes writ
 without ``hash``). A chain alone cannot tell a log whose last lines were cut off from a
 shorter log, so a head file beside it (``<log>.head``) keeps the count and last hash.
 
+An output deleted before it was published (a service job interrupted by a crash and run
+again from scratch) gets a later line with ``abandoned`` (the reason) and no files, so
+the log keeps matching the files that exist.
+
 Appends take an exclusive ``flock`` so concurrent writers (the CLI and the service)
 never interleave lines or fork the chain.
 """
@@ -29,10 +33,14 @@ from radsynth.io import write_text_atomic
 GENESIS = "0" * 64
 
 
-def default_log() -> Path:
-    """``$RADSYNTH_AUDIT_LOG``, else ``$XDG_DATA_HOME/radsynth/audit.jsonl`` (``~/.local/share``)."""
+def default_log(fallback: Path | None = None) -> Path:
+    """``$RADSYNTH_AUDIT_LOG``, else ``fallback`` (the service: its data folder's
+    ``audit.jsonl``), else ``$XDG_DATA_HOME/radsynth/audit.jsonl`` (``~/.local/share``).
+    One rule for the CLI and the service, so ``radsynth audit check`` finds what either wrote."""
     if os.environ.get("RADSYNTH_AUDIT_LOG"):
         return Path(os.environ["RADSYNTH_AUDIT_LOG"])
+    if fallback is not None:
+        return fallback
     data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return data / "radsynth" / "audit.jsonl"
 
@@ -84,6 +92,49 @@ def append_entries(records: Iterable[dict[str, Any]], log: str | Path | None = N
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
     return written
+
+
+def abandon_outputs(output_ids: Iterable[str], reason: str, log: str | Path | None = None) -> list[str]:
+    """Record that logged outputs were deleted unpublished (a job interrupted by a crash and
+    rerun from scratch under new output ids), so the log keeps matching the files: one
+    chained line per id with ``abandoned``: ``reason``. Ids never logged, or already
+    abandoned, are skipped; returns the ids recorded."""
+    log = Path(log) if log is not None else default_log()
+    wanted = set(output_ids)
+    if not wanted or not log.is_file():
+        return []
+    with open(log, "a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            live: set[str] = set()
+            for text in f.read().splitlines():
+                entry = json.loads(text)
+                if entry.get("abandoned"):
+                    live.discard(entry.get("output_id"))
+                else:
+                    live.add(entry.get("output_id"))
+            gone = sorted(wanted & live)
+            prev, seq = _chain_end(log, f)
+            for output_id in gone:
+                entry = {
+                    "seq": seq,
+                    "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "output_id": output_id,
+                    "abandoned": reason,
+                    "files": {},
+                    "prev": prev,
+                }
+                entry["hash"] = _line_hash(entry)
+                f.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
+                prev, seq = entry["hash"], seq + 1
+            if gone:
+                f.flush()
+                os.fsync(f.fileno())
+                write_text_atomic(_head_path(log), json.dumps({"count": seq, "last_hash": prev}) + "\n")
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    return gone
 
 
 def _chain_end(log: Path, f) -> tuple[str, int]:
@@ -148,12 +199,13 @@ def check_log(log: str | Path | None = None) -> AuditReport:
 
 
 def find_output(output_id: str, log: str | Path | None = None) -> dict[str, Any] | None:
-    """The log line of ``output_id``, or None."""
+    """The log line of ``output_id``, or None (also when a later line abandoned it)."""
     log = Path(log) if log is not None else default_log()
     if not log.is_file():
         return None
+    found = None
     for text in log.read_text(encoding="utf-8").splitlines():
         entry = json.loads(text)
         if entry.get("output_id") == output_id:
-            return entry
-    return None
+            found = None if entry.get("abandoned") else entry
+    return found

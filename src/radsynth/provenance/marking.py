@@ -28,6 +28,7 @@ from typing import Any
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, write_dicom, write_nifti, write_png, write_text_atomic
 from radsynth.provenance.watermark import DEFAULT_STRENGTH, Payload, detect, embed_image
+from radsynth.text.printable import printable
 
 FORMATS = ("png", "dicom", "nifti")
 SYNTHETIC_PATIENT_NAME = "SYNTHETIC^RADSYNTH"
@@ -49,7 +50,8 @@ class SyntheticFacts:
     """What is known about one synthetic output; written into every format.
 
     ``prompt`` must already be scrubbed of identifiers (``radsynth.text.scrub_phi``): it is
-    stored verbatim in the file.
+    stored in the file as it is, less control characters (a NUL, BEL or ESC typed into a
+    prompt must not reach DICOM Image Comments, PNG text or a terminal showing them).
     """
 
     model_id: str
@@ -60,6 +62,9 @@ class SyntheticFacts:
     radsynth_version: str = field(default_factory=_version)
     created: str = field(default_factory=_now)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prompt", printable(self.prompt))
 
     @property
     def derivation(self) -> str:

@@ -88,7 +88,11 @@ class AuditIndex:
                     entry = json.loads(text)
                 except json.JSONDecodeError:
                     continue
-                entries[str(entry.get("output_id", ""))[:8]] = entry
+                prefix = str(entry.get("output_id", ""))[:8]
+                if entry.get("abandoned"):  # deleted unpublished: confirms no file
+                    entries.pop(prefix, None)
+                else:
+                    entries[prefix] = entry
             self.entries, self.problem, self._stamp = entries, problem, stamp
 
 

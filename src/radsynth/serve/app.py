@@ -17,17 +17,18 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth import __version__
 from radsynth.errors import InvalidInput, PacsUnavailable
 from radsynth.generate.findings import positive_findings
 from radsynth.provenance.verify import AuditIndex
 from radsynth.serve.gate_routes import add_gate_routes, shared_detector
-from radsynth.serve.http_errors import BodyLimit, install_error_handlers
+from radsynth.serve.http_errors import BodyLimit, SecurityHeaders, install_error_handlers
+from radsynth.serve.paths import check_client_path, evaluation_source, shown
 from radsynth.serve.settings import ServeSettings
 from radsynth.serve.store import Job, Store, Token
-from radsynth.serve.uploads import store_input, store_uploads
+from radsynth.serve.uploads import discard_inputs, input_digest, store_input, store_uploads
 from radsynth.serve.worker import Workers
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,14 @@ TASKS = ("denoise", "sr2", "sr4", "mr2ct", "t1pd")
 KINDS = ("ldm", "gan", "vae")
 
 
-class GenerateRequest(BaseModel):
+class Strict(BaseModel):
+    """Request bodies take JSON types as they are: ``n: true`` or ``seed: "5"`` is a 422,
+    not silently 1 or 5 (a client that sends the wrong type has a bug worth seeing)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class GenerateRequest(Strict):
     prompt: str
     n: int = 4
     model: str = "ldm"
@@ -47,7 +55,7 @@ class GenerateRequest(BaseModel):
     pacs: bool = False
 
 
-class HandoutRequest(BaseModel):
+class HandoutRequest(Strict):
     report: str
     n: int = 1
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -55,7 +63,7 @@ class HandoutRequest(BaseModel):
     weights: str = "demo-ct-mr-64"
 
 
-class EvaluateRequest(BaseModel):
+class EvaluateRequest(Strict):
     real: str
     synthetic: str
     train: str
@@ -67,7 +75,7 @@ class EvaluateRequest(BaseModel):
     seed: int = 0
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(Strict):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[str]
 
@@ -103,6 +111,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     app.state.audit = AuditIndex(settings.audit_log)  # shared by verify and the gate; follows the log
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.limits.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
 
     def token(scope: str | None = None):
         def check(request: Request) -> Token:
@@ -236,6 +245,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
             params["study_uid"] = study_uid
         else:
             params["input"] = store_input(file, settings.jobs_dir / job_id, settings.limits)
+            params["input_sha256"] = input_digest(settings.jobs_dir / job_id)  # the Idempotency-Key's body
         try:
             job = submit(request, who, "translate", params, job_id=job_id)
         except BaseException:
@@ -267,15 +277,11 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     def evaluate(
         body: EvaluateRequest, request: Request, who: Annotated[Token, Depends(token("generate"))]
     ) -> dict[str, Any]:
+        """Checked now for a clear 422; the worker resolves the same inputs again before it
+        reads (one rule, ``evaluation_source``), so the job keeps what the caller sent."""
         params = body.model_dump()
         for key in ("real", "synthetic", "train"):
-            value = params[key]
-            if value.startswith("job:"):  # another job's images, e.g. a generate job of this token
-                source = owned(value[4:], who)
-                if source.kind != "generate" or source.state != "done":
-                    raise InvalidInput(f"{key}: job {source.id} is not a finished generate job")
-                value = str(settings.jobs_dir / source.id / "out" / "png")
-            params[key] = _readable(settings, value, key)
+            evaluation_source(params[key], key, settings, store, who)
         return _job_json(submit(request, who, "evaluate", params))
 
     @app.post("/api/verify")
@@ -288,7 +294,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
 
         with tempfile.TemporaryDirectory(dir=settings.data_dir, prefix=".verify-") as tmp:
             stored = store_uploads(files, Path(tmp), settings.limits)
-            verdicts = _verdicts(app, stored, Path(tmp), detector)
+            verdicts = shown(_verdicts(app, stored, Path(tmp), detector), settings, {Path(tmp).resolve(): ""})
         return {"verdicts": [{**v, "summary": summarise(v["evidence"])} for v in verdicts]}
 
     @app.get("/api/jobs")
@@ -306,7 +312,10 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     @app.post("/api/jobs/{job_id}/cancel")
     def cancel(job_id: str, who: Annotated[Token, Depends(token())]) -> dict[str, Any]:
         owned(job_id, who)
-        return _job_json(store.cancel(job_id))
+        cancelled = store.cancel(job_id)
+        if cancelled.state == "cancelled":  # a running job's worker discards its own at the end
+            discard_inputs(settings.jobs_dir / job_id)
+        return _job_json(cancelled)
 
     @app.post("/api/jobs/{job_id}/push")
     def push(job_id: str, who: Annotated[Token, Depends(token("generate"))]) -> dict[str, Any]:
@@ -329,6 +338,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     @app.get("/api/jobs/{job_id}/files/{path:path}")
     def job_file(job_id: str, path: str, who: Annotated[Token, Depends(token())]) -> FileResponse:
         owned(job_id, who)
+        check_client_path(path, "file")
         root = (settings.jobs_dir / job_id / "out").resolve()
         target = (root / path).resolve()
         if not target.is_relative_to(root) or not target.is_file():
@@ -349,9 +359,12 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
 
     @app.delete("/api/tokens/{token_id}")
     def revoke(token_id: str, _: Annotated[Token, Depends(token("admin"))]) -> dict[str, Any]:
-        if not store.revoke_token(token_id):
+        cancelled = store.revoke_token(token_id)
+        if cancelled is None:
             raise HTTPException(404, f"no token {token_id}")
-        return {"revoked": token_id}
+        for job_id in cancelled:
+            discard_inputs(settings.jobs_dir / job_id)
+        return {"revoked": token_id, "cancelled_jobs": cancelled}
 
     def _context(found: Job):
         from radsynth.serve.jobs import JobContext
@@ -389,16 +402,6 @@ def _check_model(weights: str, kind: str) -> None:
     if not any(m.name == weights and m.kind == kind for m in list_models()):
         names = ", ".join(sorted({m.name for m in list_models()}))
         raise InvalidInput(f"no shipped {kind} model named {weights!r} (shipped: {names})")
-
-
-def _readable(settings: ServeSettings, path: str, what: str) -> str:
-    """``path`` (relative: to the data folder) resolved, if it lies inside the data folder
-    or one of ``settings.data_roots``; anything else (``../``, links out) is refused."""
-    target = (settings.data_dir / path).resolve()
-    roots = [settings.data_dir.resolve(), *(Path(r).resolve() for r in settings.data_roots)]
-    if not any(target.is_relative_to(root) for root in roots) or not target.exists():
-        raise InvalidInput(f"{what} must name a file or folder in the server's data folders, got {path!r}")
-    return str(target)
 
 
 def _verdicts(app: FastAPI, files: list[Path], root: Path, use_detector: bool) -> list[dict[str, Any]]:

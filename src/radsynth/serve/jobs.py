@@ -245,9 +245,21 @@ def run_handout(ctx: JobContext) -> dict[str, Any]:
     }
 
 
+def evaluation_sources(ctx: JobContext) -> dict[str, Any]:
+    """The job's three inputs resolved for its owner now, not when it was queued: a
+    file swapped for a link since then is checked again (``paths.evaluation_source``)."""
+    from radsynth.serve.paths import evaluation_source
+
+    return {
+        key: evaluation_source(ctx.params[key], key, ctx.settings, ctx.store, ctx.job.token_id)
+        for key in ("real", "synthetic", "train")
+    }
+
+
 def run_evaluate(ctx: JobContext) -> dict[str, Any]:
-    """The evaluation report of a synthetic set (a manifest or folder on the server, or
-    another job's images) against server-side real and training manifests."""
+    """The evaluation report of a synthetic set (a manifest or folder under a data root,
+    or one of the caller's generate jobs) against real and training manifests; every file a
+    manifest names must lie inside its input's confinement."""
     from radsynth.evaluate.features import DomainReader
     from radsynth.evaluate.report import write_report
     from radsynth.evaluate.run import EvaluationOptions, Models, evaluate
@@ -256,10 +268,11 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     from radsynth.generate.models import WEIGHTS
 
     p = ctx.params
+    sources = evaluation_sources(ctx)
+    splits = {"real": tuple(p["real_split"]), "synthetic": (), "train": tuple(p["train_split"])}
     sets = {
-        "real": load_set(p["real"], "real", tuple(p["real_split"]), True),
-        "synthetic": load_set(p["synthetic"], "synthetic", (), True),
-        "train": load_set(p["train"], "train", tuple(p["train_split"]), True),
+        key: load_set(source.path, key, splits[key], True, within=source.within)
+        for key, source in sources.items()
     }
     family = WEIGHTS / "demo-ct-mr-64"
     models = Models(DomainReader(family / "classifier"), DomainReader(family / "encoder"))

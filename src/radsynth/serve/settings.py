@@ -41,7 +41,8 @@ class Limits:
 @dataclass(frozen=True)
 class ServeSettings:
     """``data_dir`` holds everything the service keeps: ``radsynth.db`` (tokens, jobs),
-    ``jobs/<id>/`` (inputs and outputs), ``gate/`` (quarantine, pending), ``audit.jsonl``.
+    ``jobs/<id>/`` (inputs and outputs), ``gate/`` (quarantine, pending), ``audit.jsonl``
+    (unless ``$RADSYNTH_AUDIT_LOG`` names another).
     ``pacs``: the DICOMweb root generated studies are pushed to and the gate forwards to.
     ``workers``: job threads (1 on a 2-core machine: a second only splits the same cores).
     ``data_roots``: folders besides ``data_dir`` whose manifests evaluation jobs may read."""
@@ -80,4 +81,7 @@ class ServeSettings:
 
     @property
     def audit_log(self) -> Path:
-        return self.data_dir / "audit.jsonl"
+        """``$RADSYNTH_AUDIT_LOG`` when set (the CLI's rule), else ``<data_dir>/audit.jsonl``."""
+        from radsynth.provenance.audit import default_log
+
+        return default_log(fallback=self.data_dir / "audit.jsonl")

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from radsynth.errors import InvalidInput
+
 SCOPES = ("generate", "verify", "admin")
 STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
@@ -61,6 +63,10 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token_id, state);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs (token_id, idem_key) WHERE idem_key IS NOT NULL;
 """
+
+
+class KeyReused(InvalidInput):
+    """An Idempotency-Key sent again with a different request (HTTP 422)."""
 
 
 def _now() -> str:
@@ -159,9 +165,28 @@ class Store:
             rows = self._db.execute("SELECT * FROM tokens WHERE revoked = 0 ORDER BY created").fetchall()
         return [_token(r) for r in rows]
 
-    def revoke_token(self, token_id: str) -> bool:
+    def revoke_token(self, token_id: str) -> list[str] | None:
+        """Revoke a token and cancel its work in the same transaction: queued jobs at once,
+        running ones at their next progress report (a revoked client's jobs must not run on).
+        Returns the ids of the jobs cancelled while queued, or None when there is no such
+        token."""
+        now = _now()
         with self._tx() as db:
-            return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (token_id,)).rowcount > 0
+            if db.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (token_id,)).rowcount == 0:
+                return None
+            queued = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM jobs WHERE token_id = ? AND state = 'queued'", (token_id,)
+                ).fetchall()
+            ]
+            db.execute(
+                "UPDATE jobs SET state = 'cancelled', error = 'the token was revoked', updated = ?"
+                " WHERE token_id = ? AND state = 'queued'",
+                (now, token_id),
+            )
+            db.execute("UPDATE jobs SET cancel = 1 WHERE token_id = ? AND state = 'running'", (token_id,))
+        return queued
 
     # jobs
 
@@ -179,15 +204,21 @@ class Store:
         inserted in one transaction, so concurrent requests cannot overshoot). ``job_id``:
         chosen by the caller when the job's input is stored before it is queued. ``key``:
         the client's Idempotency-Key; a request sent again with it (its answer lost to a
-        restart or a dropped connection) gets the job it already made, never a second one."""
+        restart or a dropped connection) gets the job it already made, never a second one;
+        the key sent with another request raises ``KeyReused``."""
         now = _now()
         job_id = job_id or uuid.uuid4().hex
         with self._tx() as db:
             if key is not None:
                 row = db.execute(
-                    "SELECT id FROM jobs WHERE token_id = ? AND idem_key = ?", (token_id, key)
+                    "SELECT id, kind, params FROM jobs WHERE token_id = ? AND idem_key = ?", (token_id, key)
                 ).fetchone()
                 if row is not None:
+                    if row["kind"] != kind or json.loads(row["params"]) != json.loads(json.dumps(params)):
+                        raise KeyReused(
+                            f"Idempotency-Key {key[:64]!r} was used for another request (job {row['id']}); "
+                            "send a new key for a new request"
+                        )
                     return self._job_in(db, row[0])
             active = db.execute(
                 "SELECT COUNT(*) FROM jobs WHERE token_id = ? AND state IN ('queued', 'running')",

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
 
 from radsynth.errors import InvalidInput
+from radsynth.serve.paths import check_client_path
 from radsynth.serve.settings import Limits
 
 CHUNK = 1 << 20
@@ -79,7 +80,12 @@ def extract_zip(archive: Path, folder: Path, limits: Limits) -> list[Path]:
             if stat.S_ISLNK(member.external_attr >> 16):
                 raise InvalidInput(f"archive member {member.filename!r} is a link", archive.name)
             target = _member_path(member.filename, root, archive.name)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # a member under a file of the same name, a full disk
+                raise InvalidInput(
+                    f"cannot unpack archive member {member.filename[:200]!r} ({err.strerror})", archive.name
+                ) from None
             try:
                 with zf.open(member) as src:
                     total += save_stream(src, target, budget - total, archive.name)
@@ -98,6 +104,7 @@ def extract_zip(archive: Path, folder: Path, limits: Limits) -> list[Path]:
 
 
 def _member_path(name: str, root: Path, label: str) -> Path:
+    check_client_path(name, f"{label}: archive member")
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if not parts or name.startswith("/") or ".." in parts or re.match(r"^[A-Za-z]:", name):
         raise InvalidInput(f"archive member {name!r} points outside the archive", label)
@@ -127,6 +134,30 @@ def store_uploads(files: list, folder: Path, limits: Limits) -> list[Path]:
     if len(stored) > limits.max_files:
         raise UploadTooLarge(f"{len(stored)} files; the limit is {limits.max_files}")
     return stored
+
+
+INPUTS = ("input", "input-series")
+
+
+def discard_inputs(folder: Path) -> None:
+    """Delete a job's uploaded input once the job has ended: a failed or cancelled job's
+    files would otherwise stay on the server (and a finished job's are in its outputs)."""
+    for name in INPUTS:
+        shutil.rmtree(folder / name, ignore_errors=True)
+
+
+def input_digest(folder: Path) -> str:
+    """SHA-256 over a stored input's relative names and bytes: what makes two uploads
+    the same request for the Idempotency-Key."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for name in INPUTS for p in (folder / name).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with open(path, "rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def store_input(upload, folder: Path, limits: Limits) -> str:
