@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import html
 import re
 import textwrap
@@ -72,6 +73,10 @@ footer{color:#777;font-size:.85em;margin-top:1em}h2{font-size:1.15em;margin:1em 
 .words dd{margin:0}
 @page{size:A4;margin:12mm}
 """
+
+# The style block's hash, for the page that shows the handout in a frame: a blob: frame
+# inherits the page's Content-Security-Policy, which allows this one block and no other.
+STYLE_CSP_HASH = "sha256-" + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
 
 
 def render_html(items: Sequence[HandoutItem]) -> str:

@@ -5,6 +5,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from radsynth.errors import PacsUnavailable, RadsynthError
+from radsynth.generate.handout_render import STYLE_CSP_HASH
 from radsynth.serve.uploads import UploadTooLarge
 
 
@@ -80,11 +81,12 @@ class BodyLimit:
 
 
 # The page loads only its own script and style sheet; images and the handout preview come
-# from blob: URLs the script makes (data: for the images inside a handout). No inline
-# script, no other origin, no framing by another site (clickjacking).
+# from blob: URLs the script makes (data: for the images inside a handout, whose one style
+# block is allowed by its hash: the preview frame inherits this policy). No inline script,
+# no other origin, no framing by another site (clickjacking).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-    "frame-src blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    f"default-src 'self'; script-src 'self'; style-src 'self' '{STYLE_CSP_HASH}'; "
+    "img-src 'self' blob: data:; frame-src blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = [
