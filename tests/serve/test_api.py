@@ -110,10 +110,11 @@ def test_generate_is_reproducible_per_image_whatever_the_chunking(live_server, g
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        ({"prompt": "x" * 501}, "prompt has 501 characters; the limit is 500"),
+        ({"prompt": "x" * 501}, "prompt is 501 characters long; at most 500"),
         ({"prompt": "   "}, "prompt is empty"),
-        ({"prompt": CHEST, "n": 17}, "n must be in 1..16"),
-        ({"prompt": CHEST, "steps": 0}, "steps must be in 1..200"),
+        ({"prompt": CHEST, "n": 17}, "n must be an integer in 1..16"),
+        ({"prompt": CHEST, "steps": 0}, "steps must be an integer in 1..200"),
+        ({"prompt": CHEST, "guidance": 40}, "guidance must be in 0..30"),
         ({"prompt": CHEST, "model": "sd"}, "unknown model 'sd'"),
         ({"prompt": CHEST, "weights": "../../runs/ldm"}, "no shipped ldm model named '../../runs/ldm'"),
         ({"prompt": CHEST, "pacs": True}, "no PACS configured"),

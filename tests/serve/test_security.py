@@ -380,6 +380,20 @@ def test_request_bodies_take_json_types_strictly(secured, endpoint, body):
     assert "valid" in detail
 
 
+def test_the_cli_and_the_api_share_one_guidance_bound(secured, tmp_path):
+    """Issue 17: the CLI took guidance 40 where the API stopped at 30; one definition now."""
+    server, _ = secured
+    with server.client() as client:
+        api = _one_line_4xx(client.post("/api/generate", json={**QUICK, "guidance": 40}))
+    cli = subprocess.run(
+        [*RADSYNTH, "generate", CHEST, "--guidance", "40", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode != 0 and not (tmp_path / "out").exists()
+    assert "guidance must be in 0..30, got 40" in api and "guidance must be in 0..30, got 40" in cli.stderr
+
+
 # the audit log after kill -9 -------------------------------------------------------------------
 
 

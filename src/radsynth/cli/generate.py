@@ -13,9 +13,6 @@ from rich.table import Table
 from radsynth.cli.common import Device, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
-FORMATS = ("png", "dicom", "nifti")
-KINDS = ("ldm", "gan", "vae")
-
 
 def generate(
     prompt: Annotated[
@@ -76,12 +73,14 @@ def generate(
 ) -> None:
     """Generate N images from a text prompt; every file is marked synthetic (DICOM Conversion
     Type SYN and derivation, PNG text, NIfTI description + JSON sidecar)."""
+    from radsynth.provenance.marking import FORMATS
+    from radsynth.sampling.bounds import KINDS, LIBRARY
+
     if model not in KINDS:
         raise InvalidInput(f"unknown model {model!r}; choose one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
         raise InvalidInput(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    if not prompt.strip():
-        raise InvalidInput("prompt is empty: describe the image to generate")
+    LIBRARY.check(prompt, n, steps, guidance)  # the library's bounds, before a model loads
     if not 0 < privacy_threshold <= 1:
         raise InvalidInput(f"--privacy-threshold must be in (0, 1], got {privacy_threshold}")
     from radsynth.generate import check_output_folder, load_pipeline, write_batch

@@ -44,6 +44,7 @@ from radsynth.models.gan import GANConfig, build_gan
 from radsynth.models.intensity import to_unit_range
 from radsynth.models.unet import UNetConfig, build_unet
 from radsynth.models.vae import VAEConfig, build_vae
+from radsynth.sampling.bounds import KINDS, LIBRARY
 from radsynth.sampling.guidance import ClassifierFreeGuidance, check_interval
 from radsynth.sampling.inference import cached_context_projections, fused_attention
 from radsynth.sampling.samplers import DEFAULT_SAMPLER, get_sampler
@@ -54,11 +55,6 @@ from radsynth.text.prompt import PromptVocabulary, parse_prompt, unknown_terms
 from radsynth.text.registry import build_text_encoder
 
 log = logging.getLogger(__name__)
-
-KINDS = ("ldm", "gan", "vae")
-MAX_PROMPT_CHARS = 1000
-MAX_IMAGES = 10_000
-MAX_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -265,10 +261,7 @@ class GenerationPipeline:
         prompt = self._check_request(prompt, n, seed)
         steps = self.defaults.steps if steps is None else steps
         guidance = self.defaults.guidance if guidance is None else guidance
-        if self.kind == "ldm" and (not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS):
-            raise InvalidInput(f"steps must be an integer in 1..{MAX_STEPS}, got {steps!r}")
-        if not guidance >= 0:
-            raise InvalidInput(f"guidance must be >= 0, got {guidance!r}")
+        LIBRARY.check_sampling(steps if self.kind == "ldm" else None, guidance)
         unknown = self.check_prompt(prompt)
         if unknown:
             log.warning("low confidence: the model never saw %s", "; ".join(unknown))
@@ -309,15 +302,10 @@ class GenerationPipeline:
         ]
 
     def _check_request(self, prompt: str, n: int, seed: int) -> str:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise InvalidInput("prompt is empty: describe the image to generate")
-        if len(prompt) > MAX_PROMPT_CHARS:
-            raise InvalidInput(f"prompt is {len(prompt)} characters long; at most {MAX_PROMPT_CHARS}")
-        if not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
-            raise InvalidInput(f"n must be an integer in 1..{MAX_IMAGES}, got {n!r}")
+        prompt = LIBRARY.check(prompt, n)
         if not isinstance(seed, int) or seed < 0:
             raise InvalidInput(f"seed must be a non-negative integer, got {seed!r}")
-        return prompt.strip()
+        return prompt
 
     def sample(
         self,

@@ -23,6 +23,7 @@ from radsynth import __version__
 from radsynth.errors import InvalidInput, PacsUnavailable
 from radsynth.generate.findings import positive_findings
 from radsynth.provenance.verify import AuditIndex
+from radsynth.sampling.bounds import KINDS
 from radsynth.serve.gate_routes import add_gate_routes, shared_detector
 from radsynth.serve.http_errors import BodyLimit, SecurityHeaders, install_error_handlers
 from radsynth.serve.paths import check_client_path, evaluation_source, shown
@@ -34,7 +35,6 @@ from radsynth.serve.worker import Workers
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 TASKS = ("denoise", "sr2", "sr4", "mr2ct", "t1pd")
-KINDS = ("ldm", "gan", "vae")
 
 
 class Strict(BaseModel):
@@ -204,18 +204,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     def generate(
         body: GenerateRequest, request: Request, who: Annotated[Token, Depends(token("generate"))]
     ) -> dict[str, Any]:
-        limits = settings.limits
-        prompt = body.prompt.strip()
-        if not prompt:
-            raise InvalidInput("prompt is empty: describe the image to generate")
-        if len(prompt) > limits.max_prompt_chars:
-            raise InvalidInput(f"prompt has {len(prompt)} characters; the limit is {limits.max_prompt_chars}")
-        if not 1 <= body.n <= limits.max_n:
-            raise InvalidInput(f"n must be in 1..{limits.max_n}, got {body.n}")
-        if body.steps is not None and not 1 <= body.steps <= limits.max_steps:
-            raise InvalidInput(f"steps must be in 1..{limits.max_steps}, got {body.steps}")
-        if body.guidance is not None and not 0 <= body.guidance <= 30:
-            raise InvalidInput(f"guidance must be in 0..30, got {body.guidance}")
+        prompt = settings.limits.bounds.check(body.prompt, body.n, body.steps, body.guidance)
         _check_model(body.weights, body.model)
         if body.pacs and not settings.pacs:
             raise InvalidInput("this server has no PACS configured (radsynth serve --pacs URL)")
@@ -265,8 +254,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
             raise InvalidInput(
                 f"report has {len(body.report)} characters; the limit is {settings.limits.max_report_chars}"
             )
-        if body.steps is not None and not 1 <= body.steps <= settings.limits.max_steps:
-            raise InvalidInput(f"steps must be in 1..{settings.limits.max_steps}, got {body.steps}")
+        settings.limits.bounds.check_sampling(body.steps, None)
         positive_findings(body.report)  # a normal report fails now, not after a queue wait
         if not 1 <= body.n <= 4:
             raise InvalidInput(f"n must be in 1..4 images per finding, got {body.n}")

@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 
 from radsynth.errors import InvalidInput, PacsUnavailable
+from radsynth.provenance.marking import FORMATS
 from radsynth.serve.settings import ServeSettings
 from radsynth.serve.store import Job, Store
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("png", "dicom", "nifti")
 PREVIEW_HEIGHT = 256
 CHUNK = 4  # images per progress report: image i keeps seed + i, so chunking changes no pixel
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from radsynth.sampling.bounds import Bounds
+
 GATE_POLICIES = ("quarantine", "forward-tagged")
 
 
@@ -15,7 +17,8 @@ class Limits:
     ``jobs_per_token``: queued + running jobs one token may hold (more is 429 with Retry-After,
     so one client cannot starve the others on a shared queue). Zip limits stop zip bombs:
     the uncompressed total is counted as bytes are written, not taken from the archive's
-    own (forgeable) header.
+    own (forgeable) header. Prompt, n and steps narrow the library's bounds
+    (``radsynth.sampling.bounds``); guidance keeps the library's range.
     """
 
     max_prompt_chars: int = 500
@@ -28,6 +31,14 @@ class Limits:
     max_report_chars: int = 20_000
     jobs_per_token: int = 4
     retry_after_s: int = 5
+
+    def __post_init__(self) -> None:
+        Bounds(self.max_prompt_chars, self.max_n, self.max_steps)  # ValueError past the library's
+
+    @property
+    def bounds(self) -> Bounds:
+        """The generation bounds this service checks requests against."""
+        return Bounds(self.max_prompt_chars, self.max_n, self.max_steps)
 
     @property
     def max_upload_bytes(self) -> int:
