@@ -1,0 +1,34 @@
+"""``GET /api/models``: the shipped generators with their cards and sampling defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from radsynth.serve.deps import Caller
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/models")
+def models(_: Caller) -> dict[str, Any]:
+    from radsynth.generate import list_models
+    from radsynth.sampling.pipeline import SamplingDefaults
+
+    out = []
+    for shipped in list_models():
+        card = shipped.card()
+        defaults = SamplingDefaults(**((card.get("task_info") or {}).get("sampling") or {}))
+        ldm = shipped.kind == "ldm"
+        out.append(
+            {
+                "name": shipped.name,
+                "kind": shipped.kind,
+                "model_id": card.get("model_id"),
+                "steps": defaults.steps if ldm else None,
+                "guidance": defaults.guidance if ldm else None,
+                "card": card,
+            }
+        )
+    return {"models": out}
