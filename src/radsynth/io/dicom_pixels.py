@@ -95,7 +95,7 @@ def check_claimed_pixels(ds: Dataset, path: Path) -> None:
     needed = (shape[0] * shape[1] * shape[2] * samples * int(ds.BitsAllocated) + 7) // 8
     if len(element.value) < needed:
         raise UnreadableImage(
-            f"Pixel Data holds {len(element.value):,} bytes, less than expected: "
+            f"pixel data holds {len(element.value):,} bytes, less than expected: "
             f"{needed:,} for {shape[0]} x {shape[1]} x {shape[2]} pixels",
             path,
         )
