@@ -282,6 +282,23 @@ def test_serve_writes_the_audit_log_that_radsynth_audit_check_reads(tmp_path, mo
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def test_handout_pictures_are_logged_where_the_service_logs(tmp_path, monkeypatch):
+    """Without ``RADSYNTH_AUDIT_LOG`` the service logs to its data folder: its handout
+    pictures too, not the user's ``~/.local/share`` log."""
+    monkeypatch.delenv("RADSYNTH_AUDIT_LOG", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    server, stop = start_server(ServeSettings(data_dir=tmp_path / "data"))
+    report = "FINDINGS: There is a 2.3 cm spiculated mass in the right upper lobe."
+    try:
+        with server.client() as client:
+            made = client.post("/api/handout", json={"report": report, "n": 1, "steps": 2})
+            done = server.wait(made.json()["id"])
+    finally:
+        stop()
+    assert done["state"] == "done", done["error"]
+    assert (tmp_path / "data" / "audit.jsonl").is_file() and not (tmp_path / "xdg").exists()
+
+
 def test_control_characters_in_a_prompt_never_reach_the_files(secured):
     server, _ = secured
     prompt = "axial chest CT\x00\x07\x1b[2J, lung window"

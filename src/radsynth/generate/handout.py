@@ -67,13 +67,15 @@ def make_handout(
     pipeline: GenerationPipeline | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
+    audit_log: str | Path | None = None,
 ) -> Handout:
     """Pictures for each drawable finding of ``report`` (``n_per_finding`` each, finding k
     from seed ``seed + k * n_per_finding``), written as marked PNGs under
     ``out_folder/finding-<k>/``, and ``handout.html`` + ``handout.pdf`` beside them.
 
     ``pipeline`` (a ``GenerationPipeline``) is loaded from ``weights`` when not given and
-    only when some finding can be drawn; ``on_progress(done, total)`` counts images.
+    only when some finding can be drawn; ``on_progress(done, total)`` counts images;
+    ``audit_log``: where the pictures are logged (default: ``default_log()``).
     """
     folder = check_request(out_folder, n_per_finding, overwrite)
     findings = positive_findings(report)
@@ -103,6 +105,7 @@ def make_handout(
             "png",
             overwrite=overwrite,
             card_extra={"purpose": "patient education handout"},
+            audit_log=audit_log,
         )
         items.append(HandoutItem(f, picture_caption(f, prompt), prompt, tuple(batch.files)))
     handout = Handout(folder, folder / HTML_NAME, folder / PDF_NAME, tuple(items))

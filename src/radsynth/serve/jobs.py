@@ -237,6 +237,7 @@ def run_handout(ctx: JobContext) -> dict[str, Any]:
         steps=p.get("steps"),
         pipeline=ctx.pipelines.get(p["weights"], "ldm"),
         on_progress=lambda done, total: ctx.progress(done, total),
+        audit_log=ctx.settings.audit_log,
     )
     return {
         "files": [ctx.file_entry(handout.html), ctx.file_entry(handout.pdf)],
