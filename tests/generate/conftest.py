@@ -8,7 +8,7 @@ import json
 import pytest
 
 from radsynth.train import config_from_dict, train
-from train.conftest import TINY_TASKS, build_manifest, smoke_config
+from tests.train.conftest import TINY_TASKS, build_manifest, smoke_config
 
 
 def _recipe(name, manifest, out, **options):

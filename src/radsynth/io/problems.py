@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radsynth.errors import UnreadableImage
+from radsynth.errors import NonFiniteVoxels
 
 MAX_PROBLEM_CHARS = 400
 
@@ -30,4 +30,4 @@ def check_finite(array: np.ndarray, path: object) -> None:
     n_inf = int(np.count_nonzero(np.isinf(array)))
     if n_nan or n_inf:
         found = [f"{n} {what} voxels" for n, what in ((n_nan, "NaN"), (n_inf, "infinite")) if n]
-        raise UnreadableImage(f"contains {' and '.join(found)}", path)
+        raise NonFiniteVoxels(f"contains {' and '.join(found)}", path)

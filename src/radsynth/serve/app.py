@@ -20,8 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from radsynth import __version__
+from radsynth.education.findings import positive_findings
 from radsynth.errors import InvalidInput, PacsUnavailable
-from radsynth.generate.findings import positive_findings
 from radsynth.provenance.verify import AuditIndex
 from radsynth.serve.gate_routes import add_gate_routes, shared_detector
 from radsynth.serve.http_errors import BodyLimit, install_error_handlers

@@ -12,10 +12,10 @@ import pytest
 
 from radsynth import __version__
 from radsynth.cli import main
+from radsynth.education.findings import extract_findings
+from radsynth.education.handout import make_handout
+from radsynth.education.plain_language import finding_prompt, picture_caption, text_caption
 from radsynth.errors import InvalidInput
-from radsynth.generate.findings import extract_findings
-from radsynth.generate.handout import make_handout
-from radsynth.generate.plain_language import finding_prompt, picture_caption, text_caption
 from radsynth.provenance.verify import verify_file
 
 CHEST_CT = """CT CHEST WITH CONTRAST
