@@ -10,11 +10,22 @@ import pytest
 # Chromium drives the web page (tests/serve/browser.py). Whole slow files say so themselves
 # (``pytestmark = pytest.mark.slow``).
 SLOW_FIXTURES = frozenset({"orthanc", "empty_orthanc", "synthetic_dicom", "browser", "page"})
+# Slow service tests that need neither (a server killed and restarted mid-job; a generate
+# job evaluated end to end; a job failing on a PACS that is down). Listed here rather than
+# marked in tests/serve/, which the service work owns; move the marks there when it suits.
+SLOW_TESTS = frozenset(
+    {
+        "tests/serve/test_queue.py::test_no_job_is_lost_when_the_server_is_killed_mid_job_and_restarted",
+        "tests/serve/test_evaluate_job.py::test_a_generate_job_is_evaluated_against_server_side_manifests",
+        "tests/serve/test_pacs_api.py::test_a_pacs_that_is_down_fails_the_job_clearly_and_keeps_its_files",
+    }
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        slow_fixture = SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if slow_fixture or item.nodeid.split("[")[0] in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 

@@ -16,6 +16,8 @@ from radsynth.train import config_from_dict, train
 from radsynth.train.tasks.ldm import attach_distilled
 from tests.train.conftest import TINY_TASKS, build_manifest, smoke_config
 
+pytestmark = pytest.mark.slow  # trains and distils a tiny LDM
+
 PROMPT = "axial T1-weighted brain MR"
 
 
