@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-# A test using one of these is slow: Orthanc is started for it (tests/serve/orthanc.py), or
-# Chromium drives the web page (tests/serve/browser.py). Whole slow files say so themselves
-# (``pytestmark = pytest.mark.slow``).
-SLOW_FIXTURES = frozenset({"orthanc", "empty_orthanc", "synthetic_dicom", "browser", "page"})
+# A test using one of these is slow: Orthanc is started for it (tests/serve/orthanc.py),
+# Chromium drives the web page (tests/serve/browser.py), or the whole demo corpus is built
+# from its sources into a fresh cache, pip download of the pyradiomics archive included
+# (tests/data/conftest.py). Whole slow files say so themselves (``pytestmark``).
+SLOW_FIXTURES = frozenset(
+    {"orthanc", "empty_orthanc", "synthetic_dicom", "browser", "page", "demo_build", "demo_corpus"}
+)
 # Slow service tests that need neither (a server killed and restarted mid-job; a generate
 # job evaluated end to end; a job failing on a PACS that is down). Listed here rather than
 # marked in tests/serve/, which the service work owns; move the marks there when it suits.

@@ -56,6 +56,7 @@ def oracle_setup(card, text_encoder):
     return pipeline, ref
 
 
+@pytest.mark.slow  # samples through MONAI's and diffusers' reference loops
 def test_fast_path_and_references_sample_the_same_distribution(oracle_setup):
     pipeline, ref = oracle_setup
     exact = to_unit_range(ref.unet.oracle.exact(ref.noise(SEEDS), torch.tensor([999])).float())
