@@ -1,5 +1,5 @@
 # The two quick-start commands (README): `make demo` and `make test`. Both set up first.
-.PHONY: setup demo test lint
+.PHONY: setup demo test test-fast lint
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,11 @@ test:
 	@bash scripts/setup.sh --test
 	.venv/bin/python -m pytest -q
 	.venv/bin/lint-imports
+
+# The edit loop: the suite without the tests marked slow (README, "Tests"); `make test` runs all.
+test-fast:
+	@bash scripts/setup.sh --test
+	.venv/bin/python -m pytest -q -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check src tests benchmarks

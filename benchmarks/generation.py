@@ -31,12 +31,12 @@ from rich.table import Table
 
 from radsynth import __version__
 from radsynth.data.demo import build_demo
+from radsynth.data.manifest import read_unit_image
 from radsynth.evaluate import DomainReader, adherence, frechet_distance, frechet_radiomics_distance
 from radsynth.evaluate.features import radiomics_features
 from radsynth.generate import load_pipeline
 from radsynth.generate.models import WEIGHTS
 from radsynth.models.precision import cpu_has_fast_bf16
-from radsynth.train.data import read_unit_image
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generation.json"
 KINDS = ("ldm", "gan", "vae")

@@ -23,11 +23,11 @@ from rich.console import Console
 from rich.table import Table
 
 from radsynth.data.demo import build_demo
+from radsynth.data.manifest import read_unit_image
 from radsynth.evaluate import DomainReader, adherence, frechet_distance
 from radsynth.generate import load_pipeline
 from radsynth.generate.models import WEIGHTS
 from radsynth.train import load_config, train
-from radsynth.train.data import read_unit_image
 
 ROOT = Path(__file__).resolve().parent
 VARIANTS = {

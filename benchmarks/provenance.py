@@ -27,12 +27,11 @@ from PIL import Image as PILImage
 from rich.console import Console
 from rich.table import Table
 
-from radsynth.data.manifest import load_manifest
+from radsynth.data.manifest import load_manifest, read_unit_image, resolve_manifest
 from radsynth.io import Image, read_image, write_dicom, write_png
 from radsynth.provenance import Payload, detect, embed
 from radsynth.provenance.detector import SyntheticDetector, auroc
 from radsynth.provenance.verify import AuditIndex, verify_paths
-from radsynth.train.data import read_unit_image, resolve_manifest
 
 RESULTS = Path(__file__).parent / "results" / "provenance.json"
 DETECTOR_SET = Path("runs/detector-set/manifest.jsonl")

@@ -38,10 +38,12 @@ fi
 PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 # The CPU build first and pinned: left to the resolver, torch comes as a multi-GB CUDA build.
 "${PIP[@]}" "torch==$TORCH_VERSION"
-"${PIP[@]}" -e ".[dev,serve]"
-# pyradiomics (radiomics features for evaluation) ships only a source archive whose build
-# imports numpy: build it against the environment's numpy instead of an isolated one.
-"${PIP[@]}" setuptools wheel
+# pyradiomics (the eval extra's radiomics features) ships only a source archive whose build
+# imports numpy: build it against the environment's numpy instead of an isolated one, before
+# radsynth's extras ask for it (then pip finds it installed and builds nothing).
+"${PIP[@]}" setuptools wheel "numpy>=1.26"
 "${PIP[@]}" --no-build-isolation "pyradiomics==$PYRADIOMICS_VERSION"
+# Every extra, so `make demo` and `make test` have all of radsynth (pyproject.toml says what each holds).
+"${PIP[@]}" -e ".[dev,eval,education,data,serve]"
 echo "$stamp_now" > "$STAMP"
 echo "setup: ready ($VENV)"

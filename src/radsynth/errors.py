@@ -27,12 +27,36 @@ class GeometryMismatch(RadsynthError):
     """Slices or volumes whose spacing, orientation or shape do not fit together."""
 
 
+class NonFiniteVoxels(UnreadableImage):
+    """An image holding NaN or infinite values: they poison every statistic downstream."""
+
+
+class MissingSlices(GeometryMismatch):
+    """A series with a gap where slices should be (one or more slices missing)."""
+
+
+class MixedOrientations(GeometryMismatch):
+    """Slices or frames whose orientations differ: not one volume."""
+
+
 class InvalidInput(RadsynthError):
     """An argument, folder, CSV or manifest that is not what the command needs."""
 
 
+class NotInCsv(InvalidInput):
+    """An image that the CSV of texts given with it does not list."""
+
+
+class CsvUnusable(InvalidInput):
+    """An image with no text because the CSV of texts given with it cannot be used."""
+
+
 class CheckpointMismatch(RadsynthError):
     """Weights that do not fit the configuration they are loaded into."""
+
+
+class MissingExtra(RadsynthError):
+    """A feature whose optional dependencies are not installed; names the extra to install."""
 
 
 class NotEnoughSamples(InvalidInput):

@@ -18,6 +18,7 @@ DISTILLED_MAD = 0.05  # measured 0.028 on 8 images (mean absolute difference, im
 PROMPTS = ["axial chest CT, lung window, tumour in the right lung", "axial T1-weighted brain MR"]
 
 
+@pytest.mark.slow  # samples the shipped networks through every reference loop
 def test_shipped_ldm_fast_path_and_references_agree():
     """The guided original through radsynth's fast path and through the references: the
     same noise and ODE, other discretisations."""
@@ -38,6 +39,7 @@ def test_shipped_ldm_fast_path_and_references_agree():
         assert abs(float(images.std() - ours.std())) < 0.03
 
 
+@pytest.mark.slow  # samples the shipped networks through every reference loop
 def test_the_distilled_unet_draws_what_the_guided_original_draws():
     """One UNet row per step instead of two, the same images up to the distillation's error."""
     distilled = load_pipeline("demo-ct-mr-64", "ldm")
@@ -47,6 +49,7 @@ def test_the_distilled_unet_draws_what_the_guided_original_draws():
     assert (fast - slow).abs().mean() < DISTILLED_MAD and abs(float(fast.std() - slow.std())) < 0.03
 
 
+@pytest.mark.slow  # samples the shipped networks through every reference loop
 def test_radsynth_bench_runs_and_writes_json(tmp_path, capsys):
     out = tmp_path / "sampling.json"
     args = ["bench", "--no-fidelity", "--batch-size", "2", "--repeats", "1", "--ddpm-steps", "3"]
@@ -96,6 +99,7 @@ def test_radsynth_bench_refuses_bad_settings(args, capsys):
     assert "error" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a training step of each reference
 def test_training_comparison_steps_both_and_reports_the_one_time_encoding(tmp_path):
     from radsynth.bench.training import training_benchmark
     from radsynth.data.demo import build_demo

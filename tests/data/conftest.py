@@ -33,7 +33,8 @@ def mr_series() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory):
-    """The full demo corpus, built once per session from the real sources in a tmp folder.
+    """The full demo corpus, built once per session from the real sources in a tmp folder
+    (its tests are slow: tests/conftest.py).
 
     Yields (corpus, seconds, folder, cache). The pyradiomics archive is downloaded by pip
     into a fresh cache, as a user's first run would.

@@ -8,8 +8,16 @@ import pytest
 from pydicom.uid import generate_uid
 
 from radsynth.data.ingest import ingest
+from radsynth.data.problems import SkipKind, skip_kind
 from radsynth.data.qc import check_manifest
-from radsynth.errors import InvalidInput
+from radsynth.errors import (
+    GeometryMismatch,
+    InvalidInput,
+    MissingSlices,
+    MixedOrientations,
+    NonFiniteVoxels,
+    UnreadableImage,
+)
 from radsynth.io import read_image
 
 
@@ -126,3 +134,16 @@ def test_empty_or_unreadable_folder_is_an_error(tmp_path):
     with pytest.raises(InvalidInput, match="nothing readable"):
         ingest(tmp_path / "junk", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_skip_is_counted_by_the_errors_type_not_the_words_of_its_message():
+    assert skip_kind(MissingSlices("gap of 4.5 mm between slices")) == SkipKind.MISSING_SLICES
+    assert skip_kind(MixedOrientations("2 of 9 files differ")) == SkipKind.MIXED_ORIENTATIONS
+    assert skip_kind(NonFiniteVoxels("contains 3 NaN voxels")) == SkipKind.NON_FINITE
+    # Words that once sorted these wrongly: a missing position is not a mixed orientation,
+    # and a case named "nancy" holds no NaN.
+    no_position = GeometryMismatch("slices lack Image Position/Orientation (Patient)")
+    assert skip_kind(no_position) == SkipKind.BAD_GEOMETRY
+    assert skip_kind(InvalidInput("case nancy: empty body mask")) == SkipKind.INVALID
+    assert skip_kind(UnreadableImage("truncated file")) == SkipKind.UNREADABLE
+    assert str(SkipKind.NOT_IN_CSV) == "not in the CSV"  # what the summary prints

@@ -24,6 +24,7 @@ def test_the_window_shrinks_to_fit_five_scales():
         ms_ssim_window(32)
 
 
+@pytest.mark.slow  # MS-SSIM over every pair
 def test_a_collapsed_generator_scores_one_within_a_prompt_and_real_slices_less(held_out):
     collapsed = np.repeat(held_out.images[[0, -1]], 6, axis=0)  # two prompts, six identical samples each
     report = diversity(_as_samples(collapsed, ["a"] * 6 + ["b"] * 6), n_pairs=30)

@@ -63,6 +63,7 @@ def test_identical_sets_score_frd_zero_with_intervals_and_tiny_sets_emit_no_numb
         assert "not enough samples: need >= " in tiny[name]["skipped"]
 
 
+@pytest.mark.slow  # radiomics of a whole held-out set
 def test_a_real_set_against_itself_scores_frd_zero_and_precision_recall_one(held_out):
     from radsynth.evaluate.features import DomainReader, radiomics_features
     from radsynth.generate.models import WEIGHTS

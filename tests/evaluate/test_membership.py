@@ -22,6 +22,7 @@ def ldm():
     return load_pipeline("demo-ct-mr-64", "ldm", device="cpu")
 
 
+@pytest.mark.slow  # samples the shipped LDM's denoising loss
 def test_the_same_images_as_members_and_non_members_give_auc_one_half(ldm, training):
     group = training.subset(np.arange(0, 64, 6))  # 11 slices
     report = membership_inference(ldm, group, group, n_boot=20)
@@ -30,6 +31,7 @@ def test_the_same_images_as_members_and_non_members_give_auc_one_half(ldm, train
     assert report["members"] == report["non_members"] == 11
 
 
+@pytest.mark.slow  # samples the shipped LDM's denoising loss
 def test_the_denoising_loss_does_not_depend_on_the_batch(ldm, training):
     images, captions = training.images[:4], training.texts[:4]
     whole = denoising_loss(ldm, images, captions, batch=4)

@@ -68,6 +68,7 @@ def test_mixed_sizes_within_a_set_and_nans_are_refused(demo_manifest, copy_manif
         load_set(tmp_path / "nan", "synthetic")
 
 
+@pytest.mark.slow  # generates with the shipped LDM
 @pytest.mark.parametrize("fmt", ["dicom", "nifti"])
 def test_generated_dicom_and_nifti_read_back_as_the_png_pixels(tmp_path, fmt):
     from radsynth.cli import main

@@ -11,6 +11,8 @@ from radsynth.evaluate.sets import ImageSet
 from radsynth.evaluate.utility import UtilitySettings, encoder_start, utility
 from radsynth.generate.models import WEIGHTS
 
+pytestmark = pytest.mark.slow  # trains the utility CNN
+
 
 def _marked(images: np.ndarray, seed: int, name: str) -> ImageSet:
     """Real slices; half carry a 16-pixel checkerboard (2-pixel cells) at a random place

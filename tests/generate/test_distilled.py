@@ -14,7 +14,9 @@ from radsynth.errors import InvalidInput
 from radsynth.generate import load_pipeline
 from radsynth.train import config_from_dict, train
 from radsynth.train.tasks.ldm import attach_distilled
-from train.conftest import TINY_TASKS, build_manifest, smoke_config
+from tests.train.conftest import TINY_TASKS, build_manifest, smoke_config
+
+pytestmark = pytest.mark.slow  # trains and distils a tiny LDM
 
 PROMPT = "axial T1-weighted brain MR"
 

@@ -4,12 +4,15 @@ before anything is written; a batch of only copies writes nothing."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from radsynth.cli import main
 from radsynth.evaluate.sets import load_set
 from radsynth.generate import resolve_checkpoint
 from radsynth.generate.privacy_filter import drop_near_copies, training_images
 from radsynth.io import Image
+
+pytestmark = pytest.mark.slow  # generates with the shipped LDM and searches the training set
 
 PROMPT = "axial chest CT, lung window, tumour in the right lung"
 

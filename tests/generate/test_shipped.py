@@ -14,6 +14,8 @@ from radsynth.generate import list_models
 from radsynth.generate.models import WEIGHTS
 from radsynth.models.checkpoint import CARD_KEYS, load_card
 
+pytestmark = pytest.mark.slow  # the shipped models at full size, the attribute reader on their images
+
 CHEST = "axial chest CT, lung window, tumour in the right lung"
 
 

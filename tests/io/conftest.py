@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from io_helpers import TRIO_SERIES, require
+
+from .io_helpers import TRIO_SERIES, require
 
 
 @pytest.fixture

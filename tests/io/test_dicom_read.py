@@ -12,12 +12,13 @@ import nibabel
 import numpy as np
 import pydicom
 import pytest
-from io_helpers import SINGLE, require
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
 from radsynth.errors import UnreadableImage
 from radsynth.io import read_dicom, read_image
+
+from .io_helpers import SINGLE, require
 
 PHILIPS_MPRAGE = Path(nibabel.__file__).parent / "nicom/tests/data/philips_mprage.dcm.gz"
 

@@ -10,10 +10,11 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from io_helpers import SINGLE, TRIO_SERIES, require
 
 from radsynth.errors import GeometryMismatch, UnreadableImage
 from radsynth.io import find_dicom_series, read_dicom_series, read_image, write_dicom
+
+from .io_helpers import SINGLE, TRIO_SERIES, require
 
 
 def _copy(files: list[Path], folder: Path) -> Path:

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from io_helpers import assert_same_values
 from pydicom.data import get_testdata_files
 
 from radsynth.errors import UnreadableImage
 from radsynth.io import read_dicom, read_dicom_series, write_dicom
+
+from .io_helpers import assert_same_values
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 

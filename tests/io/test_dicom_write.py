@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from io_helpers import ITK_DATA, SINGLE, assert_same_values, dciodvfy_errors, require
 from pydicom.data import get_testdata_file
 
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, read_dicom, read_dicom_series, read_image, write_dicom
+
+from .io_helpers import ITK_DATA, SINGLE, assert_same_values, dciodvfy_errors, require
 
 MARKING = {
     "ConversionType": "SYN",

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from io_helpers import CH2, ITK_DATA, SINGLE, TRIO_SERIES, require
 
 from radsynth.errors import InvalidInput, UnreadableImage
 from radsynth.io import atomic_path, read_image, write_image
+
+from .io_helpers import CH2, ITK_DATA, SINGLE, TRIO_SERIES, require
 
 
 @pytest.mark.parametrize(

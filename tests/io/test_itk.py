@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from io_helpers import ITK_DATA, require
 
 from radsynth.errors import UnreadableImage
 from radsynth.io import read_image, read_itk, write_image
+
+from .io_helpers import ITK_DATA, require
 
 
 @pytest.mark.parametrize(

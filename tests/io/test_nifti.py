@@ -8,10 +8,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from io_helpers import CH2, ITK_DATA, TRIO_SERIES, require
 
 from radsynth.errors import InvalidInput, UnreadableImage
 from radsynth.io import Image, read_dicom_series, read_image, read_nifti, write_nifti
+
+from .io_helpers import CH2, ITK_DATA, TRIO_SERIES, require
 
 VOLUMES = {"ch2": CH2, "KmeansTest_T1UCharRaw": ITK_DATA / "KmeansTest_T1UCharRaw.nii.gz"}
 

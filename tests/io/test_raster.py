@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from io_helpers import ITK_DATA, SINGLE, require
 from PIL import Image as PILImage
 from pydicom.data import get_testdata_file
 from pydicom.encaps import generate_frames
 
 from radsynth.errors import InvalidInput
 from radsynth.io import read_dicom, read_image, read_raster, write_jpeg, write_png
+
+from .io_helpers import ITK_DATA, SINGLE, require
 
 
 @pytest.fixture

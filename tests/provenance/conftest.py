@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radsynth.data.manifest import load_manifest
-from radsynth.train.data import read_unit_image
+from radsynth.data.manifest import load_manifest, read_unit_image
 
 
 @pytest.fixture(scope="session")

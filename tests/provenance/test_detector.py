@@ -26,6 +26,7 @@ def test_auroc_is_the_rank_statistic():
         auroc(np.array([]), np.array([0.5]))
 
 
+@pytest.mark.slow  # generates the detector's set with every shipped generator
 def test_the_set_holds_real_and_each_generators_images_split_by_caption(tmp_path):
     spec = DetectorSetSpec(captions=2, per_caption=2, held_out_captions=1, held_out_per_caption=2)
     manifest = build_detector_set(tmp_path, spec)
@@ -51,6 +52,7 @@ def _blur_set(real_slices, folder):
     return write_manifest(records, folder / "manifest.jsonl")
 
 
+@pytest.mark.slow  # trains the detector
 def test_training_learns_a_pixel_trace_and_writes_its_figures_into_the_card(real_slices, tmp_path):
     manifest = _blur_set(real_slices, tmp_path / "set")
     folder, figures = train_detector(manifest, tmp_path / "run", steps=40)
@@ -65,6 +67,7 @@ def test_a_set_without_source_labels_is_refused(demo_manifest, tmp_path):
         train_detector(demo_manifest, tmp_path / "run", steps=2)
 
 
+@pytest.mark.slow  # generates with every shipped generator
 def test_shipped_detector_separates_real_from_the_shipped_generators(real_slices):
     from radsynth.generate import load_pipeline
 

@@ -124,6 +124,7 @@ def test_a_tampered_audit_log_is_reported(outputs, tmp_path, capsys, monkeypatch
     assert code == 1 and "failed its check" in err and "line 1" in err
 
 
+@pytest.mark.slow  # sixteen images from the shipped LDM
 def test_a_contact_sheet_of_sixteen_ldm_images_carries_its_mark(tmp_path):
     """A grid of many small images is a busy host: make demo's 16-image sheets lost the mark at
     the outputs' 1 % strength."""

@@ -17,7 +17,8 @@ from radsynth.cli import main
 from radsynth.errors import PacsUnavailable
 from radsynth.provenance.verify import verify_file
 from radsynth.serve.dicomweb import PacsClient, PacsRequestError
-from serve.orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
+
+from .orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
 
 CT = get_testdata_file("CT_small.dcm")
 MR = get_testdata_file("MR_small.dcm")

@@ -17,7 +17,8 @@ from radsynth.errors import InvalidInput, PacsUnavailable
 from radsynth.provenance.detector import SyntheticDetector
 from radsynth.serve.dicomweb import PacsClient
 from radsynth.serve.gate import Gate, parse_multipart_related
-from serve.orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
+
+from .orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
 
 CT = Path(get_testdata_file("CT_small.dcm"))
 MR = Path(get_testdata_file("MR_small.dcm"))

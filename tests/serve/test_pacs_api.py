@@ -17,9 +17,9 @@ from pydicom.data import get_testdata_file
 
 from radsynth.serve.dicomweb import PacsClient
 from radsynth.serve.settings import Limits, ServeSettings
-from serve.orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
 
 from .conftest import start_server
+from .orthanc import empty_orthanc, free_port, orthanc, synthetic_dicom  # noqa: F401
 
 MR = Path(get_testdata_file("MR_small.dcm"))
 CT = Path(get_testdata_file("CT_small.dcm"))

@@ -3,10 +3,9 @@ and a checkpoint the evaluation's reader loads."""
 
 from __future__ import annotations
 
-from radsynth.data.manifest import Record
+from radsynth.data.manifest import Record, read_unit_image
 from radsynth.evaluate import DomainReader
 from radsynth.train import config_from_dict, train
-from radsynth.train.data import read_unit_image
 from radsynth.train.tasks.classifier import record_attribute
 
 from .conftest import smoke_config

@@ -18,6 +18,8 @@ from radsynth.train import config_from_dict, train
 
 from .conftest import TINY_TASKS, smoke_config, write_config
 
+pytestmark = pytest.mark.slow  # torchrun starts two training processes
+
 
 def _torchrun(config_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     radsynth = shutil.which("radsynth") or str(Path(sys.executable).parent / "radsynth")

@@ -15,6 +15,8 @@ from radsynth.train import config_from_dict, train
 
 from .conftest import TINY_TASKS, smoke_config
 
+pytestmark = pytest.mark.slow  # trains every task, tiny, and samples from it
+
 
 @pytest.fixture(scope="module")
 def tiny_vae(tiny_manifest, tmp_path_factory):

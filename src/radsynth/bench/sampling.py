@@ -209,7 +209,7 @@ def fidelity_prompts(n: int, seed: int) -> tuple[list[str], list[np.ndarray], li
     """``n`` held-out captions (sampled), every held-out real slice, and ``n`` real
     training slices (the floor)."""
     from radsynth.data.demo import build_demo
-    from radsynth.train.data import read_unit_image
+    from radsynth.data.manifest import read_unit_image
 
     corpus = build_demo(size=64)
     manifest = corpus.folder / "manifest.jsonl"

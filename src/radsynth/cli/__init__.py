@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from radsynth.cli import audit as audit_commands
 from radsynth.cli import bench as bench_commands
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, prog_name="radsynth")
     except RadsynthError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 1
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)

@@ -118,6 +118,9 @@ def evaluate(
         raise InvalidInput("--utility-steps, --bootstrap and --attack-images must be >= 1")
     if out.exists() and not out.is_dir():
         raise InvalidInput("output folder is a file", out)
+    from radsynth.extras import require_extra
+
+    require_extra("eval", "radsynth evaluate")
     from radsynth.evaluate.report import write_report
     from radsynth.evaluate.run import EvaluationOptions
     from radsynth.evaluate.sets import load_set

@@ -45,9 +45,9 @@ def handout(
 ) -> None:
     """Write handout.html and handout.pdf: the report's findings in plain words, with
     synthetic pictures (marked, watermarked and audit-logged like every output)."""
-    from radsynth.generate.findings import positive_findings
-    from radsynth.generate.handout import check_request, make_handout
-    from radsynth.generate.plain_language import finding_prompt
+    from radsynth.education.findings import positive_findings
+    from radsynth.education.handout import check_request, make_handout
+    from radsynth.education.plain_language import finding_prompt
 
     check_request(out, n, overwrite)  # a bad folder or count fails before reading or loading anything
     text = _read_report(report)

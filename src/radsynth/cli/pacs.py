@@ -15,6 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(help="Search, push to and pull from a PACS over DICOMweb.", no_args_is_help=True)
+
+
+@app.callback()
+def _check_extra() -> None:
+    from radsynth.extras import require_extra
+
+    require_extra("serve", "radsynth pacs", modules=("dicomweb_client",))
+
+
 UrlArg = Annotated[str, typer.Argument(help="DICOMweb root, e.g. http://localhost:8042/dicom-web.")]
 Retries = Annotated[int, typer.Option("--retries", help="Extra attempts when the PACS does not answer.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds per HTTP request.")]

@@ -54,6 +54,9 @@ def serve(
     """
     from dataclasses import replace
 
+    from radsynth.extras import require_extra
+
+    require_extra("serve", "radsynth serve")
     import uvicorn
 
     from radsynth.serve.app import create_app

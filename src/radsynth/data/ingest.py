@@ -13,22 +13,22 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
-import re
-from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from radsynth.data.describe import describe
 from radsynth.data.findings import level_fraction, level_words, sagittal_words
-from radsynth.data.manifest import Record, summarise, write_manifest
+from radsynth.data.manifest import Record, safe_name, write_manifest
 from radsynth.data.normalise import XRAY_MODALITIES, foreground_mask, grey, normalise
-from radsynth.data.qc import QCReport, check_records
+from radsynth.data.paired import detect_layout, ingest_paired
+from radsynth.data.problems import IngestResult, Problem, SkipKind, problem_collector, skip_kind
+from radsynth.data.qc import check_records
 from radsynth.data.slices import body_extent, extract_slice, informative_slices, native_plane, resize_square
 from radsynth.data.splits import split_records
-from radsynth.errors import InvalidInput, RadsynthError
+from radsynth.errors import CsvUnusable, InvalidInput, NotInCsv, RadsynthError
 from radsynth.io.atomic import atomic_path
 from radsynth.io.image import Image
 
@@ -46,40 +46,6 @@ ANATOMY_FROM_BODY_PART = {
 
 
 @dataclass
-class Problem:
-    """Something skipped: the file (or series folder), a short kind for counting, the detail."""
-
-    path: str
-    kind: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.detail}"
-
-
-@dataclass
-class IngestResult:
-    """What an ingest produced: the records, what was skipped and why, and the QC report."""
-
-    folder: Path
-    records: list[Record]
-    problems: list[Problem] = field(default_factory=list)
-    qc: QCReport | None = None
-    inputs: int = 0
-
-    @property
-    def manifest(self) -> Path:
-        return self.folder / "manifest.jsonl"
-
-    def skipped(self) -> dict[str, int]:
-        """Skipped inputs counted by kind of problem."""
-        return dict(sorted(Counter(p.kind for p in self.problems).items()))
-
-    def summary(self) -> dict[str, dict[str, int]]:
-        return summarise(self.records)
-
-
-@dataclass
 class _Item:
     """One input unit: a DICOM series (several files) or one volume / image file."""
 
@@ -94,29 +60,9 @@ class _Row:
     subject: str | None
 
 
-def problem_collector(
-    on_problem: Callable[[Problem], None] | None,
-) -> tuple[list[Problem], Callable[[Problem], None]]:
-    """(the list an ingest reports at the end, the callback that adds to it and tells
-    ``on_problem`` at once, so a CLI can show each skipped file as it happens)."""
-    problems: list[Problem] = []
-
-    def problem(p: Problem) -> None:
-        problems.append(p)
-        if on_problem is not None:
-            on_problem(p)
-
-    return problems, problem
-
-
 def _suffix(path: Path) -> str:
     name = path.name.lower()
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
-
-
-def _safe(name: str) -> str:
-    """A file-name-safe version of ``name`` (subjects and series names become folders)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "item"
 
 
 def _stem(path: Path) -> str:
@@ -206,7 +152,7 @@ def _plan(source: Path, csv_path: Path | None, problems: list[Problem]) -> list[
                 items.append(_Item("dicom", uid, series))
         for path, why in index.skipped.items():
             if Path(path).resolve() in wanted:
-                problems.append(Problem(str(path), "not a DICOM image", why))
+                problems.append(Problem(str(path), SkipKind.NOT_DICOM, why))
     return items
 
 
@@ -295,9 +241,9 @@ def _image_records(item: _Item, image: Image, ctx: _Context, folder: Path) -> li
 
     row = ctx.texts.get(item.paths[0].resolve()) if ctx.texts is not None else None
     if item.kind == "image" and ctx.csv_problem is not None:
-        raise InvalidInput(f"no text: the CSV is unusable ({ctx.csv_problem})", item.paths[0])
+        raise CsvUnusable(f"no text: the CSV is unusable ({ctx.csv_problem})", item.paths[0])
     if item.kind == "image" and ctx.texts is not None and row is None:
-        raise InvalidInput("not listed in the CSV", item.paths[0])
+        raise NotInCsv("not listed in the CSV", item.paths[0])
     modality = ctx.modality or image.modality
     image = replace(image, modality=modality)
     if item.kind == "image":
@@ -307,7 +253,7 @@ def _image_records(item: _Item, image: Image, ctx: _Context, folder: Path) -> li
     pixels = resize_square(norm, ctx.size, background=float(norm.array.min()))
     subject = _subject(item, image, row)
     text = row.text if row is not None else describe(_plane_of(image), modality, _anatomy(image))
-    rel = f"images/{_safe(subject)}/{_safe(item.name)}.png"
+    rel = f"images/{safe_name(subject)}/{safe_name(item.name)}.png"
     write_png(pixels, folder / rel, bits=16, value_range=(0.0, 1.0), text={"Description": text})
     record = _base_record(item, image, subject, rel, text, pixels)
     plane = None if modality in XRAY_MODALITIES else _plane_of(image)
@@ -343,7 +289,7 @@ def _volume_records(item: _Item, image: Image, ctx: _Context, folder: Path) -> l
         position = pixels.metadata["slice"]["position_mm"]
         level = _level(plane, position, extent, _anatomy(image) or "scan")
         text = describe(plane, image.modality, _anatomy(image), None, window, level)
-        rel = f"images/{_safe(subject)}/{_safe(item.name)}/{plane}_{index:03d}.png"
+        rel = f"images/{safe_name(subject)}/{safe_name(item.name)}/{plane}_{index:03d}.png"
         write_png(pixels, folder / rel, bits=16, value_range=(0.0, 1.0), text={"Description": text})
         record = _base_record(item, image, subject, rel, text, pixels)
         extra = {**record.extra, "slice_index": index, "position_mm": round(position, 3), "level": level}
@@ -366,23 +312,6 @@ def _records_for(item: _Item, ctx: _Context, folder: Path) -> list[Record]:
     if flat is not None:
         return _image_records(item, flat, ctx, folder)
     return _volume_records(item, image, ctx, folder)
-
-
-def _kind(err: RadsynthError) -> str:
-    """A short kind for the skip summary (the detail stays in the line printed)."""
-    problem = err.problem.lower()
-    for words, kind in (
-        (("missing slice", "gap"), "missing slices"),
-        (("orientation",), "mixed orientations"),
-        (("nan", "infinite"), "NaN or infinite voxels"),
-        (("not listed in the csv",), "not in the CSV"),
-        (("csv",), "no text (CSV unusable)"),
-    ):
-        if any(w in problem for w in words):
-            return kind
-    return {"UnreadableImage": "unreadable", "GeometryMismatch": "bad geometry"}.get(
-        type(err).__name__, "invalid"
-    )
 
 
 def ingest(
@@ -413,8 +342,6 @@ def ingest(
     ``radsynth.data.paired``); "auto" (or None) uses it when the folder looks like one,
     "plain" never does.
     """
-    from radsynth.data.paired import detect_layout, ingest_paired
-
     source, out = Path(source), Path(out)
     if not source.exists():
         raise InvalidInput("not found", source)
@@ -440,7 +367,7 @@ def ingest(
             )
         except InvalidInput as err:
             csv_problem = err.problem
-            problem(Problem(str(csv_path), "CSV unusable", err.problem))
+            problem(Problem(str(csv_path), SkipKind.CSV_UNUSABLE, err.problem))
     found: list[Problem] = []
     items = _plan(source, Path(csv_path) if csv_path else None, found)
     for p in found:
@@ -456,7 +383,7 @@ def ingest(
             try:
                 records += _records_for(item, ctx, tmp)
             except RadsynthError as err:
-                problem(Problem(str(err.path or where), _kind(err), str(err.problem)))
+                problem(Problem(str(err.path or where), skip_kind(err), str(err.problem)))
             if on_progress is not None:
                 on_progress(done, len(items), item.name)
         if not records:

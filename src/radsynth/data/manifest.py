@@ -10,17 +10,21 @@ this one format.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from radsynth.errors import InvalidInput
 from radsynth.io.atomic import write_text_atomic
 
 SPLITS = ("train", "val", "test")
 REQUIRED = ("path", "text", "modality", "subject", "split", "source", "licence")
+DEMO_PREFIX = "demo:"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ class Record:
         return Path(manifest_path).parent / self.path
 
 
+def safe_name(name: str) -> str:
+    """A file-name-safe version of ``name`` (subjects and series names become folders)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "item"
+
+
 def dumps_manifest(records: Iterable[Record]) -> str:
     """The JSONL text for ``records`` (one compact object per line, UTF-8 safe)."""
     lines = [json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":")) for r in records]
@@ -136,3 +145,35 @@ def summarise(records: Iterable[Record]) -> dict[str, dict[str, int]]:
         "split": lambda r: r.split,
     }
     return {name: dict(sorted(Counter(key(r) for r in records).items())) for name, key in keys.items()}
+
+
+def resolve_manifest(manifest: str) -> Path:
+    """A manifest path, or ``demo:<size>`` -> the demo corpus (built on first use, then cached)."""
+    if manifest.startswith(DEMO_PREFIX):
+        from radsynth.data.demo import build_demo
+
+        size = manifest[len(DEMO_PREFIX) :]
+        if not size.isdigit():
+            raise InvalidInput(f"data.manifest {manifest!r}: expected demo:<size>, e.g. demo:64")
+        return build_demo(size=int(size)).folder / "manifest.jsonl"
+    path = Path(manifest)
+    if not path.is_file():
+        raise InvalidInput("data.manifest: no such manifest file", path)
+    return path
+
+
+def read_unit_image(path: Path) -> np.ndarray:
+    """A grey PNG as float32 (H, W) in [0, 1] (its ``radsynth:value_range`` applied)."""
+    from radsynth.io.raster import read_raster
+
+    image = read_raster(path)
+    if image.rgb or image.array.ndim != 2:
+        raise InvalidInput(f"training images must be 2D grey, got shape {image.array.shape}", path)
+    codes = image.array
+    top = float(np.iinfo(codes.dtype).max) if codes.dtype.kind in "ui" else 1.0
+    unit = codes.astype(np.float32) / top
+    value_range = image.metadata.get("value_range")
+    if value_range is not None:
+        lo, hi = value_range
+        unit = lo + unit * (hi - lo)
+    return np.clip(unit, 0.0, 1.0).astype(np.float32)

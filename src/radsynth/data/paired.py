@@ -32,9 +32,9 @@ from typing import NamedTuple
 import numpy as np
 
 from radsynth.data.describe import describe, finding_phrase
-from radsynth.data.ingest import IngestResult, Problem, _kind, _safe, problem_collector
-from radsynth.data.manifest import Record, load_manifest, write_manifest
+from radsynth.data.manifest import Record, load_manifest, safe_name, write_manifest
 from radsynth.data.normalise import apply_window, normalise
+from radsynth.data.problems import IngestResult, Problem, SkipKind, problem_collector, skip_kind
 from radsynth.data.qc import check_records
 from radsynth.data.slices import extract_slice, informative_slices, native_plane, resize_square
 from radsynth.data.splits import split_records
@@ -154,7 +154,7 @@ def find_cases(root: Path, layout: str, problem: Callable[[Problem], None]) -> l
         if why is None:
             cases.append(case)
         else:
-            problem(Problem(str(folder), "incomplete case", f"case {case.name}: {why}"))
+            problem(Problem(str(folder), SkipKind.INCOMPLETE_CASE, f"case {case.name}: {why}"))
     return cases
 
 
@@ -264,13 +264,13 @@ def _slice_facts(
     extra = {
         "layout": opts.layout,
         "pair_id": f"{case.name}/{name}",
-        "mask": f"masks/{_safe(case.name)}/{name}.png",
+        "mask": f"masks/{safe_name(case.name)}/{name}.png",
     }
     extra |= {"slice_index": index, "position_mm": round(cut.metadata["slice"]["position_mm"], 3)}
     _write_label(body, cut, opts.size, folder / extra["mask"])
     if seg is None:
         return extra, {}, None
-    extra["seg"] = f"seg/{_safe(case.name)}/{name}.png"
+    extra["seg"] = f"seg/{safe_name(case.name)}/{name}.png"
     _write_label(seg, cut, opts.size, folder / extra["seg"])
     present = bool(seg.any())
     phrase = finding_phrase("present" if present else "none", opts.anatomy or "", word="tumour")
@@ -296,7 +296,7 @@ def _case_records(case: Case, opts: _Options, folder: Path) -> list[Record]:
             pixels = resize_square(extract_slice(norm, plane, index)[0], opts.size, background=0.0)
             modality = volumes[contrast].modality
             text = describe(plane, modality, opts.anatomy, _CONTRAST_WORDS.get(contrast), finding=finding)
-            rel = f"images/{_safe(case.name)}/{contrast}/{name}.png"
+            rel = f"images/{safe_name(case.name)}/{contrast}/{name}.png"
             write_png(pixels, folder / rel, bits=16, value_range=(0.0, 1.0), text={"Description": text})
             records.append(
                 Record(
@@ -362,7 +362,7 @@ def ingest_paired(
                 detail = (
                     err.problem if err.problem.startswith("case ") else f"case {case.name}: {err.problem}"
                 )
-                problem(Problem(str(err.path or case.folder), _kind(err), detail))
+                problem(Problem(str(err.path or case.folder), skip_kind(err), detail))
             if on_progress is not None:
                 on_progress(done, len(cases), case.name)
         if not records:

@@ -214,7 +214,7 @@ def nilearn_sources() -> list[SourceSpec]:
     """MNI ICBM152 2009a symmetric T1 template (1 mm), shipped inside nilearn."""
     spec = importlib.util.find_spec("nilearn")
     if spec is None or not spec.submodule_search_locations:
-        raise SourceMissing("PyPI nilearn is not installed (MNI152 template)")
+        raise SourceMissing("PyPI nilearn is not installed (MNI152 template): pip install 'radsynth[data]'")
     data = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
     t1 = data / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
     if not t1.is_file():

@@ -22,6 +22,7 @@ from radsynth.errors import NotEnoughSamples
 from radsynth.evaluate.privacy import COPY_THRESHOLD, correlation_matrix
 from radsynth.evaluate.sets import ImageSet, require
 from radsynth.evaluate.stats import guarded, interval
+from radsynth.extras import optional_import
 
 MAX_WINDOW = 11
 MIN_PAIRS = 5
@@ -39,7 +40,7 @@ def ms_ssim_window(size: int) -> int:
 
 def ms_ssim_pairs(images: np.ndarray, pairs: np.ndarray, batch: int = 256) -> np.ndarray:
     """MS-SSIM of each (i, j) in ``pairs`` (P, 2) of [0, 1] images (N, H, W)."""
-    from pytorch_msssim import ms_ssim
+    ms_ssim = optional_import("pytorch_msssim", "eval").ms_ssim
 
     window = ms_ssim_window(min(images.shape[1:]))
     out = []

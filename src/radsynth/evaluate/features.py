@@ -17,6 +17,7 @@ import torch
 
 from radsynth.data.normalise import foreground_mask
 from radsynth.errors import InvalidInput
+from radsynth.extras import optional_import
 from radsynth.models.checkpoint import load_checkpoint
 from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
 from radsynth.models.intensity import to_model_range
@@ -29,8 +30,7 @@ RADIOMICS_FILTERS: dict[str, dict[str, Any]] = {"Original": {}, "Wavelet": {}, "
 
 
 def _extractor():
-    from radiomics import featureextractor
-
+    featureextractor = optional_import("radiomics.featureextractor", "eval")
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     extractor = featureextractor.RadiomicsFeatureExtractor(binCount=32, force2D=True, label=1)
     extractor.disableAllFeatures()

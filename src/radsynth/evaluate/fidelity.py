@@ -24,6 +24,7 @@ import numpy as np
 from radsynth.evaluate.frechet import frechet_distance, frechet_radiomics_distance, zscore_against
 from radsynth.evaluate.sets import require
 from radsynth.evaluate.stats import bootstrap_ci, guarded, interval
+from radsynth.extras import optional_import
 
 # Fewer than this many images per set and a Gaussian fit / a k-NN radius is noise.
 MIN_FRECHET = 10
@@ -46,8 +47,7 @@ def kid(real: np.ndarray, synthetic: np.ndarray) -> float:
 
 def prdc(real: np.ndarray, synthetic: np.ndarray, k: int = PRDC_K) -> dict[str, float]:
     """Precision, recall, density, coverage of (M, D) synthetic against (N, D) real."""
-    from prdc import compute_prdc
-
+    compute_prdc = optional_import("prdc", "eval").compute_prdc
     require(min(len(real), len(synthetic)), k + 2, f"precision/recall (k={k})")
     r, s = zscore_against(real, synthetic)
     with contextlib.redirect_stdout(io.StringIO()):  # prdc prints the set sizes

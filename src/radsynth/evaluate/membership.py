@@ -26,6 +26,7 @@ import torch
 
 from radsynth.evaluate.sets import ImageSet, require
 from radsynth.evaluate.stats import bootstrap_ci
+from radsynth.extras import optional_import
 from radsynth.models.diffusion import Cond
 from radsynth.models.intensity import to_model_range
 from radsynth.sampling.pipeline import GenerationPipeline
@@ -37,8 +38,7 @@ MIN_PER_GROUP = 10
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve (ties count half); ValueError when one class is missing."""
-    from sklearn.metrics import roc_auc_score
-
+    roc_auc_score = optional_import("sklearn.metrics", "eval").roc_auc_score
     return float(roc_auc_score(labels, scores))
 
 

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from radsynth.extras import optional_import
+
 
 def _pyplot():
-    import matplotlib
-
+    matplotlib = optional_import("matplotlib", "eval")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -24,6 +24,7 @@ from radsynth.evaluate.privacy import COPY_THRESHOLD, copy_audit
 from radsynth.evaluate.sets import ImageSet, check_comparable
 from radsynth.evaluate.stats import guarded
 from radsynth.evaluate.utility import UtilitySettings, encoder_start, utility
+from radsynth.extras import require_extra
 from radsynth.sampling.pipeline import GenerationPipeline
 
 Progress = Callable[[str, int, int], None]
@@ -81,6 +82,7 @@ def evaluate(
 
     ``real_radiomics``: the real set's radiomics features when already computed (several
     synthetic sets against one real set), saving the slowest step."""
+    require_extra("eval", "evaluation")
     tick = progress or (lambda *_: None)
     synthetic = check_comparable(real, synthetic, options.resample)
     train = check_comparable(real, train, options.resample)

@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from radsynth.data.confine import Confinement
-from radsynth.data.manifest import Record, load_manifest
+from radsynth.data.manifest import Record, load_manifest, read_unit_image
 from radsynth.data.normalise import WINDOWS
 from radsynth.errors import InvalidInput, NotEnoughSamples, SetMismatch
 from radsynth.evaluate.adherence import prompt_attributes
-from radsynth.train.data import read_unit_image
 from radsynth.train.tasks.classifier import record_attribute
 
 ATTRIBUTES = ("modality", "anatomy", "finding")

@@ -31,6 +31,7 @@ from radsynth.evaluate.features import DomainReader
 from radsynth.evaluate.membership import auroc
 from radsynth.evaluate.sets import ImageSet, require
 from radsynth.evaluate.stats import bootstrap_ci, guarded
+from radsynth.extras import optional_import
 from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
 from radsynth.models.intensity import to_model_range
 from radsynth.train.tasks.classifier import appearance_augment
@@ -143,8 +144,7 @@ def scores(labels: np.ndarray, probs: np.ndarray, n_boot: int, seed: int) -> dic
     def area(i):
         if probs.shape[1] == 2:
             return auroc(labels[i], probs[i, 1])
-        from sklearn.metrics import roc_auc_score
-
+        roc_auc_score = optional_import("sklearn.metrics", "eval").roc_auc_score
         return float(roc_auc_score(labels[i], probs[i], multi_class="ovr", labels=range(probs.shape[1])))
 
     return {

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from radsynth.data.manifest import Record, load_manifest, write_manifest
+from radsynth.data.manifest import Record, load_manifest, resolve_manifest, write_manifest
 from radsynth.errors import InvalidInput
 from radsynth.generate.models import load_pipeline
 from radsynth.io import write_png, write_text_atomic
 from radsynth.provenance import SyntheticFacts
-from radsynth.train.data import resolve_manifest
 
 GENERATORS = ("ldm", "gan", "vae")
 KEY_FILE = "detector-set.json"

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from radsynth.data.manifest import resolve_manifest
 from radsynth.errors import InvalidInput
 from radsynth.evaluate.privacy import COPY_THRESHOLD, nearest_by_correlation
 from radsynth.evaluate.sets import load_set
 from radsynth.io import Image
 from radsynth.models.checkpoint import load_card
-from radsynth.train.data import resolve_manifest
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from radsynth.errors import GeometryMismatch, RadsynthError, UnreadableImage
+from radsynth.errors import MixedOrientations, RadsynthError, UnreadableImage
 from radsynth.io.dicom_file import has_pixels, read_dataset
 from radsynth.io.dicom_geometry import (
     assumed_stack,
@@ -83,7 +83,7 @@ def _frame_stack(ds: Dataset, n_frames: int, spacing_xy: tuple[float, float], pa
     if positions is None or any(o is None for o in orientations):
         return assumed_stack(ds, n_frames, spacing_xy)
     if not same_orientation(orientations):
-        raise GeometryMismatch("frames have mixed orientations: not one volume", path)
+        raise MixedOrientations("frames have mixed orientations: not one volume", path)
     return stack_slices(positions, orientations[0], spacing_xy, path)
 
 

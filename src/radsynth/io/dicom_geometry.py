@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from radsynth.errors import GeometryMismatch
+from radsynth.errors import GeometryMismatch, MissingSlices
 from radsynth.io.dicom_frames import frame_value
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def stack_slices(
 def _check_gaps(steps: np.ndarray, along: np.ndarray, typical: float, where: Path) -> None:
     big = int(np.argmax(steps))
     if steps[big] > MISSING_SLICE_FACTOR * typical:
-        raise GeometryMismatch(
+        raise MissingSlices(
             f"missing slice: gap of {steps[big]:.3f} mm between slices at {along[big]:.3f} and "
             f"{along[big + 1]:.3f} mm along the normal, where the spacing is {typical:.3f} mm",
             where,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from radsynth.errors import GeometryMismatch, InvalidInput, RadsynthError, UnreadableImage
+from radsynth.errors import GeometryMismatch, InvalidInput, MixedOrientations, RadsynthError, UnreadableImage
 from radsynth.io.dicom import image_from_dataset
 from radsynth.io.dicom_file import PIXEL_KEYWORDS, has_pixels, read_dataset
 from radsynth.io.dicom_frames import number_of_frames
@@ -207,7 +207,7 @@ def _raise_mixed_orientations(orientations: np.ndarray, files: list[Path], where
     """Name the files whose orientation differs from the one most files share."""
     common = Counter(tuple(np.round(o, 3)) for o in orientations).most_common(1)[0][0]
     odd = [f.name for f, o in zip(files, orientations, strict=True) if not np.allclose(o, common, atol=1e-3)]
-    raise GeometryMismatch(
+    raise MixedOrientations(
         f"mixed orientations: {len(odd)} of {len(files)} files differ from the others (e.g. {odd[0]})",
         where,
     )

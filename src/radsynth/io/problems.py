@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from radsynth.errors import UnreadableImage
+from radsynth.errors import NonFiniteVoxels, UnreadableImage
 
 MAX_PROBLEM_CHARS = 400
 # The most voxels (or pixels) a reader decodes: 2^28 is a 512 x 512 x 1024 CT, 1 GB as
@@ -36,7 +36,7 @@ def check_finite(array: np.ndarray, path: object) -> None:
     n_inf = int(np.count_nonzero(np.isinf(array)))
     if n_nan or n_inf:
         found = [f"{n} {what} voxels" for n, what in ((n_nan, "NaN"), (n_inf, "infinite")) if n]
-        raise UnreadableImage(f"contains {' and '.join(found)}", path)
+        raise NonFiniteVoxels(f"contains {' and '.join(found)}", path)
 
 
 def check_claimed_size(

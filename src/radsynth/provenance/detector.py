@@ -20,13 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from radsynth.data.manifest import Record, load_manifest, write_manifest
+from radsynth.data.manifest import Record, load_manifest, read_unit_image, write_manifest
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, write_text_atomic
 from radsynth.models.checkpoint import CARD, load_checkpoint
 from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
 from radsynth.train.config import config_from_dict
-from radsynth.train.data import read_unit_image
 from radsynth.train.tasks.detector import SOURCES, contrast_normalise
 
 INPUT_SIZE = 64

@@ -4,8 +4,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from radsynth.education.render import STYLE_CSP_HASH
 from radsynth.errors import PacsUnavailable, RadsynthError
-from radsynth.generate.handout_render import STYLE_CSP_HASH
 from radsynth.serve.uploads import UploadTooLarge
 
 

@@ -226,7 +226,7 @@ def _middle(array: np.ndarray) -> np.ndarray:
 
 def run_handout(ctx: JobContext) -> dict[str, Any]:
     """A patient handout from a report: findings, illustrative images, HTML + PDF."""
-    from radsynth.generate.handout import make_handout
+    from radsynth.education.handout import make_handout
 
     p = ctx.params
     handout = make_handout(

@@ -15,27 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from radsynth.data.manifest import Record, load_manifest
+from radsynth.data.manifest import Record, load_manifest, read_unit_image, resolve_manifest
 from radsynth.errors import InvalidInput
 from radsynth.models.intensity import to_model_range
 from radsynth.train.config import DataConfig
-
-DEMO_PREFIX = "demo:"
-
-
-def resolve_manifest(manifest: str) -> Path:
-    """A manifest path, or ``demo:<size>`` -> the demo corpus (built on first use, then cached)."""
-    if manifest.startswith(DEMO_PREFIX):
-        from radsynth.data.demo import build_demo
-
-        size = manifest[len(DEMO_PREFIX) :]
-        if not size.isdigit():
-            raise InvalidInput(f"data.manifest {manifest!r}: expected demo:<size>, e.g. demo:64")
-        return build_demo(size=int(size)).folder / "manifest.jsonl"
-    path = Path(manifest)
-    if not path.is_file():
-        raise InvalidInput("data.manifest: no such manifest file", path)
-    return path
 
 
 @dataclass(frozen=True)
@@ -114,23 +97,6 @@ class ManifestDataset(Dataset):
             "modality": record.modality,
             "labels": dict(record.labels),
         }
-
-
-def read_unit_image(path: Path) -> np.ndarray:
-    """A grey PNG as float32 (H, W) in [0, 1] (its ``radsynth:value_range`` applied)."""
-    from radsynth.io.raster import read_raster
-
-    image = read_raster(path)
-    if image.rgb or image.array.ndim != 2:
-        raise InvalidInput(f"training images must be 2D grey, got shape {image.array.shape}", path)
-    codes = image.array
-    top = float(np.iinfo(codes.dtype).max) if codes.dtype.kind in "ui" else 1.0
-    unit = codes.astype(np.float32) / top
-    value_range = image.metadata.get("value_range")
-    if value_range is not None:
-        lo, hi = value_range
-        unit = lo + unit * (hi - lo)
-    return np.clip(unit, 0.0, 1.0).astype(np.float32)
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:

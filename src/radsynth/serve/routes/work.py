@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
+from radsynth.education.findings import positive_findings
 from radsynth.errors import InvalidInput
-from radsynth.generate.findings import positive_findings
 from radsynth.sampling.bounds import KINDS
 from radsynth.serve.bodies import EvaluateRequest, GenerateRequest, HandoutRequest
 from radsynth.serve.deps import Generator, SettingsDep, StoreDep, WorkersDep, job_json, too_busy

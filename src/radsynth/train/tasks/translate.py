@@ -23,14 +23,14 @@ import torch
 from torch import nn
 
 from radsynth.data.degrade import lower_resolution, poisson_gaussian, rician, uniform
-from radsynth.data.manifest import Record
+from radsynth.data.manifest import Record, read_unit_image
 from radsynth.data.normalise import WINDOWS, window_name
 from radsynth.data.paired import TRANSLATION_HU_RANGE
 from radsynth.errors import InvalidInput
 from radsynth.models.intensity import to_model_range
 from radsynth.models.translator import Translator, TranslatorConfig, build_discriminator
 from radsynth.train.config import TrainConfig
-from radsynth.train.data import TrainingData, read_unit_image
+from radsynth.train.data import TrainingData
 from radsynth.train.task import Batch, StepContext
 from radsynth.train.tasks.common import adam, image_fields, parse_options
 

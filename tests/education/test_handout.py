@@ -12,10 +12,10 @@ import pytest
 
 from radsynth import __version__
 from radsynth.cli import main
+from radsynth.education.findings import extract_findings
+from radsynth.education.handout import make_handout
+from radsynth.education.plain_language import finding_prompt, picture_caption, text_caption
 from radsynth.errors import InvalidInput
-from radsynth.generate.findings import extract_findings
-from radsynth.generate.handout import make_handout
-from radsynth.generate.plain_language import finding_prompt, picture_caption, text_caption
 from radsynth.provenance.verify import verify_file
 
 CHEST_CT = """CT CHEST WITH CONTRAST
@@ -195,6 +195,7 @@ def handout_run(tmp_path_factory):
     return code, report, out, printed.getvalue()
 
 
+@pytest.mark.slow  # generates with the shipped LDM (module fixture)
 def test_cli_writes_a_self_contained_html_with_labelled_synthetic_pictures(handout_run):
     code, _, out, printed = handout_run
     assert code == 0
@@ -212,6 +213,7 @@ def test_cli_writes_a_self_contained_html_with_labelled_synthetic_pictures(hando
     assert "middle lobe" not in html  # the resolved nodule is not in the handout
 
 
+@pytest.mark.slow  # generates with the shipped LDM (module fixture)
 def test_cli_writes_a_one_page_pdf_and_marked_pngs(handout_run):
     _, _, out, _ = handout_run
     pdf = (out / "handout.pdf").read_bytes()
@@ -223,6 +225,7 @@ def test_cli_writes_a_one_page_pdf_and_marked_pngs(handout_run):
     assert not list(out.glob("finding-3*"))  # the effusion has no pictures
 
 
+@pytest.mark.slow  # generates with the shipped LDM (module fixture)
 def test_cli_refuses_to_overwrite_and_reads_stdin(handout_run, capsys, monkeypatch, tmp_path):
     _, report, out, _ = handout_run
     assert main(["handout", str(report), "-o", str(out)]) == 1

@@ -18,7 +18,7 @@ def size(dims: int, n: int) -> tuple[int, ...]:
     return (n,) * dims
 
 
-@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("dims", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_vae_encodes_decodes_and_discriminates(dims):
     config = VAEConfig(
         spatial_dims=dims,
@@ -42,7 +42,7 @@ def test_vae_encodes_decodes_and_discriminates(dims):
     assert logits.shape[:2] == (2, 1)
 
 
-@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("dims", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_unet_with_cross_attention_keeps_shape(dims):
     config = UNetConfig(
         spatial_dims=dims,
@@ -61,7 +61,7 @@ def test_unet_with_cross_attention_keeps_shape(dims):
     assert out.shape == x.shape
 
 
-@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("dims", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_conditional_gan_generates_and_scores(dims):
     config = GANConfig(
         spatial_dims=dims,

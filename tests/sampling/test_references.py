@@ -5,7 +5,6 @@ solver has a known answer; no timing is asserted."""
 
 import pytest
 import torch
-from test_sampling_solvers import GaussianOracle
 from torch import nn
 
 from radsynth.bench.references import LatentModel, diffusers_sample, monai_sample, monai_scheduler
@@ -13,6 +12,8 @@ from radsynth.models.diffusion import NoiseSchedule
 from radsynth.models.intensity import to_unit_range
 from radsynth.sampling import GenerationPipeline
 from radsynth.sampling.inference import attention_blocks, fused_attention
+
+from .test_solvers import GaussianOracle
 
 PROMPTS = ["axial chest CT, lung window", "axial T1-weighted brain MR"] * 4
 SEEDS = list(range(8))
@@ -55,6 +56,7 @@ def oracle_setup(card, text_encoder):
     return pipeline, ref
 
 
+@pytest.mark.slow  # samples through MONAI's and diffusers' reference loops
 def test_fast_path_and_references_sample_the_same_distribution(oracle_setup):
     pipeline, ref = oracle_setup
     exact = to_unit_range(ref.unet.oracle.exact(ref.noise(SEEDS), torch.tensor([999])).float())

@@ -3,9 +3,9 @@
 :func:`make_handout` reads the report's positive findings (:mod:`.findings`), draws each
 one the shipped model can draw as synthetic pictures in its own caption vocabulary
 (:mod:`.plain_language`; written marked, watermarked and audit-logged by
-:func:`write_batch`) and writes a one-page ``handout.html`` (self-contained) and
+``radsynth.generate.write_batch``) and writes a one-page ``handout.html`` (self-contained) and
 ``handout.pdf`` (one A4 page) that label every picture SYNTHETIC and explain each finding
-in plain words (:mod:`.handout_render`).
+in plain words (:mod:`.render`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from radsynth.education.findings import Finding, positive_findings
+from radsynth.education.plain_language import finding_prompt, picture_caption, text_caption
+from radsynth.education.render import HandoutItem, render_html, write_pdf
 from radsynth.errors import InvalidInput
-from radsynth.generate.findings import Finding, positive_findings
-from radsynth.generate.handout_render import HandoutItem, render_html, write_pdf
+from radsynth.extras import require_extra
 from radsynth.generate.outputs import check_output_folder, write_batch
-from radsynth.generate.plain_language import finding_prompt, picture_caption, text_caption
 from radsynth.io.atomic import write_text_atomic
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Handout:
 
 def check_request(out_folder: str | Path, n_per_finding: int, overwrite: bool = False) -> Path:
     """The output folder, checked (nothing made) before any sampling; one-line errors."""
+    require_extra("education", "a handout's PDF")
     if not isinstance(n_per_finding, int) or not 1 <= n_per_finding <= 6:
         raise InvalidInput(f"pictures per finding must be an integer in 1..6, got {n_per_finding!r}")
     folder = check_output_folder(out_folder, create=False)

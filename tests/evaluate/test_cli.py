@@ -11,6 +11,8 @@ import pytest
 
 from radsynth.cli import main
 
+pytestmark = pytest.mark.slow  # the whole evaluation (radiomics, utility CNNs, membership) end to end
+
 
 def _run(capsys, *args):
     code = main(["evaluate", *map(str, args)])

@@ -130,6 +130,7 @@ def test_bad_inputs_are_one_line_each(t1):
         assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # radiomics of both domains
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # 3 slices, 465 features: rank 2
 def test_domain_fidelity_tells_the_target_domain_apart(t1, pd):
     from PIL import Image as PILImage

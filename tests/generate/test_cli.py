@@ -11,6 +11,8 @@ import pytest
 from radsynth.cli import main
 from radsynth.generate import load_pipeline
 
+pytestmark = pytest.mark.slow  # trains three tiny generators, then generates through the CLI
+
 PROMPT = "axial T1-weighted brain MR"
 
 

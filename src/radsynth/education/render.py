@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from radsynth.generate.findings import Finding
-from radsynth.generate.plain_language import PICTURE_PREFACE, described
+from radsynth.education.findings import Finding
+from radsynth.education.plain_language import PICTURE_PREFACE, described
+from radsynth.extras import optional_import
 from radsynth.io.atomic import atomic_path
 from radsynth.text.phi import scrub_phi
 
@@ -227,9 +228,8 @@ def handout_figure(items: Sequence[HandoutItem]):
     largest; with too many for one page the PDF shows one picture each, then at most
     ``PDF_MAX_PICTURED`` findings (the HTML has them all).
     """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
+    Figure = optional_import("matplotlib.figure", "education").Figure
+    Rectangle = optional_import("matplotlib.patches", "education").Rectangle
     date, version = _facts()
     fig = Figure(figsize=A4_INCHES)
     page = _Page(fig)
@@ -310,8 +310,7 @@ def handout_figure(items: Sequence[HandoutItem]):
 
 def _pictures(fig, paths, x: float, top: float, side_in: float) -> None:
     """A row of square pictures from (x, top) down, each with a red SYNTHETIC label."""
-    from matplotlib.patches import Rectangle
-
+    Rectangle = optional_import("matplotlib.patches", "education").Rectangle
     width, height = fig.get_size_inches()
     w, h = side_in / width, side_in / height
     for j, path in enumerate(paths):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from radsynth.data.describe import describe, finding_phrase
-from radsynth.generate.findings import LOCATION_PART, LUMPS, Finding
+from radsynth.education.findings import LOCATION_PART, LUMPS, Finding
 from radsynth.text.prompt import parse_prompt
 
 PICTURE_PREFACE = "A computer-made picture, not your scan:"
