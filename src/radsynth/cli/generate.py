@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radsynth.cli.common import Device, Weights, pipeline_warnings_muted, progress_bar
+from radsynth.cli.common import Device, Precision, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
 FORMATS = ("png", "dicom", "nifti")
@@ -57,6 +57,7 @@ def generate(
     fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
     device: Device = None,
+    precision: Precision = "auto",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace earlier outputs of the same names.")
     ] = False,
@@ -85,14 +86,18 @@ def generate(
     if not 0 < privacy_threshold <= 1:
         raise InvalidInput(f"--privacy-threshold must be in (0, 1], got {privacy_threshold}")
     from radsynth.generate import check_output_folder, load_pipeline, write_batch
+    from radsynth.sampling.families import LatentDiffusion
 
     check_output_folder(out, create=False)  # a bad folder fails before minutes of sampling
     console = Console(stderr=True)
-    pipeline = load_pipeline(weights, model, device=device, distilled=distilled)
+    pipeline = load_pipeline(weights, model, device=device, precision=precision, distilled=distilled)
+    for option, value in (("--sampler", sampler), ("--guidance-interval", guidance_interval)):
+        if value is not None and not isinstance(pipeline.generator, LatentDiffusion):
+            raise InvalidInput(f"{option}: a {pipeline.kind} model has no sampler or guidance")
     if sampler is not None:
-        pipeline.use_sampler(sampler)
+        pipeline.generator.use_sampler(sampler)
     if guidance_interval is not None:
-        pipeline.use_guidance_interval(_interval(guidance_interval))
+        pipeline.generator.use_guidance_interval(_interval(guidance_interval))
     unknown = pipeline.check_prompt(prompt)
     if unknown:
         console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")
@@ -149,18 +154,20 @@ def _without_near_copies(images, weights: str, model: str, threshold: float, con
 
 
 def models() -> None:
-    """List the shipped models with what their cards say."""
-    from radsynth.generate import list_models
+    """List every shipped checkpoint (generators, readers, detector, translators) with
+    what its card says."""
+    from radsynth.models.registry import shipped_models
 
-    table = Table("model", "kind", "model id", "steps", "trained on", "folder")
-    for shipped in list_models():
+    table = Table("model", "kind", "task", "model id", "steps", "trained on", "folder")
+    for shipped in shipped_models():
         card = shipped.card()
-        sources = ", ".join(sorted({s.get("source", "?") for s in card.get("data", {}).get("sources", [])}))
+        sources = ", ".join(sorted({s.source for s in card.data.sources})) if card.data else ""
         table.add_row(
             shipped.name,
             shipped.kind,
-            str(card.get("model_id", "")),
-            str(card.get("steps", "")),
+            card.task,
+            card.model_id,
+            "" if card.steps is None else str(card.steps),
             sources or "-",
             str(shipped.folder),
         )

@@ -172,11 +172,11 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     @app.get("/api/models")
     def models(_: Annotated[Token, Depends(token())]) -> dict[str, Any]:
         from radsynth.generate import list_models
-        from radsynth.sampling.pipeline import SamplingDefaults
+        from radsynth.sampling import SamplingDefaults
 
         out = []
         for shipped in list_models():
-            card = shipped.card()
+            card = shipped.card().to_dict()
             defaults = SamplingDefaults(**((card.get("task_info") or {}).get("sampling") or {}))
             ldm = shipped.kind == "ldm"
             out.append(

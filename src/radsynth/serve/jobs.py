@@ -253,7 +253,7 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     from radsynth.evaluate.run import EvaluationOptions, Models, evaluate
     from radsynth.evaluate.sets import load_set
     from radsynth.evaluate.utility import UtilitySettings
-    from radsynth.generate.models import WEIGHTS
+    from radsynth.models.registry import shipped
 
     p = ctx.params
     sets = {
@@ -261,8 +261,7 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
         "synthetic": load_set(p["synthetic"], "synthetic", (), True),
         "train": load_set(p["train"], "train", tuple(p["train_split"]), True),
     }
-    family = WEIGHTS / "demo-ct-mr-64"
-    models = Models(DomainReader(family / "classifier"), DomainReader(family / "encoder"))
+    models = Models(DomainReader(shipped("classifier")), DomainReader(shipped("encoder")))
     options = EvaluationOptions(
         seed=p["seed"],
         n_boot=p["bootstrap"],
