@@ -96,7 +96,9 @@ def test_bad_requests_fail_with_one_clear_line(tiny_modules, pipeline, kwargs, m
 
 def test_bad_cards_and_modules_are_named(tiny_modules, card, card_json):
     with pytest.raises(CheckpointMismatch, match="card task 'diffusion'"):
-        GenerationPipeline.from_modules(tiny_modules, Card.from_dict({**card_json("ldm"), "task": "diffusion"}))
+        GenerationPipeline.from_modules(
+            tiny_modules, Card.from_dict({**card_json("ldm"), "task": "diffusion"})
+        )
     with pytest.raises(CheckpointMismatch, match="no 'unet' module"):
         GenerationPipeline.from_modules(
             {"vae": tiny_modules["vae"]}, card("ldm"), text_encoder=tiny_modules["text_encoder"]
