@@ -155,20 +155,32 @@ def _without_near_copies(images, weights: str, model: str, threshold: float, con
 
 def models() -> None:
     """List every shipped checkpoint (generators, readers, detector, translators) with
-    what its card says."""
+    what its card says, a table per family, then the data each was trained on."""
+    from itertools import groupby
+
+    from rich.markup import escape
+    from rich.table import Column
+
     from radsynth.models.registry import shipped_models
 
-    table = Table("model", "kind", "task", "model id", "steps", "trained on", "folder")
-    for shipped in shipped_models():
-        card = shipped.card()
-        sources = ", ".join(sorted({s.source for s in card.data.sources})) if card.data else ""
-        table.add_row(
-            shipped.name,
-            shipped.kind,
-            card.task,
-            card.model_id,
-            "" if card.steps is None else str(card.steps),
-            sources or "-",
-            str(shipped.folder),
+    console = Console()
+    for family, group in groupby(shipped_models(), key=lambda m: m.name):
+        group = list(group)
+        table = Table(
+            Column("kind", no_wrap=True),
+            Column("task", no_wrap=True),
+            Column("model id", no_wrap=True),
+            "steps",
+            title=f"{family} ({group[0].folder.parent})",
         )
-    Console().print(table)
+        trained_on: dict[str, list[str]] = {}
+        for shipped in group:
+            card = shipped.card()
+            steps = "" if card.steps is None else str(card.steps)
+            table.add_row(shipped.kind, card.task, card.model_id, steps)
+            sources = card.data.sources if card.data else ()
+            key = "; ".join(sorted(f"{s.source}: {s.licence}" for s in sources)) or "-"
+            trained_on.setdefault(key, []).append(shipped.kind)
+        console.print(table)
+        for sources, kinds in trained_on.items():
+            console.print(f"[bold]{', '.join(kinds)}[/] trained on: {escape(sources)}", highlight=False)
