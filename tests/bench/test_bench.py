@@ -42,7 +42,7 @@ def test_shipped_ldm_fast_path_and_references_agree():
 def test_the_distilled_unet_draws_what_the_guided_original_draws():
     """One UNet row per step instead of two, the same images up to the distillation's error."""
     distilled = load_pipeline("demo-ct-mr-64", "ldm")
-    assert distilled.uses_distilled(distilled.defaults.guidance)
+    assert distilled.generator.uses_distilled(distilled.generator.defaults.guidance)
     guided = load_pipeline("demo-ct-mr-64", "ldm", distilled=False)
     fast, slow = distilled.sample(PROMPTS, [0, 1]), guided.sample(PROMPTS, [0, 1])
     assert (fast - slow).abs().mean() < DISTILLED_MAD and abs(float(fast.std() - slow.std())) < 0.03

@@ -333,7 +333,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
         {m.name: (lambda rep, m=m: m.run(*batch(rep))) for m in methods}, settings.repeats, device
     )
     log(f"{ddpm.label}-{ddpm.steps}: one batch of {b}")
-    timed[ddpm.name] = time_ddpm(ref, ddpm, settings, *batch(0), pipeline.defaults.guidance)
+    timed[ddpm.name] = time_ddpm(ref, ddpm, settings, *batch(0), shipped.guidance)
     load_after_sampling = load_average()
 
     log("FLOPs and matmul peaks")
