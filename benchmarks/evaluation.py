@@ -47,7 +47,7 @@ from radsynth.evaluate.run import EvaluationOptions, Models, evaluate
 from radsynth.evaluate.sets import load_set, synthetic_set
 from radsynth.evaluate.utility import ARMS, TRANSFER_ARMS, UtilitySettings
 from radsynth.generate import load_pipeline
-from radsynth.generate.models import WEIGHTS
+from radsynth.models.registry import shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generation import generate_all  # noqa: E402  (the generation benchmark's sampling loop)
@@ -98,8 +98,8 @@ def main() -> None:
     quotas = QUICK_QUOTAS if args.quick else QUOTAS
     prompts = training_prompts(train, quotas, per_prompt, args.seed)
     steps = 40 if args.quick else args.utility_steps
-    reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
-    encoder = DomainReader(WEIGHTS / "demo-ct-mr-64" / "encoder")
+    reader = DomainReader(shipped("classifier"))
+    encoder = DomainReader(shipped("encoder"))
     real_radiomics, _ = radiomics_features(list(real.images))
     n_synthetic = sum(n for _, n in prompts)
     reference = reference_row(real, train, encoder, real_radiomics, n_synthetic, args.seed)
@@ -107,7 +107,7 @@ def main() -> None:
     shared: dict = {}  # the arms without synthetic images, trained once
     for kind in KINDS:
         start = time.perf_counter()
-        pipeline = load_pipeline("demo-ct-mr-64", kind, device="cpu", bf16=False)
+        pipeline = load_pipeline("demo-ct-mr-64", kind, device="cpu", precision="fp32")
         images, texts = generate_all(pipeline, prompts, args.seed)
         models = Models(reader, encoder, pipeline if kind != "gan" else None)
         evaluation = evaluate(

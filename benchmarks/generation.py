@@ -35,8 +35,8 @@ from radsynth.data.manifest import read_unit_image
 from radsynth.evaluate import DomainReader, adherence, frechet_distance, frechet_radiomics_distance
 from radsynth.evaluate.features import radiomics_features
 from radsynth.generate import load_pipeline
-from radsynth.generate.models import WEIGHTS
 from radsynth.models.precision import cpu_has_fast_bf16
+from radsynth.models.registry import shipped
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generation.json"
 KINDS = ("ldm", "gan", "vae")
@@ -65,8 +65,8 @@ def generate_all(pipeline, prompts: list[tuple[str, int]], seed: int, steps=None
     return images, texts
 
 
-def speed(kind: str, bf16: bool, n: int, repeats: int = 2) -> float:
-    pipeline = load_pipeline("demo-ct-mr-64", kind, bf16=bf16)
+def speed(kind: str, precision: str, n: int, repeats: int = 2) -> float:
+    pipeline = load_pipeline("demo-ct-mr-64", kind, precision=precision)
     prompt = "axial chest CT, lung window, tumour in the right lung"
     pipeline.generate(prompt, n=min(n, 2), seed=0)  # warm-up
     best = float("inf")
@@ -97,7 +97,7 @@ def main() -> None:
     real = [read_unit_image(r.resolve(manifest)) for r in held_out]
     reference = [read_unit_image(r.resolve(manifest)) for r in train_sample]
 
-    reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
+    reader = DomainReader(shipped("classifier"))
     console.print(f"real held-out slices: {len(real)}; radiomics features ...")
     real_rad, _ = radiomics_features(real)
     ref_rad, _ = radiomics_features(reference)
@@ -115,7 +115,7 @@ def main() -> None:
     prompts = adherence_prompts(records, n_prompts, per_prompt, args.seed)
     fidelity_prompts = sorted(Counter(r.text for r in held_out).items())
     for kind in KINDS:
-        pipeline = load_pipeline("demo-ct-mr-64", kind, bf16=False)
+        pipeline = load_pipeline("demo-ct-mr-64", kind, precision="fp32")
         start = time.perf_counter()
         images, texts = generate_all(pipeline, prompts, args.seed)
         reads = reader.attributes(images)
@@ -133,9 +133,9 @@ def main() -> None:
         }
         console.print(f"{kind}: done in {gen_seconds:.0f} s")
     for kind in KINDS:
-        fp32 = speed(kind, bf16=False, n=16)
+        fp32 = speed(kind, "fp32", n=16)
         # without native bf16 (AVX-512 BF16 / AMX) PyTorch emulates it, ~20x slower: 4 images do
-        bf16 = speed(kind, bf16=True, n=16 if cpu_has_fast_bf16() else 4, repeats=1)
+        bf16 = speed(kind, "bf16", n=16 if cpu_has_fast_bf16() else 4, repeats=1)
         results["models"][kind]["images_per_s"] = {"fp32": round(fp32, 2), "bf16": round(bf16, 2)}
     results["settings"] = {
         "quick": args.quick,

@@ -16,7 +16,6 @@ Writes ``benchmarks/results/guidance_interval.json``; the shipped interval is ch
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -29,7 +28,8 @@ from radsynth.bench.sampling import fidelity_prompts
 from radsynth.evaluate.adherence import adherence
 from radsynth.evaluate.features import DomainReader, radiomics_features
 from radsynth.evaluate.frechet import frechet_radiomics_distance
-from radsynth.generate.models import WEIGHTS, load_pipeline, resolve_checkpoint
+from radsynth.generate.models import load_pipeline, resolve_checkpoint
+from radsynth.models.registry import shipped
 
 RESULTS = Path(__file__).resolve().parent / "results" / "guidance_interval.json"
 INTERVALS: dict[str, tuple[float, float] | str | None] = {
@@ -51,10 +51,10 @@ def guided_steps(pipeline, interval) -> int:
     from diffusers import DPMSolverMultistepScheduler
 
     scheduler = DPMSolverMultistepScheduler(
-        **pipeline.denoiser.schedule.diffusers_config(), timestep_spacing="trailing"
+        **pipeline.generator.denoiser.schedule.diffusers_config(), timestep_spacing="trailing"
     )
-    scheduler.set_timesteps(pipeline.defaults.steps)
-    total = pipeline.denoiser.schedule.num_train_timesteps
+    scheduler.set_timesteps(pipeline.generator.defaults.steps)
+    total = pipeline.generator.denoiser.schedule.num_train_timesteps
     if interval is None:
         return len(scheduler.timesteps)
     return sum(interval[0] <= float(t) / total <= interval[1] for t in scheduler.timesteps)
@@ -71,20 +71,18 @@ def main() -> None:
     folder = resolve_checkpoint("demo-ct-mr-64", "ldm")
     pipeline = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True, distilled=False)
     distilled = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True)
-    reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
+    reader = DomainReader(shipped("classifier"))
     prompts, real, _ = fidelity_prompts(args.n, args.seed)
     seeds = [args.seed + i for i in range(args.n)]
     real_features, _ = radiomics_features(real)
-    steps = pipeline.defaults.steps
+    steps = pipeline.generator.defaults.steps
     rows = {}
     for name, interval in chosen.items():
         never, student = interval == "never", interval == "distilled"
         scale = 1.0 if never else None  # guidance 1 runs the conditional half alone
         which = distilled if student else pipeline
         if not student:
-            pipeline.defaults = dataclasses.replace(
-                pipeline.defaults, guidance_interval=None if never else interval
-            )
+            pipeline.generator.use_guidance_interval(None if never else interval)
         started = time.perf_counter()
         images = torch.cat(
             [
@@ -113,12 +111,14 @@ def main() -> None:
     result = {
         "n": args.n,
         "seed": args.seed,
-        "sampler": pipeline.defaults.sampler,
+        "sampler": pipeline.generator.defaults.sampler,
         "steps": steps,
         "rows": rows,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    table = Table(title=f"guidance intervals, {pipeline.defaults.sampler} {steps} steps, n = {args.n}")
+    table = Table(
+        title=f"guidance intervals, {pipeline.generator.defaults.sampler} {steps} steps, n = {args.n}"
+    )
     for col in ("interval", "guided steps", "UNet cost", "FRD", "modality", "anatomy", "finding"):
         table.add_column(col)
     for name, r in rows.items():

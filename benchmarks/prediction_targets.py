@@ -26,7 +26,7 @@ from radsynth.data.demo import build_demo
 from radsynth.data.manifest import read_unit_image
 from radsynth.evaluate import DomainReader, adherence, frechet_distance
 from radsynth.generate import load_pipeline
-from radsynth.generate.models import WEIGHTS
+from radsynth.models.registry import shipped
 from radsynth.train import load_config, train
 
 ROOT = Path(__file__).resolve().parent
@@ -49,13 +49,13 @@ def main() -> None:
     held_out = random.Random(0).sample(held_out, min(args.n_eval, len(held_out)))
     manifest = corpus.folder / "manifest.jsonl"
     real = [read_unit_image(r.resolve(manifest)) for r in held_out]
-    reader = DomainReader(WEIGHTS / "demo-ct-mr-64" / "classifier")
+    reader = DomainReader(shipped("classifier"))
     real_features = reader.features(real)
     prompts = sorted(Counter(r.text for r in held_out).items())
     base = load_config(ROOT.parent / "configs" / "ldm-demo-64.yaml")
     results = {"training_steps": args.steps, "variants": {}}
     for name, noise in VARIANTS.items():
-        options = {**base.options, "vae": str(WEIGHTS / "demo-ct-mr-64" / "vae"), "noise": noise}
+        options = {**base.options, "vae": str(shipped("vae")), "noise": noise}
         options["sampling"] = {
             "steps": 25,
             "guidance": 4.0,

@@ -284,7 +284,8 @@ def _colin27() -> Image:
 
 def write_cards(figures: dict) -> None:
     """Each shipped translator's card gets the figures of its task (``metrics.benchmark``)."""
-    from radsynth.translate.volume import TASKS, WEIGHTS
+    from radsynth.models.registry import shipped
+    from radsynth.translate.volume import TASKS
 
     per_model = {
         "translate-denoise": {"denoising": figures["denoising"]},
@@ -293,7 +294,7 @@ def write_cards(figures: dict) -> None:
         "translate-t1pd": {"t1_to_pd_training_pair": figures["t1_to_pd_training_pair"]},
     }
     for model in {spec.model for spec in TASKS.values()}:
-        path = WEIGHTS / model / "card.json"
+        path = shipped(model) / "card.json"
         card = json.loads(path.read_text())
         card.setdefault("metrics", {})["benchmark"] = {
             "command": "python benchmarks/translation.py --cards",

@@ -30,9 +30,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
     pipeline = load_pipeline("demo-ct-mr-64", "ldm")
-    net = pipeline.denoiser.network.eval()
+    net = pipeline.generator.denoiser.network.eval()
     channels_last = copy.deepcopy(net).to(memory_format=torch.channels_last)
-    context, _ = pipeline.text_encoder.encode(["axial chest CT"] * 16 + [""] * 16)
+    context, _ = pipeline.generator.text_encoder.encode(["axial chest CT"] * 16 + [""] * 16)
     x, t = torch.randn(32, 4, 16, 16), torch.full((32,), 500.0)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     seconds: dict[str, list[float]] = {"as built": [], "text keys/values memoised": [], "channels-last": []}

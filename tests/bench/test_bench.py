@@ -24,15 +24,16 @@ def test_shipped_ldm_fast_path_and_references_agree():
     same noise and ODE, other discretisations."""
     pipeline = load_pipeline("demo-ct-mr-64", "ldm", distilled=False)
     ref = reference_model(resolve_checkpoint("demo-ct-mr-64", "ldm"), pipeline)
-    assert ref.unet is not pipeline.denoiser.network  # the references get their own modules
+    ldm = pipeline.generator
+    assert ref.unet is not ldm.denoiser.network  # the references get their own modules
     shipped = pipeline.sample(PROMPTS, [0, 1], steps=8)
-    pipeline.use_guidance_interval(None)  # the references guide every step
+    ldm.use_guidance_interval(None)  # the references guide every step
     ours = pipeline.sample(PROMPTS, [0, 1], steps=8)
     # the shipped guidance interval changes images a little, not their statistics
     assert (shipped - ours).abs().mean() < 0.05 and abs(float(shipped.std() - ours.std())) < 0.03
-    diffusers = diffusers_sample(ref, PROMPTS, [0, 1], 8, guidance=pipeline.defaults.guidance)
+    diffusers = diffusers_sample(ref, PROMPTS, [0, 1], 8, guidance=ldm.defaults.guidance)
     scheduler = monai_scheduler("ddim", ref.schedule, 8)
-    ddim = monai_sample(ref, PROMPTS, [0, 1], scheduler, pipeline.defaults.guidance)
+    ddim = monai_sample(ref, PROMPTS, [0, 1], scheduler, ldm.defaults.guidance)
     assert ours.shape == diffusers.shape == ddim.shape == (2, 1, 64, 64)
     for images in (diffusers, ddim):
         assert (images - ours).abs().mean() < 0.05  # same noise, same ODE, other discretisations
@@ -43,7 +44,7 @@ def test_shipped_ldm_fast_path_and_references_agree():
 def test_the_distilled_unet_draws_what_the_guided_original_draws():
     """One UNet row per step instead of two, the same images up to the distillation's error."""
     distilled = load_pipeline("demo-ct-mr-64", "ldm")
-    assert distilled.uses_distilled(distilled.defaults.guidance)
+    assert distilled.generator.uses_distilled(distilled.generator.defaults.guidance)
     guided = load_pipeline("demo-ct-mr-64", "ldm", distilled=False)
     fast, slow = distilled.sample(PROMPTS, [0, 1]), guided.sample(PROMPTS, [0, 1])
     assert (fast - slow).abs().mean() < DISTILLED_MAD and abs(float(fast.std() - slow.std())) < 0.03
@@ -103,14 +104,14 @@ def test_radsynth_bench_refuses_bad_settings(args, capsys):
 def test_training_comparison_steps_both_and_reports_the_one_time_encoding(tmp_path):
     from radsynth.bench.training import training_benchmark
     from radsynth.data.demo import build_demo
-    from radsynth.models.checkpoint import load_card
+    from radsynth.models.registry import read_card
 
     demo = build_demo(size=64).folder  # six real training slices, paths made absolute
     lines = [json.loads(line) for line in (demo / "manifest.jsonl").read_text().splitlines()]
     subset = [{**r, "path": str(demo / r["path"])} for r in lines if r["split"] == "train"][:6]
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in subset))
-    card = load_card(resolve_checkpoint("demo-ct-mr-64", "ldm"))
+    card = read_card(resolve_checkpoint("demo-ct-mr-64", "ldm"))
     vae = resolve_checkpoint("demo-ct-mr-64", "vae")
     result = training_benchmark(card, vae, 2, repeats=1, device=torch.device("cpu"), manifest=str(manifest))
     for name in ("radsynth", "monai"):

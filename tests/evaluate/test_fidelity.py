@@ -66,11 +66,11 @@ def test_identical_sets_score_frd_zero_with_intervals_and_tiny_sets_emit_no_numb
 @pytest.mark.slow  # radiomics of a whole held-out set
 def test_a_real_set_against_itself_scores_frd_zero_and_precision_recall_one(held_out):
     from radsynth.evaluate.features import DomainReader, radiomics_features
-    from radsynth.generate.models import WEIGHTS
+    from radsynth.models.registry import shipped
 
     images = held_out.images[::4]  # 12 real slices, CT and MR
     radiomics, _ = radiomics_features(list(images))
-    domain = DomainReader(WEIGHTS / "demo-ct-mr-64" / "encoder").features(images)
+    domain = DomainReader(shipped("encoder")).features(images)
     report = fidelity(radiomics, radiomics.copy(), domain, domain.copy(), n_boot=5)
     assert report["frd"]["value"] == pytest.approx(0.0, abs=1e-6)
     assert report["fid_domain"]["value"] == pytest.approx(0.0, abs=1e-6)

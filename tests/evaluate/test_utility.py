@@ -9,7 +9,7 @@ import pytest
 from radsynth.evaluate.features import DomainReader
 from radsynth.evaluate.sets import ImageSet
 from radsynth.evaluate.utility import UtilitySettings, encoder_start, utility
-from radsynth.generate.models import WEIGHTS
+from radsynth.models.registry import shipped
 
 pytestmark = pytest.mark.slow  # trains the utility CNN
 
@@ -49,7 +49,7 @@ def test_a_visible_finding_is_learned_and_shuffled_labels_sit_at_chance(marked):
 def test_an_arm_without_examples_of_a_class_reports_why_and_transfer_loads_the_encoder(marked):
     train, test = marked
     settings = UtilitySettings(steps=3, batch_size=8, arms=("synthetic",), transfer_arms=("real",), n_boot=5)
-    encoder = encoder_start(DomainReader(WEIGHTS / "demo-ct-mr-64" / "encoder"))
+    encoder = encoder_start(DomainReader(shipped("encoder")))
     report = utility(train, train.subset([]), test, settings, encoder=encoder)
     assert "not enough samples: need >= 2" in report["arms"]["synthetic"]["skipped"]
     assert set(report["arms"]["transfer:real"]) >= {"accuracy", "balanced_accuracy", "auroc", "n_train"}

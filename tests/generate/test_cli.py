@@ -35,6 +35,8 @@ def test_generate_writes_the_batch_in_each_format(tiny_models, tmp_path, capsys,
         2,
         "--format",
         fmt,
+        "--precision",
+        "fp32",
         "-o",
         tmp_path / "out",
     )
@@ -43,7 +45,7 @@ def test_generate_writes_the_batch_in_each_format(tiny_models, tmp_path, capsys,
     assert [f.name for f in files] == [f"ldm_seed00000{suffix}", f"ldm_seed00001{suffix}"]
     assert (tmp_path / "out" / "contact-sheet.png").is_file()
     card = json.loads((tmp_path / "out" / "generation.json").read_text())
-    assert card["n"] == 2 and card["steps"] == 2 and card["format"] == fmt
+    assert card["n"] == 2 and card["steps"] == 2 and card["format"] == fmt and card["precision"] == "fp32"
     assert "wrote 2" in out
 
 
@@ -126,6 +128,8 @@ BAD_INPUTS = {
     "unknown weights": (lambda m, t: [PROMPT, "--weights", "no-such-model"], "unknown model 'no-such-model'"),
     "unknown format": (lambda m, t: [PROMPT, "--format", "tiff"], "unknown format"),
     "unknown sampler": (lambda m, t: [PROMPT, "--sampler", "plms"], "unknown sampler 'plms'"),
+    "sampler of a gan": (lambda m, t: [PROMPT, "--weights", m["gan"], "--sampler", "ddim"], "no sampler"),
+    "unknown precision": (lambda m, t: [PROMPT, "--precision", "fp16"], "unknown precision 'fp16'"),
     "corrupt checkpoint": (lambda m, t: [PROMPT, "--weights", _corrupt(m["ldm"], t)], "model.safetensors"),
     "mismatched checkpoint": (lambda m, t: [PROMPT, "--weights", _mismatched(m, t)], "mismatch"),
 }

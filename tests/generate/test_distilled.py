@@ -53,7 +53,7 @@ def test_the_student_card_says_what_it_was_distilled_from(models):
 def test_the_pipeline_samples_with_the_student_only_at_its_scale(models):
     _, _, teacher = models
     pipeline = load_pipeline(teacher, "ldm")
-    assert pipeline.uses_distilled(3.0) and not pipeline.uses_distilled(4.0)
+    assert pipeline.generator.uses_distilled(3.0) and not pipeline.generator.uses_distilled(4.0)
     fast = pipeline.generate(PROMPT, n=2, seed=0, steps=3, guidance=3.0)
     other = pipeline.generate(PROMPT, n=2, seed=0, steps=3, guidance=4.0)
     assert fast[0].metadata["guidance_distilled"] and not other[0].metadata["guidance_distilled"]
@@ -62,8 +62,8 @@ def test_the_pipeline_samples_with_the_student_only_at_its_scale(models):
     )
     assert not guided[0].metadata["guidance_distilled"]
     assert not np.array_equal(fast[0].array, guided[0].array)  # another network drew it
-    pipeline.use_guidance_interval((0.4, 1.0))  # an interval needs the two guided rows
-    assert not pipeline.uses_distilled(3.0)
+    pipeline.generator.use_guidance_interval((0.4, 1.0))  # an interval needs the two guided rows
+    assert not pipeline.generator.uses_distilled(3.0)
 
 
 def test_only_a_distilled_checkpoint_can_be_attached(models, tmp_path):

@@ -75,7 +75,7 @@ def test_shipped_detector_separates_real_from_the_shipped_generators(real_slices
     real = detector.score(real_slices)
     fake = [im.array for im in load_pipeline("demo-ct-mr-64", "gan").generate("axial chest CT", n=8, seed=3)]
     assert auroc(detector.score(fake), real) > 0.95
-    assert detector.card["metrics"]["held_out"]["per_generator"]["ldm"]["auroc"] > 0.95
+    assert detector.card.metrics["held_out"]["per_generator"]["ldm"]["auroc"] > 0.95
 
 
 def test_cli_score_prints_one_probability_per_file(real_slices, tmp_path, capsys):

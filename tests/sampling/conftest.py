@@ -13,6 +13,7 @@ from radsynth.models import (
     build_unet,
     build_vae,
 )
+from radsynth.models.card import Card
 from radsynth.text import LearnedEncoder
 
 CAPTIONS = [
@@ -77,10 +78,17 @@ def captions():
 
 @pytest.fixture(scope="session")
 def card():
-    return make_card
+    """A typed card for a tiny model: ``card(kind, **task_info)``."""
+    return lambda kind, **extra: Card.from_dict(make_card_json(kind, **extra))
 
 
-def make_card(kind: str, **extra) -> dict:
+@pytest.fixture(scope="session")
+def card_json():
+    """The same card as ``card.json`` holds it: ``card_json(kind, **task_info)``."""
+    return make_card_json
+
+
+def make_card_json(kind: str, **extra) -> dict:
     config = {
         "ldm": {
             "vae": VAE.to_dict(),

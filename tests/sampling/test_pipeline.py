@@ -6,6 +6,7 @@ import torch
 
 from radsynth.errors import CheckpointMismatch, InvalidInput
 from radsynth.io.image import Image
+from radsynth.models.card import Card
 from radsynth.sampling import GenerationPipeline, generators, randn_per_sample
 from radsynth.text import vocabulary_from_captions
 
@@ -46,11 +47,23 @@ def test_generated_images_carry_geometry_modality_and_provenance(tiny_modules, p
     assert "John" not in image.metadata["prompt"]  # scrubbed before it is stored
 
 
-def test_bf16_autocast_runs_and_stays_close(tiny_modules, pipeline):
-    fp32 = pipeline("ldm", tiny_modules).generate(PROMPT, n=1, seed=0)[0].array
-    bf16 = pipeline("ldm", tiny_modules, bf16=True).generate(PROMPT, n=1, seed=0)[0].array
-    assert bf16.dtype == np.float32
-    assert np.abs(fp32 - bf16).mean() < 0.05
+def test_bf16_autocast_runs_stays_close_and_is_recorded(tiny_modules, pipeline):
+    (fp32,) = pipeline("ldm", tiny_modules, precision="fp32").generate(PROMPT, n=1, seed=0)
+    (bf16,) = pipeline("ldm", tiny_modules, precision="bf16").generate(PROMPT, n=1, seed=0)
+    assert bf16.array.dtype == np.float32
+    assert np.abs(fp32.array - bf16.array).mean() < 0.05
+    assert (fp32.metadata["precision"], bf16.metadata["precision"]) == ("fp32", "bf16")
+
+
+def test_auto_precision_is_resolved_and_unknown_ones_refused(tiny_modules, pipeline, monkeypatch):
+    from radsynth.models import precision
+
+    monkeypatch.setattr(precision, "fast_bf16", lambda device: True)
+    assert pipeline("gan", tiny_modules, precision="auto").precision == "bf16"
+    monkeypatch.setattr(precision, "fast_bf16", lambda device: False)
+    assert pipeline("gan", tiny_modules, precision="auto").precision == "fp32"
+    with pytest.raises(InvalidInput, match="unknown precision 'fp16'"):
+        pipeline("gan", tiny_modules, precision="fp16")
 
 
 def test_unseen_prompt_is_generated_with_low_confidence(tiny_modules, caplog, card, captions):
@@ -81,25 +94,27 @@ def test_bad_requests_fail_with_one_clear_line(tiny_modules, pipeline, kwargs, m
         pipeline("ldm", tiny_modules).generate(**request)
 
 
-def test_bad_cards_and_modules_are_named(tiny_modules, card):
+def test_bad_cards_and_modules_are_named(tiny_modules, card, card_json):
     with pytest.raises(CheckpointMismatch, match="card task 'diffusion'"):
-        GenerationPipeline.from_modules(tiny_modules, {**card("ldm"), "task": "diffusion"})
+        GenerationPipeline.from_modules(
+            tiny_modules, Card.from_dict({**card_json("ldm"), "task": "diffusion"})
+        )
     with pytest.raises(CheckpointMismatch, match="no 'unet' module"):
         GenerationPipeline.from_modules(
             {"vae": tiny_modules["vae"]}, card("ldm"), text_encoder=tiny_modules["text_encoder"]
         )
     with pytest.raises(InvalidInput, match="'colour'"):
-        bad = card("ldm")
+        bad = card_json("ldm")
         bad["config"]["unet"] = {**bad["config"]["unet"], "colour": 1}
-        GenerationPipeline.from_modules(tiny_modules, bad)
+        GenerationPipeline.from_modules(tiny_modules, Card.from_dict(bad))
 
 
 @pytest.mark.parametrize("kind", ["ldm", "gan"])
-def test_pipeline_loads_from_a_checkpoint_folder(kind, tiny_modules, card, tmp_path, pipeline):
+def test_pipeline_loads_from_a_checkpoint_folder(kind, tiny_modules, card_json, tmp_path, pipeline):
     from radsynth.models.checkpoint import save_checkpoint
 
     needed = {"ldm": ("vae", "unet", "text_encoder"), "gan": ("generator", "text_encoder")}[kind]
-    this_card = card(kind, sampling={"steps": 2})
+    this_card = card_json(kind, sampling={"steps": 2})
     this_card["config"]["text_encoder"] = tiny_modules["text_encoder"].config()
     save_checkpoint(tmp_path / kind, {name: tiny_modules[name] for name in needed}, this_card)
     loaded = GenerationPipeline.from_checkpoint(tmp_path / kind).generate(PROMPT, n=2, seed=5)
@@ -108,10 +123,10 @@ def test_pipeline_loads_from_a_checkpoint_folder(kind, tiny_modules, card, tmp_p
     assert loaded[0].metadata["model_id"] == f"test-{kind}"
 
 
-def test_checkpoint_that_does_not_fit_its_card_is_refused(tiny_modules, card, tmp_path):
+def test_checkpoint_that_does_not_fit_its_card_is_refused(tiny_modules, card_json, tmp_path):
     from radsynth.models.checkpoint import save_checkpoint
 
-    this_card = card("vae")
+    this_card = card_json("vae")
     this_card["config"]["vae"] = {**this_card["config"]["vae"], "latent_channels": 3}
     save_checkpoint(tmp_path / "vae", {"vae": tiny_modules["vae"]}, this_card)
     with pytest.raises(CheckpointMismatch, match="shape"):
@@ -132,13 +147,13 @@ def test_sampler_must_exist_and_fit_the_schedule(tiny_modules, card):
         GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"sampler": "euler"}))
 
 
-def test_ddim_and_rectified_flow_pipelines_generate(tiny_modules, card):
+def test_ddim_and_rectified_flow_pipelines_generate(tiny_modules, card, card_json):
     ddim = GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"sampler": "ddim"}))
     assert ddim.generate(PROMPT, n=1, steps=2)[0].metadata["sampler"] == "ddim"
-    flow_card = card("ldm")
+    flow_card = card_json("ldm")
     flow_card["config"]["noise"] = {"kind": "rflow"}
-    flow = GenerationPipeline.from_modules(tiny_modules, flow_card, device="cpu")
-    assert flow.defaults.sampler == "euler"
+    flow = GenerationPipeline.from_modules(tiny_modules, Card.from_dict(flow_card), device="cpu")
+    assert flow.generator.defaults.sampler == "euler"
     assert flow.generate(PROMPT, n=1, steps=2)[0].array.shape == (16, 16)
 
 
@@ -178,7 +193,7 @@ def test_guidance_interval_from_the_card_is_used_and_recorded(tiny_modules, card
     )
     limited = ldm.generate(PROMPT, n=1, seed=0, guidance=3.0)[0]
     assert limited.metadata["guidance_interval"] == [0.2, 0.8]
-    ldm.use_guidance_interval(None)
+    ldm.generator.use_guidance_interval(None)
     full = ldm.generate(PROMPT, n=1, seed=0, guidance=3.0)[0]
     assert full.metadata["guidance_interval"] is None
     assert not np.array_equal(limited.array, full.array)

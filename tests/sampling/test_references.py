@@ -49,8 +49,8 @@ def oracle_setup(card, text_encoder):
         vae=modules["vae"],
         schedule=schedule,
         text_encoder=text_encoder,
-        latent_shape=pipeline.vae_config.latent_shape(pipeline.image_size),
-        latent_scale=pipeline.vae_config.latent_scale,
+        latent_shape=pipeline.generator.vae_config.latent_shape(pipeline.image_size),
+        latent_scale=pipeline.generator.vae_config.latent_scale,
         device=torch.device("cpu"),
     )
     return pipeline, ref

@@ -1,6 +1,6 @@
 """A real Orthanc PACS with its DICOMweb plugin on loopback, for the DICOMweb and gate tests.
 
-Import the fixtures into a test module: ``from serve.orthanc import orthanc, empty_orthanc``.
+Import the fixtures into a test module: ``from tests.serve.orthanc import orthanc, empty_orthanc``.
 ``synthetic_dicom`` is a radsynth-generated DICOM series (the shipped model), made once per
 test session however many modules import it.
 """

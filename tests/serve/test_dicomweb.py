@@ -1,6 +1,6 @@
 """PacsClient and ``radsynth pacs`` against a real Orthanc, with real and radsynth-made DICOM."""
 
-# ruff: noqa: F811 (fixtures imported from serve.orthanc are test parameters by design)
+# ruff: noqa: F811 (fixtures imported from tests.serve.orthanc are test parameters by design)
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The synthetic-image gate in front of a real Orthanc, fed real and radsynth-made DICOM."""
 
-# ruff: noqa: F811 (fixtures imported from serve.orthanc are test parameters by design)
+# ruff: noqa: F811 (fixtures imported from tests.serve.orthanc are test parameters by design)
 
 from __future__ import annotations
 

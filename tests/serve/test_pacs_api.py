@@ -3,7 +3,7 @@ generated studies pushed through the API land in the PACS; a study pulled from t
 translated and pushed back; the gate's STOW-RS endpoint forwards a real study and
 quarantines a synthetic one; a PACS that is down fails the job clearly and loses nothing."""
 
-# ruff: noqa: F811 (fixtures imported from serve.orthanc are test parameters by design)
+# ruff: noqa: F811 (fixtures imported from tests.serve.orthanc are test parameters by design)
 
 from __future__ import annotations
 

@@ -13,20 +13,21 @@ from radsynth.cli import main
 from radsynth.data.degrade import rician
 from radsynth.evaluate.translation import body_mask
 from radsynth.io import read_image, write_dicom, write_nifti
+from radsynth.models.registry import shipped
 from radsynth.provenance import read_marking
 from radsynth.translate import load_translator
-from radsynth.translate.volume import TASKS, WEIGHTS
+from radsynth.translate.volume import TASKS
 
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_every_task_has_a_shipped_checkpoint_with_a_card(task):
     model = load_translator(task)
     card = model.card
-    assert card["task"] == "translate" and card["model_id"].startswith("translate-")
-    assert card["data"]["sources"] and all(s.get("licence") for s in card["data"]["sources"])
-    assert (WEIGHTS / TASKS[task].model / "card.json").is_file()
+    assert card.task == "translate" and card.model_id.startswith("translate-")
+    assert card.data.sources and all(s.licence for s in card.data.sources)
+    assert (shipped(TASKS[task].model) / "card.json").is_file()
     # translation runs at the pixel spacing the model learnt (the card's), not at 1 mm
-    assert model.spacing == pytest.approx(np.mean(card["task_info"]["image"]["spacing"]))
+    assert model.spacing == pytest.approx(np.mean(card.spacing))
     if not TASKS[task].native:
         assert model.spacing > 1.5  # 64-pixel slices of heads
 

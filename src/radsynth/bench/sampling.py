@@ -43,10 +43,10 @@ from radsynth.bench.measure import (
 from radsynth.bench.references import LatentModel, diffusers_sample, monai_sample, monai_scheduler
 from radsynth.bench.training import training_benchmark
 from radsynth.generate.models import default_device, load_pipeline, resolve_checkpoint
-from radsynth.models.checkpoint import load_card, restore
 from radsynth.models.diffusion import NoiseConfig, NoiseSchedule
 from radsynth.models.precision import cpu_has_fast_bf16
-from radsynth.sampling.pipeline import GenerationPipeline, build_modules
+from radsynth.models.registry import DEFAULT_FAMILY, load_pretrained, read_card
+from radsynth.sampling.pipeline import GenerationPipeline
 
 TARGETS = {"monai_ddpm": 50.0, "monai_ddim": 3.0, "diffusers_dpm": 1.5}
 
@@ -57,10 +57,13 @@ class BenchSettings:
     are also the fidelity sample when ``fidelity``); ``compare_steps``: extra radsynth rows
     at other step counts; ``train_repeats`` 0 skips the training comparison;
     ``ddpm_timed_steps``: time only the first N DDPM steps and scale them to all (every
-    step is the same forward and update), for a machine too loaded to run all 1000."""
+    step is the same forward and update), for a machine too loaded to run all 1000.
+    ``precision``: radsynth's and the references' network precision (``auto``: bf16 where
+    the device runs it faster)."""
 
-    model: str = "demo-ct-mr-64"
+    model: str = DEFAULT_FAMILY
     device: str | None = None
+    precision: str = "auto"
     batch_size: int = 16
     repeats: int = 4
     fidelity: bool = True
@@ -100,18 +103,16 @@ def unet_rows_per_image(method: Method, prompts: list[str], seeds: list[int]) ->
 def reference_model(folder: Path, pipeline: GenerationPipeline) -> LatentModel:
     """The checkpoint's networks built and loaded afresh (as MONAI builds them: none of
     radsynth's inference settings), sharing only the frozen text encoder."""
-    card = load_card(folder)
-    modules = build_modules(card)
-    restore(folder, modules)
-    for module in modules.values():
-        module.to(pipeline.device).eval()
+    pretrained = load_pretrained(folder, "ldm")
+    modules = {name: module.to(pipeline.device) for name, module in pretrained.modules.items()}
+    ldm = pipeline.generator
     return LatentModel(
         unet=modules["unet"],
         vae=modules["vae"],
-        schedule=NoiseSchedule(NoiseConfig.from_dict(card["config"].get("noise", {}))),
-        text_encoder=pipeline.text_encoder,
-        latent_shape=pipeline.vae_config.latent_shape(pipeline.image_size),
-        latent_scale=pipeline.vae_config.latent_scale,
+        schedule=NoiseSchedule(NoiseConfig.from_dict(pretrained.card.section("noise", {}))),
+        text_encoder=ldm.text_encoder,
+        latent_shape=ldm.vae_config.latent_shape(ldm.image_size),
+        latent_scale=ldm.vae_config.latent_scale,
         device=pipeline.device,
     )
 
@@ -128,8 +129,10 @@ def build_methods(
     shipped pipeline with its guidance interval flipped (see the module docstring);
     ``guided``, when the shipped LDM samples with a guidance-distilled UNet, the same
     checkpoint without it (two guided rows per image and step)."""
-    steps, guidance = pipeline.defaults.steps, pipeline.defaults.guidance
-    autocast = torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=pipeline.bf16)
+    defaults = pipeline.generator.defaults
+    steps, guidance = defaults.steps, defaults.guidance
+    bf16 = pipeline.precision == "bf16"
+    autocast = torch.autocast(pipeline.device.type, dtype=torch.bfloat16, enabled=bf16)
 
     def ours(n: int, which: GenerationPipeline = pipeline) -> Callable:
         return lambda prompts, seeds: which.sample(prompts, seeds, steps=n)
@@ -145,7 +148,7 @@ def build_methods(
         with autocast:
             return diffusers_sample(ref, prompts, seeds, steps, guidance)
 
-    sampler = pipeline.defaults.sampler
+    sampler = defaults.sampler
     ours_unet, ref_unet = _network(pipeline, guidance), ref.unet
     methods = [
         Method("radsynth", f"radsynth ({sampler}, shipped)", steps, ours(steps), ours_unet),
@@ -163,10 +166,10 @@ def build_methods(
                 f"radsynth ({sampler}), guided original (--no-distilled)",
                 steps,
                 ours(steps, guided),
-                guided.denoiser.network,
+                guided.generator.denoiser.network,
             )
         )
-    interval = flipped.defaults.guidance_interval
+    interval = flipped.generator.defaults.guidance_interval
     methods.append(
         Method(
             "radsynth_every_step" if interval is None else "radsynth_interval",
@@ -202,7 +205,8 @@ def build_methods(
 
 def _network(pipeline: GenerationPipeline, guidance: float) -> torch.nn.Module:
     """The UNet ``pipeline`` really runs at ``guidance`` (the distilled one where it applies)."""
-    return pipeline.distilled.network if pipeline.uses_distilled(guidance) else pipeline.denoiser.network
+    ldm = pipeline.generator
+    return ldm.distilled.network if ldm.uses_distilled(guidance) else ldm.denoiser.network
 
 
 def fidelity_prompts(n: int, seed: int) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
@@ -247,8 +251,8 @@ def unet_throughput(
             ref.unet(x, t, ctx)
 
     forwards = {
-        "radsynth": ours(pipeline.denoiser.network),
-        "radsynth_compiled": ours(compiled.denoiser.network),
+        "radsynth": ours(pipeline.generator.denoiser.network),
+        "radsynth_compiled": ours(compiled.generator.denoiser.network),
         "as_built": as_built,
     }
     for forward in forwards.values():
@@ -299,14 +303,14 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     device = torch.device(settings.device) if settings.device else default_device()
     started, load_start = time.perf_counter(), load_average()
     folder = resolve_checkpoint(settings.model, "ldm")
-    options = {"device": device, "batch_size": settings.batch_size}
+    options = {"device": device, "batch_size": settings.batch_size, "precision": settings.precision}
     pipeline = load_pipeline(folder, "ldm", **options)
     compiled = load_pipeline(folder, "ldm", **options, compile=True)
     flipped = load_pipeline(folder, "ldm", **options)
-    shipped_interval = pipeline.defaults.guidance_interval
-    flipped.use_guidance_interval(None if shipped_interval else settings.guidance_interval)
+    shipped = pipeline.generator.defaults
+    flipped.generator.use_guidance_interval(None if shipped.guidance_interval else settings.guidance_interval)
     guided = None
-    if pipeline.uses_distilled(pipeline.defaults.guidance):
+    if pipeline.generator.uses_distilled(shipped.guidance):
         guided = load_pipeline(folder, "ldm", **options, distilled=False)
     ref = reference_model(folder, pipeline)
     methods, ddpm = build_methods(pipeline, compiled, flipped, ref, settings, guided)
@@ -329,7 +333,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
         {m.name: (lambda rep, m=m: m.run(*batch(rep))) for m in methods}, settings.repeats, device
     )
     log(f"{ddpm.label}-{ddpm.steps}: one batch of {b}")
-    timed[ddpm.name] = time_ddpm(ref, ddpm, settings, *batch(0), pipeline.defaults.guidance)
+    timed[ddpm.name] = time_ddpm(ref, ddpm, settings, *batch(0), shipped.guidance)
     load_after_sampling = load_average()
 
     log("FLOPs and matmul peaks")
@@ -375,13 +379,13 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     fast = rows["radsynth_compiled"]["images_per_s"]
     ratios_compiled = {name: fast / rows[name]["images_per_s"] for name in TARGETS}
     result = {
-        "settings": asdict(settings) | {"device": str(device)},
+        "settings": asdict(settings) | {"device": str(device), "precision": pipeline.precision},
         "shipped": {
-            "sampler": pipeline.defaults.sampler,
-            "steps": pipeline.defaults.steps,
-            "guidance": pipeline.defaults.guidance,
-            "guidance_interval": pipeline.defaults.guidance_interval,
-            "distilled": pipeline.uses_distilled(pipeline.defaults.guidance),
+            "sampler": shipped.sampler,
+            "steps": shipped.steps,
+            "guidance": shipped.guidance,
+            "guidance_interval": shipped.guidance_interval,
+            "distilled": pipeline.generator.uses_distilled(shipped.guidance),
         },
         "machine": machine(device),
         "load_average": {"start": load_start, "after_sampling": load_after_sampling},
@@ -407,7 +411,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     }
     if settings.train_repeats:
         log(f"training: {settings.train_repeats} interleaved steps of batch {b} each")
-        card = load_card(folder)
+        card = read_card(folder)
         vae_folder = resolve_checkpoint(settings.model, "vae")
         result["training"] = training_benchmark(card, vae_folder, b, settings.train_repeats, device)
     result["load_average"]["end"] = load_average()

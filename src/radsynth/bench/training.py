@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from radsynth.bench.measure import interleaved
 from radsynth.bench.references import monai_scheduler
+from radsynth.models.card import Card
 from radsynth.train.config import config_from_dict
 from radsynth.train.data import ManifestDataset, collate
 from radsynth.train.distributed import Runtime
@@ -33,7 +34,7 @@ from radsynth.train.task import StepContext
 
 
 def prepared_run(
-    ldm_card: dict[str, Any],
+    ldm_card: Card,
     vae_folder: Path,
     batch_size: int,
     device: torch.device,
@@ -43,7 +44,7 @@ def prepared_run(
     """The recipe the shipped LDM was trained with (its card's ``config.train``) on the
     shipped VAE, ready to step, and the seconds spent preparing it (mostly encoding every
     training image once). ``manifest`` replaces the recipe's training data."""
-    config = config_from_dict(ldm_card["config"]["train"])
+    config = config_from_dict(ldm_card.section("train"))
     options = {**config.options, "vae": str(vae_folder)}
     data = dataclasses.replace(config.data, manifest=manifest or config.data.manifest)
     config = dataclasses.replace(config, batch_size=batch_size, options=options, out=str(out), data=data)
@@ -106,7 +107,7 @@ def monai_step(run: Run) -> Any:
 
 
 def training_benchmark(
-    ldm_card: dict[str, Any],
+    ldm_card: Card,
     vae_folder: Path,
     batch_size: int,
     repeats: int,

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from radsynth.cli.common import Precision
 from radsynth.errors import InvalidInput
 
 
@@ -30,6 +31,7 @@ def bench(
     device: Annotated[
         str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
     ] = None,
+    precision: Precision = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per timed batch.")] = 16,
     repeats: Annotated[
         int,
@@ -70,6 +72,7 @@ def bench(
     settings = BenchSettings(
         model=model,
         device=device,
+        precision=precision,
         batch_size=batch_size,
         repeats=repeats,
         fidelity=fidelity,

@@ -18,6 +18,14 @@ Weights = Annotated[
     str, typer.Option("--weights", help="Shipped model family, or a checkpoint folder (card.json inside).")
 ]
 Device = Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")]
+Precision = Annotated[
+    str,
+    typer.Option(
+        "--precision",
+        help="Network precision: fp32 (image i the same at any batch size), bf16, or auto "
+        "(bf16 where the device runs it faster; recorded in every output).",
+    ),
+]
 
 
 def progress_bar(console: Console, title: str = "{task.description}") -> Progress:

@@ -18,8 +18,6 @@ from radsynth.errors import InvalidInput
 
 app = typer.Typer(help="Evaluate synthetic images against real ones (report.html + metrics.json).")
 
-DEFAULT_FAMILY = "demo-ct-mr-64"
-
 
 def _splits(value: str | None) -> tuple[str, ...]:
     return tuple(s.strip() for s in value.split(",") if s.strip()) if value else ()
@@ -156,14 +154,14 @@ def _models(reader: str | None, encoder: str | None, attack: str | None):
     from radsynth.evaluate.features import DomainReader
     from radsynth.evaluate.run import Models
     from radsynth.generate import load_pipeline
-    from radsynth.generate.models import WEIGHTS
+    from radsynth.models.registry import shipped
 
-    reader_folder = Path(reader) if reader else WEIGHTS / DEFAULT_FAMILY / "classifier"
-    encoder_folder = Path(encoder) if encoder else WEIGHTS / DEFAULT_FAMILY / "encoder"
+    reader_folder = Path(reader) if reader else shipped("classifier")
+    encoder_folder = Path(encoder) if encoder else shipped("encoder")
     pipeline = None
-    if attack:
+    if attack:  # its networks are scored directly (no generation): precision does not apply
         kind = attack if attack in ("ldm", "vae", "gan") else None
-        pipeline = load_pipeline(DEFAULT_FAMILY if kind else attack, kind or "ldm", device="cpu")
+        pipeline = load_pipeline(kind=kind, device="cpu") if kind else load_pipeline(attack, device="cpu")
     return Models(DomainReader(reader_folder), DomainReader(encoder_folder), pipeline)
 
 

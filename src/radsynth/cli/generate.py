@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radsynth.cli.common import Device, Weights, pipeline_warnings_muted, progress_bar
+from radsynth.cli.common import Device, Precision, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
 
@@ -54,6 +54,7 @@ def generate(
     fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
     device: Device = None,
+    precision: Precision = "auto",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace earlier outputs of the same names.")
     ] = False,
@@ -74,7 +75,8 @@ def generate(
     """Generate N images from a text prompt; every file is marked synthetic (DICOM Conversion
     Type SYN and derivation, PNG text, NIfTI description + JSON sidecar)."""
     from radsynth.provenance.marking import FORMATS
-    from radsynth.sampling.bounds import KINDS, LIBRARY
+    from radsynth.sampling.bounds import LIBRARY
+    from radsynth.sampling.pipeline import KINDS
 
     if model not in KINDS:
         raise InvalidInput(f"unknown model {model!r}; choose one of {', '.join(KINDS)}")
@@ -84,14 +86,18 @@ def generate(
     if not 0 < privacy_threshold <= 1:
         raise InvalidInput(f"--privacy-threshold must be in (0, 1], got {privacy_threshold}")
     from radsynth.generate import check_output_folder, load_pipeline, write_batch
+    from radsynth.sampling.families import LatentDiffusion
 
     check_output_folder(out, create=False)  # a bad folder fails before minutes of sampling
     console = Console(stderr=True)
-    pipeline = load_pipeline(weights, model, device=device, distilled=distilled)
+    pipeline = load_pipeline(weights, model, device=device, precision=precision, distilled=distilled)
+    for option, value in (("--sampler", sampler), ("--guidance-interval", guidance_interval)):
+        if value is not None and not isinstance(pipeline.generator, LatentDiffusion):
+            raise InvalidInput(f"{option}: a {pipeline.kind} model has no sampler or guidance")
     if sampler is not None:
-        pipeline.use_sampler(sampler)
+        pipeline.generator.use_sampler(sampler)
     if guidance_interval is not None:
-        pipeline.use_guidance_interval(_interval(guidance_interval))
+        pipeline.generator.use_guidance_interval(_interval(guidance_interval))
     unknown = pipeline.check_prompt(prompt)
     if unknown:
         console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")
@@ -148,19 +154,33 @@ def _without_near_copies(images, weights: str, model: str, threshold: float, con
 
 
 def models() -> None:
-    """List the shipped models with what their cards say."""
-    from radsynth.generate import list_models
+    """List every shipped checkpoint (generators, readers, detector, translators) with
+    what its card says, a table per family, then the data each was trained on."""
+    from itertools import groupby
 
-    table = Table("model", "kind", "model id", "steps", "trained on", "folder")
-    for shipped in list_models():
-        card = shipped.card()
-        sources = ", ".join(sorted({s.get("source", "?") for s in card.get("data", {}).get("sources", [])}))
-        table.add_row(
-            shipped.name,
-            shipped.kind,
-            str(card.get("model_id", "")),
-            str(card.get("steps", "")),
-            sources or "-",
-            str(shipped.folder),
+    from rich.markup import escape
+    from rich.table import Column
+
+    from radsynth.models.registry import shipped_models
+
+    console = Console()
+    for family, group in groupby(shipped_models(), key=lambda m: m.name):
+        group = list(group)
+        table = Table(
+            Column("kind", no_wrap=True),
+            Column("task", no_wrap=True),
+            Column("model id", no_wrap=True),
+            "steps",
+            title=f"{family} ({group[0].folder.parent})",
         )
-    Console().print(table)
+        trained_on: dict[str, list[str]] = {}
+        for shipped in group:
+            card = shipped.card()
+            steps = "" if card.steps is None else str(card.steps)
+            table.add_row(shipped.kind, card.task, card.model_id, steps)
+            sources = card.data.sources if card.data else ()
+            key = "; ".join(sorted(f"{s.source}: {s.licence}" for s in sources)) or "-"
+            trained_on.setdefault(key, []).append(shipped.kind)
+        console.print(table)
+        for sources, kinds in trained_on.items():
+            console.print(f"[bold]{', '.join(kinds)}[/] trained on: {escape(sources)}", highlight=False)

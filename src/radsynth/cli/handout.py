@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from radsynth.cli.common import Device, Weights, pipeline_warnings_muted, progress_bar
+from radsynth.cli.common import Device, Precision, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
 
@@ -39,6 +39,7 @@ def handout(
     ] = None,
     weights: Weights = "demo-ct-mr-64",
     device: Device = None,
+    precision: Precision = "auto",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an earlier handout in the same folder.")
     ] = False,
@@ -58,7 +59,7 @@ def handout(
         from radsynth.generate import load_pipeline
 
         with console.status("loading the model"):
-            pipeline = load_pipeline(weights, device=device)
+            pipeline = load_pipeline(weights, device=device, precision=precision)
     with pipeline_warnings_muted(), progress_bar(console, "handout") as bar:  # prompts use the model's words
         task = bar.add_task("pictures", total=None)
         result = make_handout(

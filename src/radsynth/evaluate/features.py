@@ -18,9 +18,9 @@ import torch
 from radsynth.data.normalise import foreground_mask
 from radsynth.errors import InvalidInput
 from radsynth.extras import optional_import
-from radsynth.models.checkpoint import load_checkpoint
-from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
+from radsynth.models.classifier import ClassifierConfig
 from radsynth.models.intensity import to_model_range
+from radsynth.models.registry import load_pretrained
 
 # First-order and texture classes (no shape: a Fréchet distance over generated slices
 # should not hinge on a threshold mask's outline), on the original image and on its
@@ -78,16 +78,14 @@ class DomainReader:
     """The shipped (or a trained) attribute classifier: attributes and pooled features."""
 
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu") -> None:
-        state, card = load_checkpoint(folder)
-        if card.get("task") != "classifier":
-            raise InvalidInput(f"not an attribute classifier (task {card.get('task')!r})", folder)
-        self.config = ClassifierConfig.from_dict(card["config"]["classifier"])
-        self.net = AttributeClassifier(self.config)
-        self.net.load_state_dict(state["classifier"])
-        self.net.eval().to(device)
+        pretrained = load_pretrained(folder, "classifier")
+        self.card = pretrained.card
+        self.config = ClassifierConfig.from_dict(self.card.section("classifier"))
+        self.net = pretrained.modules["classifier"].to(device)
         self.device = torch.device(device)
-        self.card = card
-        self.size = tuple(card["task_info"]["image"]["size"])
+        if self.card.image_size is None:
+            raise InvalidInput("the classifier's card has no task_info.image.size", folder)
+        self.size = self.card.image_size
 
     def _batches(self, slices: Sequence[np.ndarray], batch: int = 64):
         for i in range(0, len(slices), batch):

@@ -48,8 +48,8 @@ def reconstruction_loss(pipeline: GenerationPipeline, images: np.ndarray, batch:
     out = []
     for start in range(0, len(images), batch):
         x = to_model_range(torch.from_numpy(images[start : start + batch])[:, None]).to(pipeline.device)
-        mu, _ = pipeline.vae.encode(x)
-        recon = pipeline.vae.decode(mu)
+        mu, _ = pipeline.generator.vae.encode(x)
+        recon = pipeline.generator.vae.decode(mu)
         out.append((recon - x).abs().flatten(1).mean(1).cpu())
     return torch.cat(out).double().numpy()
 
@@ -64,13 +64,14 @@ def denoising_loss(
 ) -> np.ndarray:
     """Per image: the LDM's training loss (MSE to the schedule's target) averaged over
     ``MIA_TIMESTEPS``, with noise seeded per (image, timestep): the same at any batch size."""
-    schedule = pipeline.denoiser.schedule
-    scale = pipeline.vae_config.latent_scale
+    ldm = pipeline.generator
+    schedule = ldm.denoiser.schedule
+    scale = ldm.vae_config.latent_scale
     out = []
     for start in range(0, len(images), batch):
         x = to_model_range(torch.from_numpy(images[start : start + batch])[:, None]).to(pipeline.device)
-        z0 = pipeline.vae.encode(x)[0] * scale  # (B, C, h, w): posterior mean, as the loss sees it
-        tokens, mask = pipeline.text_encoder.encode(list(captions[start : start + batch]))
+        z0 = ldm.vae.encode(x)[0] * scale  # (B, C, h, w): posterior mean, as the loss sees it
+        tokens, mask = ldm.text_encoder.encode(list(captions[start : start + batch]))
         cond = Cond(tokens.to(pipeline.device), mask.to(pipeline.device))
         losses = []
         for k, step in enumerate(MIA_TIMESTEPS):
@@ -78,7 +79,7 @@ def denoising_loss(
             noise = randn_per_sample(tuple(z0.shape[1:]), generators(seeds), pipeline.device)
             t = torch.full((len(x),), step, device=pipeline.device)
             x_t = schedule.add_noise(z0, noise, t).float()
-            prediction = pipeline.denoiser(x_t, t, cond.context, cond.mask)
+            prediction = ldm.denoiser(x_t, t, cond.context, cond.mask)
             target = schedule.training_target(z0, noise, t).float()
             losses.append(((prediction - target) ** 2).flatten(1).mean(1))
         out.append(torch.stack(losses, 1).mean(1).cpu())

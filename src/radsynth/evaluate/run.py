@@ -130,8 +130,8 @@ def evaluate(
         )
     )
     metrics["models"] = {
-        "reader": models.reader.card.get("model_id"),
-        "encoder": models.encoder.card.get("model_id"),
+        "reader": models.reader.card.model_id,
+        "encoder": models.encoder.card.model_id,
         "attack": None if models.attack is None else models.attack.model_id,
     }
     metrics["options"] = {

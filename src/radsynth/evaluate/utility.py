@@ -240,4 +240,4 @@ def _concat(a: Labelled, b: Labelled) -> Labelled:
 def encoder_start(reader: DomainReader) -> dict[str, Any]:
     """The transfer arms' starting point: a copy of the domain encoder's backbone."""
     backbone = {k: v.detach().clone() for k, v in reader.net.backbone.state_dict().items()}
-    return {"config": reader.config, "backbone": backbone, "model_id": reader.card.get("model_id")}
+    return {"config": reader.config, "backbone": backbone, "model_id": reader.card.model_id}

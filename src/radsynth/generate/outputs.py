@@ -217,7 +217,7 @@ def _facts(image: Image, seed: int | None | str = "from-image") -> SyntheticFact
     meta = image.metadata
     settings = {
         k: meta.get(k)
-        for k in ("model_kind", "sampler", "steps", "guidance", "guidance_interval")
+        for k in ("model_kind", "sampler", "steps", "guidance", "guidance_interval", "precision")
         if meta.get(k) is not None
     }
     return SyntheticFacts(
@@ -246,6 +246,7 @@ def _card(images: list[Image], fmt: str, records: list[dict], extra: dict[str, A
         "steps": meta.get("steps"),
         "guidance": meta.get("guidance"),
         "guidance_interval": meta.get("guidance_interval"),
+        "precision": meta.get("precision"),
         "format": fmt,
         "n": len(images),
         "low_confidence": bool(meta.get("low_confidence")),

@@ -20,7 +20,7 @@ from radsynth.errors import InvalidInput
 from radsynth.evaluate.privacy import COPY_THRESHOLD, nearest_by_correlation
 from radsynth.evaluate.sets import load_set
 from radsynth.io import Image
-from radsynth.models.checkpoint import load_card
+from radsynth.models.registry import read_card
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,13 @@ class FilterResult:
 
 def training_images(checkpoint: str | Path) -> np.ndarray:
     """(N, H, W) [0, 1] training images of the checkpoint, as its card names them."""
-    data = load_card(checkpoint).get("data", {})
-    if not data.get("manifest"):
+    data = read_card(checkpoint).data
+    if data is None or not data.manifest:
         raise InvalidInput(
             "the checkpoint's card names no training manifest: cannot filter copies", checkpoint
         )
-    manifest = resolve_manifest(str(data["manifest"]))
-    split = data.get("split")
+    manifest = resolve_manifest(data.manifest)
+    split = data.split
     return load_set(manifest, "training", (split,) if split else (), resample=True).images
 
 

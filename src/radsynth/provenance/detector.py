@@ -23,8 +23,10 @@ import torch
 from radsynth.data.manifest import Record, load_manifest, read_unit_image, write_manifest
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, write_text_atomic
-from radsynth.models.checkpoint import CARD, load_checkpoint
-from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
+from radsynth.models.card import Card
+from radsynth.models.checkpoint import CARD
+from radsynth.models.classifier import AttributeClassifier
+from radsynth.models.registry import load_pretrained, shipped
 from radsynth.train.config import config_from_dict
 from radsynth.train.tasks.detector import SOURCES, contrast_normalise
 
@@ -34,7 +36,6 @@ INPUT_SIZE = 64
 # template is what the detector mistakes), while 98-100 % of synthetic slices pass it.
 VERDICT_THRESHOLD = 0.9
 MAX_SLICES = 8
-SHIPPED = Path(__file__).resolve().parent.parent / "weights" / "demo-ct-mr-64" / "detector"
 RECIPE: dict[str, Any] = {
     "task": "detector",
     "model": {},
@@ -57,26 +58,19 @@ class SyntheticDetector:
     """A trained detector: ``score`` gives P(synthetic) per image."""
 
     net: AttributeClassifier
-    card: dict[str, Any]
+    card: Card
     threshold: float = VERDICT_THRESHOLD
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> SyntheticDetector:
         """The checkpoint in ``folder`` (a ``radsynth train`` model folder), else the shipped one."""
-        folder = Path(folder) if folder is not None else SHIPPED
-        state, card = load_checkpoint(folder)
-        if "detector" not in state:
-            raise InvalidInput("not a detector checkpoint (no 'detector' module)", folder)
-        config = ClassifierConfig.from_dict(card["config"]["detector"])
-        net = AttributeClassifier(config)
-        net.load_state_dict(state["detector"])
-        net.eval()
-        threshold = float(card.get("metrics", {}).get("threshold", VERDICT_THRESHOLD))
-        return cls(net, card, threshold)
+        pretrained = load_pretrained(folder if folder is not None else shipped("detector"), "detector")
+        threshold = float(pretrained.card.metrics.get("threshold", VERDICT_THRESHOLD))
+        return cls(pretrained.modules["detector"], pretrained.card, threshold)
 
     @property
     def model_id(self) -> str:
-        return str(self.card.get("model_id", "detector"))
+        return self.card.model_id or "detector"
 
     def score(self, slices: Sequence[np.ndarray]) -> np.ndarray:
         """P(synthetic) for each 2D array (any units, any size >= 8 px)."""

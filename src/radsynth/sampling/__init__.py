@@ -1,8 +1,10 @@
 """Sampling: solvers as pure functions, classifier-free guidance as a denoiser wrapper,
-per-sample seeds, and the inference pipeline (prompt -> ``radsynth.io.Image`` list)."""
+per-sample seeds, the generator families behind one protocol (``families``), and the
+inference pipeline (prompt -> ``radsynth.io.Image`` list)."""
 
+from radsynth.sampling.families import GENERATORS, Generator, SamplingDefaults
 from radsynth.sampling.guidance import ClassifierFreeGuidance
-from radsynth.sampling.pipeline import GenerationPipeline, SamplingDefaults, build_modules
+from radsynth.sampling.pipeline import GenerationPipeline
 from radsynth.sampling.samplers import (
     SAMPLERS,
     get_sampler,
@@ -14,11 +16,12 @@ from radsynth.sampling.samplers import (
 from radsynth.sampling.seeds import generators, randn_per_sample, sample_seeds
 
 __all__ = [
+    "GENERATORS",
     "SAMPLERS",
     "ClassifierFreeGuidance",
     "GenerationPipeline",
+    "Generator",
     "SamplingDefaults",
-    "build_modules",
     "generators",
     "get_sampler",
     "randn_per_sample",

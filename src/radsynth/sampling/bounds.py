@@ -1,5 +1,6 @@
-"""What a generation request may ask for, defined once: the generator kinds and the bounds
-on prompt length, image count, sampler steps and guidance (the output formats are
+"""What a generation request may ask for, defined once: the bounds on prompt length, image
+count, sampler steps and guidance (the generator kinds are the families' registry,
+``radsynth.sampling.families.GENERATORS``; the output formats are
 ``radsynth.provenance.marking.FORMATS``, where each is marked).
 
 The library enforces :data:`LIBRARY`; the CLI checks the same bounds before it loads a
@@ -14,7 +15,6 @@ from dataclasses import dataclass, fields
 
 from radsynth.errors import InvalidInput
 
-KINDS = ("ldm", "gan", "vae")
 MAX_PROMPT_CHARS = 1000
 MAX_IMAGES = 10_000
 MAX_STEPS = 1000

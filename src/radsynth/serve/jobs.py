@@ -266,7 +266,7 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
     from radsynth.evaluate.run import EvaluationOptions, Models, evaluate
     from radsynth.evaluate.sets import load_set
     from radsynth.evaluate.utility import UtilitySettings
-    from radsynth.generate.models import WEIGHTS
+    from radsynth.models.registry import shipped
 
     p = ctx.params
     sources = evaluation_sources(ctx)
@@ -275,8 +275,7 @@ def run_evaluate(ctx: JobContext) -> dict[str, Any]:
         key: load_set(source.path, key, splits[key], True, within=source.within)
         for key, source in sources.items()
     }
-    family = WEIGHTS / "demo-ct-mr-64"
-    models = Models(DomainReader(family / "classifier"), DomainReader(family / "encoder"))
+    models = Models(DomainReader(shipped("classifier")), DomainReader(shipped("encoder")))
     options = EvaluationOptions(
         seed=p["seed"],
         n_boot=p["bootstrap"],

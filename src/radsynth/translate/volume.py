@@ -24,18 +24,19 @@ from radsynth.data.paired import TRANSLATION_HU_RANGE
 from radsynth.errors import GeometryMismatch, InvalidInput
 from radsynth.evaluate.translation import body_mask
 from radsynth.io import Image
-from radsynth.models.checkpoint import load_checkpoint
-from radsynth.models.translator import Translator, TranslatorConfig
+from radsynth.models.card import Card
+from radsynth.models.registry import load_pretrained, shipped
+from radsynth.models.translator import Translator
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "demo-ct-mr-64"
 AIR_HU = -1000.0
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """``model``: the shipped checkpoint folder; ``inputs``: modalities accepted; ``output``:
-    the output's modality (None: the input's); ``factor``: in-plane upsampling (SR);
-    ``native``: run at the slice's own resolution (else at the model's spacing)."""
+    """``model``: the shipped checkpoint's kind (``radsynth.models.registry.shipped``);
+    ``inputs``: modalities accepted; ``output``: the output's modality (None: the input's);
+    ``factor``: in-plane upsampling (SR); ``native``: run at the slice's own resolution
+    (else at the model's spacing)."""
 
     model: str
     inputs: tuple[str, ...]
@@ -59,16 +60,15 @@ class LoadedTranslator:
     """A translator network with its card (``spacing``: the training pixel spacing, mm)."""
 
     net: Translator
-    card: dict[str, Any]
+    card: Card
 
     @property
     def model_id(self) -> str:
-        return str(self.card.get("model_id", "translator"))
+        return self.card.model_id or "translator"
 
     @property
     def spacing(self) -> float:
-        image = (self.card.get("task_info") or {}).get("image") or {}
-        return float(np.mean(image.get("spacing") or [1.0]))
+        return float(np.mean(self.card.spacing or [1.0]))
 
 
 def task_spec(task: str) -> TaskSpec:
@@ -79,14 +79,9 @@ def task_spec(task: str) -> TaskSpec:
 
 def load_translator(task: str, weights: str | Path | None = None) -> LoadedTranslator:
     """The shipped model of ``task``, or a ``radsynth train`` model folder (``weights``)."""
-    folder = Path(weights) if weights is not None else WEIGHTS / task_spec(task).model
-    state, card = load_checkpoint(folder)
-    if "translator" not in state:
-        raise InvalidInput("not a translation checkpoint (no 'translator' module)", folder)
-    net = Translator(TranslatorConfig.from_dict(card["config"]["translator"]))
-    net.load_state_dict(state["translator"])
-    net.eval()
-    return LoadedTranslator(net, card)
+    folder = Path(weights) if weights is not None else shipped(task_spec(task).model)
+    pretrained = load_pretrained(folder, "translate")
+    return LoadedTranslator(pretrained.modules["translator"], pretrained.card)
 
 
 def check_input(image: Image, task: str, source: str | Path = "input") -> None:

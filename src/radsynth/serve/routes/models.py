@@ -14,11 +14,11 @@ router = APIRouter(prefix="/api")
 @router.get("/models")
 def models(_: Caller) -> dict[str, Any]:
     from radsynth.generate import list_models
-    from radsynth.sampling.pipeline import SamplingDefaults
+    from radsynth.sampling import SamplingDefaults
 
     out = []
     for shipped in list_models():
-        card = shipped.card()
+        card = shipped.card().to_dict()
         defaults = SamplingDefaults(**((card.get("task_info") or {}).get("sampling") or {}))
         ldm = shipped.kind == "ldm"
         out.append(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from radsynth.education.findings import positive_findings
 from radsynth.errors import InvalidInput
-from radsynth.sampling.bounds import KINDS
+from radsynth.sampling.pipeline import KINDS
 from radsynth.serve.bodies import EvaluateRequest, GenerateRequest, HandoutRequest
 from radsynth.serve.deps import Generator, SettingsDep, StoreDep, WorkersDep, job_json, too_busy
 from radsynth.serve.paths import evaluation_source

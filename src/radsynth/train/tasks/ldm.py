@@ -32,10 +32,13 @@ import torch
 from torch import nn
 
 from radsynth.errors import InvalidInput
+from radsynth.models.card import Card
 from radsynth.models.checkpoint import load_checkpoint, load_into
 from radsynth.models.diffusion import Denoiser, NoiseConfig, NoiseSchedule
+from radsynth.models.registry import load_pretrained, read_card
 from radsynth.models.unet import UNetConfig, build_unet
-from radsynth.models.vae import VAEConfig, build_vae
+from radsynth.models.vae import VAEConfig
+from radsynth.sampling.guidance import ClassifierFreeGuidance
 from radsynth.train.config import TrainConfig
 from radsynth.train.data import ManifestDataset, TrainingData
 from radsynth.train.task import Batch, LossTask
@@ -79,29 +82,28 @@ class LDMOptions:
             raise InvalidInput(f"options.caption_dropout must be in [0, 1), got {self.caption_dropout}")
 
 
-def load_frozen_vae(folder: str | Path) -> tuple[nn.Module, VAEConfig, dict]:
+def load_frozen_vae(folder: str | Path) -> tuple[nn.Module, VAEConfig, Card]:
     """The VAE of a ``vae`` checkpoint, frozen, with its config and card."""
-    state, card = load_checkpoint(folder)
-    if card.get("task") != "vae" or "vae" not in state:
-        raise InvalidInput(f"options.vae must be a VAE checkpoint, this one is {card.get('task')!r}", folder)
-    vae_config = VAEConfig.from_dict(card["config"]["vae"])
-    vae = build_vae(vae_config)
-    load_into({"vae": vae}, {"vae": state["vae"]}, folder=folder)
-    return vae.eval().requires_grad_(False), vae_config, card
+    task = read_card(folder).task
+    if task != "vae":
+        raise InvalidInput(f"options.vae must be a VAE checkpoint, this one is {task!r}", folder)
+    pretrained = load_pretrained(folder)
+    vae_config = VAEConfig.from_dict(pretrained.card.section("vae"))
+    return pretrained.modules["vae"].requires_grad_(False), vae_config, pretrained.card
 
 
-def load_teacher(options: LDMOptions) -> tuple[dict, dict]:
-    """(UNet state, card) of the LDM to distill, checked to share the student's frozen text encoder."""
+def load_teacher(options: LDMOptions) -> tuple[nn.Module, Card]:
+    """(UNet, card) of the LDM to distill, checked to share the student's frozen text encoder."""
     where = options.distill.teacher
-    state, card = load_checkpoint(where)
-    if card.get("task") != "ldm" or "unet" not in state:
+    if read_card(where).task != "ldm":
         raise InvalidInput("options.distill.teacher must be an LDM checkpoint", where)
-    kind = card["config"]["text_encoder"].get("kind")
+    pretrained = load_pretrained(where)
+    kind = pretrained.card.section("text_encoder").get("kind")
     if kind != options.text_encoder.get("kind") or kind == "learned":
         raise InvalidInput(
             "distillation needs the teacher's frozen text encoder in options.text_encoder", where
         )
-    return state["unet"], card
+    return pretrained.modules["unet"], pretrained.card
 
 
 class LDMTask(LossTask):
@@ -112,11 +114,11 @@ class LDMTask(LossTask):
         self.config, self.data, self.device = config, data, device
         self.options: LDMOptions = parse_options(LDMOptions, config)
         self.teacher: Denoiser | None = None
-        teacher_state, teacher_card = load_teacher(self.options) if self.options.distill else (None, None)
-        noise = teacher_card["config"]["noise"] if teacher_card else dict(self.options.noise)
+        teacher, teacher_card = load_teacher(self.options) if self.options.distill else (None, None)
+        noise = teacher_card.section("noise") if teacher_card else dict(self.options.noise)
         self.schedule = NoiseSchedule(NoiseConfig.from_dict(noise))
         self.vae, vae_config, vae_card = load_frozen_vae(self.options.vae)
-        self.vae_source = {"folder": self.options.vae, "model_id": vae_card.get("model_id")}
+        self.vae_source = {"folder": self.options.vae, "model_id": vae_card.model_id}
         self.latent_shape = vae_config.latent_shape((config.data.image_size,) * vae_config.spatial_dims)
         self.text = TextConditioning(self.options.text_encoder, data.captions, device)
         derived = {
@@ -126,13 +128,11 @@ class LDMTask(LossTask):
             "cross_attention_dim": self.text.dim,
         }
         if teacher_card is not None:  # the student starts as a copy of the teacher
-            self.unet_config = UNetConfig.from_dict(teacher_card["config"]["unet"])
-            self.unet, teacher = build_unet(self.unet_config), build_unet(self.unet_config)
-            load_into(
-                {"unet": self.unet, "teacher": teacher}, {"unet": teacher_state, "teacher": teacher_state}
-            )
-            self.teacher = Denoiser(teacher.to(device).eval().requires_grad_(False), self.schedule)
-            self.teacher_id = teacher_card.get("model_id")
+            self.unet_config = UNetConfig.from_dict(teacher_card.section("unet"))
+            self.unet = build_unet(self.unet_config)
+            load_into({"unet": self.unet}, {"unet": teacher.state_dict()})
+            self.teacher = Denoiser(teacher.to(device).requires_grad_(False), self.schedule)
+            self.teacher_id = teacher_card.model_id
         else:
             self.unet_config: UNetConfig = network_config(UNetConfig, config.model, derived)
             self.unet = build_unet(self.unet_config)
@@ -200,17 +200,11 @@ class LDMTask(LossTask):
     def _guided(
         self, x_t: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
-        """The teacher's classifier-free guided prediction at ``x_t`` (both halves in one forward)."""
-        b = x_t.shape[0]
-        empty, empty_mask = self.text.encode([""] * b, {})  # (B, T, D), (B, T)
-        out = self.teacher(
-            torch.cat([x_t, x_t]),
-            torch.cat([t, t]),
-            torch.cat([tokens, empty]),
-            torch.cat([mask, empty_mask]),
-        )  # (2B, C, ...)
-        cond, uncond = out.chunk(2)
-        return uncond + self.options.distill.guidance * (cond - uncond)
+        """The teacher's classifier-free guided prediction at ``x_t`` (both halves in one
+        forward, as sampling guides: ``radsynth.sampling.guidance``)."""
+        uncond = self.text.encode([""], {})  # (1, T, D), (1, T): the frozen encoder's ""
+        guided = ClassifierFreeGuidance(self.teacher, uncond, self.options.distill.guidance)
+        return guided(x_t, t, tokens, mask)
 
     def card(self, shipped: Mapping[str, nn.Module]) -> dict[str, Any]:
         config = {
