@@ -14,8 +14,9 @@ from radsynth.cli import main
 from radsynth.generate import load_pipeline
 from radsynth.generate.models import resolve_checkpoint
 
-DISTILLED_MAD = 0.05  # measured 0.028 on 8 images (mean absolute difference, images in [0, 1])
 PROMPTS = ["axial chest CT, lung window, tumour in the right lung", "axial T1-weighted brain MR"]
+DISTILL_PROMPTS = [*PROMPTS, "coronal head CT, bone window", "sagittal T1-weighted brain MR"]
+DISTILLED_RATIO = 0.7  # measured 0.37-0.57 per image
 
 
 @pytest.mark.slow  # samples the shipped networks through every reference loop
@@ -26,11 +27,8 @@ def test_shipped_ldm_fast_path_and_references_agree():
     ref = reference_model(resolve_checkpoint("demo-ct-mr-64", "ldm"), pipeline)
     ldm = pipeline.generator
     assert ref.unet is not ldm.denoiser.network  # the references get their own modules
-    shipped = pipeline.sample(PROMPTS, [0, 1], steps=8)
-    ldm.use_guidance_interval(None)  # the references guide every step
+    assert ldm.defaults.guidance_interval is None  # guided every step, as the references are
     ours = pipeline.sample(PROMPTS, [0, 1], steps=8)
-    # the shipped guidance interval changes images a little, not their statistics
-    assert (shipped - ours).abs().mean() < 0.05 and abs(float(shipped.std() - ours.std())) < 0.03
     diffusers = diffusers_sample(ref, PROMPTS, [0, 1], 8, guidance=ldm.defaults.guidance)
     scheduler = monai_scheduler("ddim", ref.schedule, 8)
     ddim = monai_sample(ref, PROMPTS, [0, 1], scheduler, ldm.defaults.guidance)
@@ -42,12 +40,22 @@ def test_shipped_ldm_fast_path_and_references_agree():
 
 @pytest.mark.slow  # samples the shipped networks through every reference loop
 def test_the_distilled_unet_draws_what_the_guided_original_draws():
-    """One UNet row per step instead of two, the same images up to the distillation's error."""
+    """One UNet row per step instead of two: each image lies much nearer the guided
+    original's (scale 4) than the unguided sampler's does. Measured (fp32, AVX2) per image:
+    distilled 0.015-0.043 mean absolute difference, unguided 0.030-0.075; a distilled UNet
+    that had learnt nothing of the guidance would sit at a ratio near 1."""
     distilled = load_pipeline("demo-ct-mr-64", "ldm")
     assert distilled.generator.uses_distilled(distilled.generator.defaults.guidance)
     guided = load_pipeline("demo-ct-mr-64", "ldm", distilled=False)
-    fast, slow = distilled.sample(PROMPTS, [0, 1]), guided.sample(PROMPTS, [0, 1])
-    assert (fast - slow).abs().mean() < DISTILLED_MAD and abs(float(fast.std() - slow.std())) < 0.03
+    seeds = list(range(len(DISTILL_PROMPTS)))
+    target = guided.sample(DISTILL_PROMPTS, seeds)
+    fast = distilled.sample(DISTILL_PROMPTS, seeds)
+    unguided = guided.sample(DISTILL_PROMPTS, seeds, guidance=1.0)
+
+    def mad(a):  # per image, images in [0, 1]
+        return (a - target).abs().flatten(1).mean(1)
+
+    assert (mad(fast) < DISTILLED_RATIO * mad(unguided)).all(), (mad(fast), mad(unguided))
 
 
 @pytest.mark.slow  # samples the shipped networks through every reference loop

@@ -64,7 +64,9 @@ def test_one_command_writes_the_report_and_the_metrics(generated, demo_manifest,
     assert {"fid_domain", "kid_domain", "prdc", "frd"} <= set(metrics["fidelity"])
     assert "value" in metrics["fidelity"]["fid_domain"] and "skipped" in metrics["fidelity"]["frd"]
     assert metrics["privacy"]["share_synthetic_flagged"] == 0.0
-    assert 0.0 <= metrics["membership"]["vae_reconstruction"]["value"] <= 1.0
+    attack = metrics["membership"]  # the shipped VAE's own training slices vs unseen subjects
+    assert attack["members"] == attack["non_members"] == 12
+    assert attack["vae_reconstruction"]["value"] > 0.65 and attack["vae_reconstruction"]["low"] > 0.5
     assert set(metrics["utility"]["arms"]) >= {
         "real",
         "synthetic",

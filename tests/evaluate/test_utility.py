@@ -55,6 +55,29 @@ def test_an_arm_without_examples_of_a_class_reports_why_and_transfer_loads_the_e
     assert set(report["arms"]["transfer:real"]) >= {"accuracy", "balanced_accuracy", "auroc", "n_train"}
 
 
+def test_the_transfer_arms_start_from_the_shipped_encoders_trained_backbone(marked):
+    """The pretrained weights, not a fresh initialisation: a "transfer" from random weights
+    would pass every figure-shaped check above."""
+    import torch
+    from safetensors.torch import load_file
+
+    from radsynth.evaluate.utility import Labelled, train_classifier
+
+    shipped = load_file(str(WEIGHTS / "demo-ct-mr-64" / "encoder" / "model.safetensors"))
+    start = encoder_start(DomainReader(WEIGHTS / "demo-ct-mr-64" / "encoder"))
+    assert len(start["backbone"]) > 0
+    for name, tensor in start["backbone"].items():
+        torch.testing.assert_close(tensor, shipped[f"classifier.backbone.{name}"], rtol=0, atol=0)
+    train, _ = marked
+    labels = np.asarray([f == "present" for f in train.attributes["finding"]], np.int64)
+    settings = UtilitySettings(steps=1, batch_size=2, lr=1e-12)
+    net = train_classifier(Labelled(train.images, labels), 2, settings, encoder=start)
+    fresh = train_classifier(Labelled(train.images, labels), 2, settings)
+    weight = "0.conv.weight"
+    torch.testing.assert_close(net.backbone.state_dict()[weight], start["backbone"][weight])
+    assert not torch.allclose(fresh.backbone.state_dict()[weight], start["backbone"][weight])
+
+
 def test_within_keeps_one_group_and_an_empty_group_says_so(marked):
     from radsynth.errors import NotEnoughSamples
 
