@@ -63,11 +63,11 @@ def test_the_transfer_arms_start_from_the_shipped_encoders_trained_backbone(mark
 
     from radsynth.evaluate.utility import Labelled, train_classifier
 
-    shipped = load_file(str(WEIGHTS / "demo-ct-mr-64" / "encoder" / "model.safetensors"))
-    start = encoder_start(DomainReader(WEIGHTS / "demo-ct-mr-64" / "encoder"))
+    weights = load_file(str(shipped("encoder") / "model.safetensors"))
+    start = encoder_start(DomainReader(shipped("encoder")))
     assert len(start["backbone"]) > 0
     for name, tensor in start["backbone"].items():
-        torch.testing.assert_close(tensor, shipped[f"classifier.backbone.{name}"], rtol=0, atol=0)
+        torch.testing.assert_close(tensor, weights[f"classifier.backbone.{name}"], rtol=0, atol=0)
     train, _ = marked
     labels = np.asarray([f == "present" for f in train.attributes["finding"]], np.int64)
     settings = UtilitySettings(steps=1, batch_size=2, lr=1e-12)
