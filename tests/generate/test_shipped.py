@@ -79,7 +79,9 @@ def test_the_cli_writes_marked_dicom_from_each_shipped_model(kind, tmp_path, cap
         ]
     )
     assert code == 0, capsys.readouterr().err
-    for path in sorted(tmp_path.glob("*.dcm")):
+    files = sorted(tmp_path.glob("*.dcm"))
+    assert len(files) == 2
+    for path in files:
         ds = pydicom.dcmread(path)
         assert ds.ConversionType == "SYN" and f"{kind}-demo-64" in ds.DerivationDescription
         assert ds.Modality in ("CT", "OT")

@@ -31,7 +31,13 @@ def cpu_has_fast_bf16() -> bool:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
-    flags = next((line for line in text.splitlines() if line.startswith("flags")), "").split()
+    return cpuinfo_has_bf16(text)
+
+
+def cpuinfo_has_bf16(cpuinfo: str) -> bool:
+    """Whether the first ``flags`` line of a ``/proc/cpuinfo`` text names a native bf16
+    instruction set (whole flags only: ``avx512bw`` is not ``avx512_bf16``)."""
+    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "").split()
     return any(flag in flags for flag in _CPU_BF16_FLAGS)
 
 
