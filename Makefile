@@ -29,3 +29,7 @@ test-fast:
 lint: setup
 	.venv/bin/ruff check src tests benchmarks
 	.venv/bin/ruff format --check src tests benchmarks
+
+# The README's figure tables, rendered from benchmarks/results/*.json (a test checks them).
+figures: setup
+	.venv/bin/python benchmarks/figures.py --write

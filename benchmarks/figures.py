@@ -1,0 +1,235 @@
+"""The README's figure tables, rendered from the committed JSON in ``benchmarks/results/``.
+
+Each generated table stands in README.md between ``<!-- figures:NAME -->`` and
+``<!-- /figures:NAME -->``. A figure is written once, by the benchmark that measured it,
+into its JSON; the README shows what this script renders from there, so the two cannot
+drift apart.
+
+    python benchmarks/figures.py            # print every table
+    python benchmarks/figures.py --write    # put them into README.md
+    python benchmarks/figures.py --check    # exit 1 naming each table the README holds otherwise
+
+``make figures`` runs ``--write``; a test runs ``--check`` in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def speed() -> str:
+    """``benchmarks/sampling.py``: every sampling method on the same batches."""
+    from radsynth.bench.report import markdown
+
+    return markdown(_load("sampling.json"))
+
+
+def distilled() -> str:
+    """``benchmarks/guidance_interval.py --only "every step,distilled (shipped)"``, per seed."""
+    rows = []
+    for seed, runs in _load("guidance_distilled.json")["seeds"].items():
+        guided, student = runs["every step"], runs["distilled (shipped)"]
+
+        def pair(attribute: str, a: dict = guided, b: dict = student) -> str:
+            return f"{100 * a['adherence'][attribute]:.1f} / {_pct(b['adherence'][attribute])}"
+
+        rows.append(
+            [
+                seed,
+                f"{guided['frd']:.1f} / {student['frd']:.1f}",
+                pair("modality"),
+                pair("anatomy"),
+                pair("finding"),
+            ]
+        )
+    header = ["seed", "FRD guided original / distilled", "modality read back", "anatomy", "finding"]
+    return _table(header, rows)
+
+
+def service_load() -> str:
+    """``benchmarks/service_load.py``: verify and the generate queue under load."""
+    result = _load("service_load.json")
+    rows = []
+    for endpoint in ("verify", "generate"):
+        for run in result[endpoint]:
+            name = endpoint
+            if endpoint == "generate":
+                name = "generate, server killed + restarted" if run["killed_mid_load"] else "generate (queue)"
+            jobs = ["-", "-", "-"]
+            if endpoint == "generate":
+                jobs = [
+                    f"{run['jobs_done']} / {run['jobs_accepted']}",
+                    str(run["jobs_lost"]),
+                    str(run["jobs_doubled"]),
+                ]
+            rows.append(
+                [
+                    name,
+                    str(run["clients"]),
+                    f"{run['requests_per_s']:.1f}",
+                    f"{run['p50_ms']:.0f}",
+                    f"{run['p95_ms']:.0f}",
+                    str(run["errors"]),
+                    *jobs,
+                ]
+            )
+    header = ["endpoint", "clients", "req/s", "p50 ms", "p95 ms", "errors", "jobs done / accepted", "lost"]
+    return _table([*header, "doubled"], rows)
+
+
+def _restoration(section: dict[str, dict[str, Any]], columns: dict[str, str], names: dict[str, str]) -> str:
+    """PSNR / SSIM / MAE per volume and method; the best PSNR of a row in bold."""
+    rows = []
+    for volume, methods in section.items():
+        unit = " HU" if volume.startswith("CT") else ""
+        best = max(methods[key]["psnr"] for key in columns)
+        row = [names[volume]]
+        for key in columns:
+            m = methods[key]
+            cell = f"{m['psnr']:.2f} / {m['ssim']:.3f} / {m['mae']:.{2 if m['mae'] < 10 else 1}f}{unit}"
+            row.append(f"**{cell}**" if m["psnr"] == best else cell)
+        rows.append(row)
+    return _table(["volume", *columns.values()], rows)
+
+
+def denoise() -> str:
+    """``benchmarks/translation.py``: the shipped denoiser against non-local means."""
+    columns = {
+        "noisy input": "noisy input",
+        "non-local means (oracle sigma)": "non-local means, told the true sigma",
+        "radsynth denoise": "radsynth denoise",
+        "radsynth denoise, as written (watermarked)": "as written",
+    }
+    names = {
+        "MR (MNI152 T1)": "MR (Rician, sigma 4 % of the 99.5th pct)",
+        "CT (lung2)": "CT (Poisson-Gaussian, 1000 photons)",
+    }
+    return _restoration(_load("translation.json")["denoising"], columns, names)
+
+
+def super_resolution() -> str:
+    """``benchmarks/translation.py``: the shipped x2/x4 model against bicubic."""
+    columns = {
+        "bicubic": "bicubic",
+        "radsynth sr": "radsynth sr",
+        "radsynth sr, as written (watermarked)": "as written",
+    }
+    section = _load("translation.json")["super_resolution"]
+    names = {volume: volume.replace(" (MNI152 T1)", "").replace(" (lung2)", "") for volume in section}
+    order = sorted(section, key=lambda v: (not v.startswith("MR"), v[-2:]))
+    return _restoration({v: section[v] for v in order}, columns, names)
+
+
+def prediction_targets() -> str:
+    """``benchmarks/prediction_targets.py``: one UNet trained per target, then sampled."""
+    variants = _load("prediction_targets.json")["variants"]
+    names = {"epsilon": "epsilon", "v": "v", "rflow": "rectified flow"}
+    best_fd = {s: min(v[s]["fd_domain"] for v in variants.values()) for s in ("steps_10", "steps_25")}
+    best = {
+        a: max(v["steps_10"][a] + v["steps_25"][a] for v in variants.values())
+        for a in ("modality_acc", "anatomy_acc")
+    }
+
+    def fd(v: dict, s: str) -> str:
+        cell = f"{v[s]['fd_domain']:.1f}"
+        return f"**{cell}**" if v[s]["fd_domain"] == best_fd[s] else cell
+
+    def acc(v: dict, a: str) -> str:
+        cell = f"{100 * v['steps_10'][a]:.0f} % / {100 * v['steps_25'][a]:.0f} %"
+        return f"**{cell}**" if v["steps_10"][a] + v["steps_25"][a] == best[a] else cell
+
+    rows = [
+        [names[k], fd(v, "steps_10"), fd(v, "steps_25"), acc(v, "modality_acc"), acc(v, "anatomy_acc")]
+        for k, v in sorted(variants.items(), key=lambda kv: list(names).index(kv[0]))
+    ]
+    return _table(
+        ["target", "FD domain @10", "FD domain @25", "modality @10 / @25", "anatomy @10 / @25"], rows
+    )
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "speed": speed,
+    "distilled": distilled,
+    "service-load": service_load,
+    "denoise": denoise,
+    "super-resolution": super_resolution,
+    "prediction-targets": prediction_targets,
+}
+
+
+def _block(name: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(<!-- figures:{re.escape(name)} -->\n)(.*?)(\n<!-- /figures:{re.escape(name)} -->)", re.S
+    )
+
+
+def render_readme(text: str) -> tuple[str, list[str]]:
+    """``text`` with every marked table rendered anew, and the names of the tables that
+    changed (a marker missing from the README counts as changed)."""
+    changed = []
+    for name, render in TABLES.items():
+        pattern = _block(name)
+        found = pattern.search(text)
+        table = render()
+        if found is None or found.group(2) != table:
+            changed.append(name)
+        if found is not None:
+            text = text[: found.start(2)] + table + text[found.end(2) :]
+    return text, changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="rewrite README.md's tables")
+    mode.add_argument("--check", action="store_true", help="exit 1 if README.md's tables differ")
+    args = parser.parse_args(argv)
+    readme = README.read_text(encoding="utf-8")
+    rendered, changed = render_readme(readme)
+    if args.check:
+        for name in changed:
+            print(
+                f"README.md: table {name!r} differs from benchmarks/results (run: make figures)",
+                file=sys.stderr,
+            )
+        return 1 if changed else 0
+    if args.write:
+        missing = [name for name in changed if not _block(name).search(readme)]
+        if missing:
+            print(f"README.md has no marker for: {', '.join(missing)}", file=sys.stderr)
+            return 1
+        README.write_text(rendered, encoding="utf-8")
+        print(
+            f"README.md: {len(changed)} table(s) rewritten" + (f" ({', '.join(changed)})" if changed else "")
+        )
+        return 0
+    for name, render in TABLES.items():
+        print(f"<!-- figures:{name} -->\n{render()}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
