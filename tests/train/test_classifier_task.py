@@ -38,7 +38,7 @@ def test_a_tiny_classifier_trains_and_reads_real_slices(tiny_manifest, tmp_path)
     )
     folder = train(config_from_dict(recipe))
     reader = DomainReader(folder)
-    assert reader.card["task_info"]["attributes"]["modality"] == ["CT", "MR"]
+    assert reader.card.task_info["attributes"]["modality"] == ["CT", "MR"]
     slices = [read_unit_image(p) for p in sorted(tiny_manifest.parent.glob("*.png"))[:2]]
     assert reader.features(slices).shape == (2, 16)
     reads = reader.attributes(slices)
