@@ -118,9 +118,9 @@ def watermark_figures(hosts: list[np.ndarray], seed: int) -> dict:
 
 def detector_figures(quick: bool) -> dict:
     shipped = SyntheticDetector.load()
-    out = {"shipped": shipped.card.get("metrics", {}).get("held_out")}
+    out = {"shipped": shipped.card.metrics.get("held_out")}
     if CROSS_DETECTOR.is_dir():
-        out["trained_on_gan_vae"] = SyntheticDetector.load(CROSS_DETECTOR).card["metrics"]["held_out"]
+        out["trained_on_gan_vae"] = SyntheticDetector.load(CROSS_DETECTOR).card.metrics["held_out"]
     records = [r for r in load_manifest(DETECTOR_SET) if r.split == "test"]
     real = [read_unit_image(r.resolve(DETECTOR_SET)) for r in records if r.labels["generator"] == "real"]
     ldm = [read_unit_image(r.resolve(DETECTOR_SET)) for r in records if r.labels["generator"] == "ldm"]
