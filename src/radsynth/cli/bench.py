@@ -66,8 +66,8 @@ def bench(
         raise InvalidInput("--ddim-steps must be >= 1 and --train-repeats >= 0")
     if fidelity and batch_size * repeats < 16:
         raise InvalidInput("fidelity needs at least 16 images per method (--batch-size x --repeats)")
-    from radsynth.bench.sampling import BenchSettings, run_benchmark
     from radsynth.bench.report import tables
+    from radsynth.bench.sampling import BenchSettings, run_benchmark
 
     settings = BenchSettings(
         model=model,
