@@ -11,7 +11,11 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__", "load_pipeline"]
+# The shipped model family used when none is named. Here, not in radsynth.models.registry,
+# so the CLI's option defaults and the service's request bodies name it without importing torch.
+DEFAULT_FAMILY = "demo-ct-mr-64"
+
+__all__ = ["DEFAULT_FAMILY", "__version__", "load_pipeline"]
 
 
 def __getattr__(name: str):

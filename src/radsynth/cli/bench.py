@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.cli.common import Precision
 from radsynth.errors import InvalidInput
 
@@ -27,7 +28,7 @@ def _steps_list(text: str) -> tuple[int, ...]:
 def bench(
     model: Annotated[
         str, typer.Option("--weights", help="Shipped model family or LDM checkpoint folder.")
-    ] = ("demo-ct-mr-64"),
+    ] = DEFAULT_FAMILY,
     device: Annotated[
         str | None, typer.Option("--device", help="cpu or cuda (default: cuda when present).")
     ] = None,

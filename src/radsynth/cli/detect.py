@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.errors import InvalidInput
 
 app = typer.Typer(
@@ -32,9 +33,9 @@ def train(
     manifest: Annotated[
         str, typer.Option("--manifest", help="Real corpus (manifest or demo:<size>).")
     ] = "demo:64",
-    weights: Annotated[str, typer.Option("--weights", help="Generator family drawing the synthetic set.")] = (
-        "demo-ct-mr-64"
-    ),
+    weights: Annotated[
+        str, typer.Option("--weights", help="Generator family drawing the synthetic set.")
+    ] = DEFAULT_FAMILY,
     generators: Annotated[
         str, typer.Option("--generators", help="Generators in the set (comma list of ldm, gan, vae).")
     ] = "ldm,gan,vae",

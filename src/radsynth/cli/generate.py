@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.cli.common import Device, Precision, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
@@ -20,7 +21,7 @@ def generate(
     ],
     n: Annotated[int, typer.Option("-n", "--n", help="Number of images (1..10000).")] = 16,
     model: Annotated[str, typer.Option("--model", help="Generator: ldm, gan or vae.")] = "ldm",
-    weights: Weights = "demo-ct-mr-64",
+    weights: Weights = DEFAULT_FAMILY,
     steps: Annotated[
         int | None, typer.Option("--steps", help="Sampler steps (ldm; default: the card's).")
     ] = None,

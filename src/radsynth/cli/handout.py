@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.cli.common import Device, Precision, Weights, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
@@ -37,7 +38,7 @@ def handout(
     steps: Annotated[
         int | None, typer.Option("--steps", help="Sampler steps (default: the model card's).")
     ] = None,
-    weights: Weights = "demo-ct-mr-64",
+    weights: Weights = DEFAULT_FAMILY,
     device: Device = None,
     precision: Precision = "auto",
     overwrite: Annotated[

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.education.findings import Finding, positive_findings
 from radsynth.education.plain_language import finding_prompt, picture_caption, text_caption
 from radsynth.education.render import HandoutItem, render_html, write_pdf
@@ -65,7 +66,7 @@ def make_handout(
     n_per_finding: int = 2,
     seed: int = 0,
     steps: int | None = None,
-    weights: str | Path = "demo-ct-mr-64",
+    weights: str | Path = DEFAULT_FAMILY,
     pipeline: GenerationPipeline | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,

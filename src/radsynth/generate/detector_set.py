@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.data.manifest import Record, load_manifest, resolve_manifest, write_manifest
 from radsynth.errors import InvalidInput
 from radsynth.generate.models import load_pipeline
@@ -33,7 +34,7 @@ class DetectorSetSpec:
     images each (train split), ``held_out_per_caption`` for the held-out split."""
 
     manifest: str = "demo:64"
-    weights: str = "demo-ct-mr-64"
+    weights: str = DEFAULT_FAMILY
     generators: tuple[str, ...] = GENERATORS
     captions: int = 40
     per_caption: int = 8

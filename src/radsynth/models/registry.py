@@ -17,6 +17,7 @@ from pathlib import Path
 
 from torch import nn
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.errors import CheckpointMismatch, InvalidInput
 from radsynth.models.card import Card
 from radsynth.models.checkpoint import CARD, load_card, load_checkpoint, load_into
@@ -28,7 +29,6 @@ from radsynth.models.vae import VAEConfig, build_vae
 from radsynth.text.registry import build_text_encoder
 
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_FAMILY = "demo-ct-mr-64"
 
 
 def _vae(card: Card) -> dict[str, nn.Module]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from radsynth import DEFAULT_FAMILY
+
 
 class Strict(BaseModel):
     """Request bodies take JSON types as they are: ``n: true`` or ``seed: "5"`` is a 422,
@@ -16,7 +18,7 @@ class GenerateRequest(Strict):
     prompt: str
     n: int = 4
     model: str = "ldm"
-    weights: str = "demo-ct-mr-64"
+    weights: str = DEFAULT_FAMILY
     steps: int | None = None
     guidance: float | None = None
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -28,7 +30,7 @@ class HandoutRequest(Strict):
     n: int = 1
     seed: int = Field(0, ge=0, le=2**31 - 1)
     steps: int | None = None
-    weights: str = "demo-ct-mr-64"
+    weights: str = DEFAULT_FAMILY
 
 
 class EvaluateRequest(Strict):
