@@ -33,7 +33,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-RESULTS = Path(__file__).parent / "results" / "service_load.json"
+from radsynth.models.precision import cpu_has_fast_bf16
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "service_load.json"
 RADSYNTH = str(Path(sys.executable).parent / "radsynth")
 PROMPT = "axial chest CT, lung window, tumour in the right lung"
 
@@ -144,6 +147,7 @@ def run_level(
                         job_ids.append(answer.json()["id"])
                 sent.release()
 
+    before = _server_jobs(server, headers) if kind == "generate" else {}
     threads = [threading.Thread(target=client_loop) for _ in range(clients)]
     started = time.perf_counter()
     for t in threads:
@@ -169,28 +173,42 @@ def run_level(
         "retries_while_down": stats["retries"],
     }
     if kind == "generate":
-        row.update(_drain(server, headers, job_ids, started))
+        row.update(_drain(server, headers, job_ids, started, before))
     if restart_s is not None:
         row["restart_s"] = restart_s
     return row
 
 
-def _drain(server: Server, headers: dict, job_ids: list[str], started: float) -> dict:
-    """Wait for every accepted job; count the lost (unknown to the server), failed and doubled."""
+def _server_jobs(server: Server, headers: dict) -> dict[str, dict]:
     with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
-        while True:
-            jobs = {j["id"]: j for j in client.get("/api/jobs", params={"limit": 1000}).json()["jobs"]}
-            pending = [i for i in job_ids if jobs.get(i, {}).get("state") in ("queued", "running")]
-            if not pending:
-                break
-            time.sleep(0.25)
-    done = sum(jobs.get(i, {}).get("state") == "done" for i in job_ids)
+        return {j["id"]: j for j in client.get("/api/jobs", params={"limit": 1000}).json()["jobs"]}
+
+
+def _drain(server: Server, headers: dict, job_ids: list[str], started: float, before: dict) -> dict:
+    """Wait for every accepted job; count them from the server's side too.
+
+    ``lost``: answered with an id the server no longer knows. ``doubled``: jobs the server
+    made in this level beyond the distinct ids the clients were answered with (a retry whose
+    Idempotency-Key failed to find its first job shows here, though its answer looks fine),
+    plus ids answered twice. ``rerun``: jobs the worker started more than once (``attempts``;
+    only a job interrupted by the kill should be)."""
+    while True:
+        jobs = _server_jobs(server, headers)
+        pending = [j for j in jobs.values() if j["state"] in ("queued", "running")]
+        if not pending:
+            break
+        time.sleep(0.25)
+    made = {i: j for i, j in jobs.items() if i not in before}
+    answered = set(job_ids)
+    done = sum(j["state"] == "done" for i, j in made.items() if i in answered)
     return {
-        "jobs_accepted": len(set(job_ids)),
+        "jobs_accepted": len(answered),
         "jobs_done": done,
-        "jobs_lost": sum(i not in jobs for i in set(job_ids)),
-        "jobs_failed": sum(jobs.get(i, {}).get("state") == "failed" for i in job_ids),
-        "jobs_doubled": len(job_ids) - len(set(job_ids)),
+        "jobs_lost": sum(i not in jobs for i in answered),
+        "jobs_failed": sum(j["state"] == "failed" for j in made.values()),
+        "jobs_doubled": len(set(made) - answered) + len(job_ids) - len(answered),
+        "jobs_rerun": sum(j["attempts"] > 1 for j in made.values()),
+        "jobs_run_once": sum(j["attempts"] == 1 for j in made.values()),
         "jobs_per_s_to_done": done / (time.perf_counter() - started),
     }
 
@@ -203,6 +221,11 @@ def synthetic_png(folder: Path) -> bytes:
         capture_output=True,
     )
     return next(out.glob("ldm_seed*.png")).read_bytes()
+
+
+def _git_commit() -> str:
+    found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return found.stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -229,7 +252,20 @@ def main() -> None:
                 figures["generate"].append(row)
         finally:
             server.stop()
-    figures["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    figures["settings"] = {
+        "levels": levels,
+        "requests_per_client": args.requests,
+        "generate_body": {"prompt": PROMPT, "n": 1, "steps": 5},
+        "killed_at": "half of the largest level's generate requests",
+        "command": "benchmarks/service_load.py " + " ".join(sys.argv[1:]),
+        "git_commit": _git_commit(),
+    }
+    figures["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "native_bf16": cpu_has_fast_bf16(),
+        "load_average_end": os.getloadavg(),
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     table = Table(title=f"radsynth serve on loopback (requests per client: {args.requests})")
@@ -243,6 +279,7 @@ def main() -> None:
         "jobs done/accepted",
         "lost",
         "doubled",
+        "rerun",
     ]:
         table.add_column(column)
     for kind in ("verify", "generate"):
@@ -259,6 +296,7 @@ def main() -> None:
                 jobs,
                 str(r.get("jobs_lost", "-")),
                 str(r.get("jobs_doubled", "-")),
+                str(r.get("jobs_rerun", "-")),
             )
     Console(width=150).print(table)
     print(f"wrote {RESULTS}")
