@@ -52,6 +52,10 @@ class InvalidInput(RadsynthError):
     """An argument, folder, CSV or manifest that is not what the command needs."""
 
 
+class NotAnImage(InvalidInput):
+    """Pixels that are not a picture of anatomy: a dose grid, a segmentation, a map."""
+
+
 class NotInCsv(InvalidInput):
     """An image that the CSV of texts given with it does not list."""
 

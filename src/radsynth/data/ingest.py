@@ -28,7 +28,7 @@ from radsynth.data.problems import IngestResult, Problem, SkipKind, problem_coll
 from radsynth.data.qc import check_records
 from radsynth.data.slices import body_extent, extract_slice, informative_slices, native_plane, resize_square
 from radsynth.data.splits import split_records
-from radsynth.errors import CsvUnusable, InvalidInput, NotInCsv, RadsynthError
+from radsynth.errors import CsvUnusable, InvalidInput, NotAnImage, NotInCsv, RadsynthError
 from radsynth.io.atomic import atomic_path
 from radsynth.io.image import Image
 
@@ -36,6 +36,8 @@ VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IGNORED_SUFFIXES = (".csv", ".tsv", ".txt", ".md", ".json", ".raw", ".zraw", ".sha256")
 IGNORED_NAMES = ("SHA256SUMS", "DICOMDIR", "README", "LICENSE")
+# DICOM objects with pixels that are not a picture of anatomy (PS3.3 C.7.3.1.1.1)
+NOT_PICTURES = {"RTDOSE": "a radiotherapy dose grid", "SEG": "a segmentation"}
 ANATOMY_FROM_BODY_PART = {
     "CHEST": "chest",
     "THORAX": "chest",
@@ -309,6 +311,10 @@ def _level(plane: str, position: float, extent: tuple[float, float] | None, anat
 
 def _records_for(item: _Item, ctx: _Context, folder: Path) -> list[Record]:
     image = _read(item)
+    if image.modality in NOT_PICTURES and not ctx.modality:
+        raise NotAnImage(
+            f"modality {image.modality}: {NOT_PICTURES[image.modality]}, not an image", item.paths[0]
+        )
     flat = _as_2d(image)
     if flat is not None:
         return _image_records(item, flat, ctx, folder)

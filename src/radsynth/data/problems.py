@@ -22,6 +22,7 @@ from radsynth.errors import (
     MixedOrientations,
     MixedShapes,
     NonFiniteVoxels,
+    NotAnImage,
     NotInCsv,
     RadsynthError,
     RepeatedPositions,
@@ -34,6 +35,7 @@ class SkipKind(StrEnum):
 
     NOT_DICOM = "not a DICOM image"
     NO_PIXELS = "DICOM without pixels (DICOMDIR, report, plan)"
+    NOT_ANATOMY = "pixels that are no picture (dose, segmentation)"
     CSV_UNUSABLE = "CSV unusable"
     NO_TEXT = "no text (CSV unusable)"
     NOT_IN_CSV = "not in the CSV"
@@ -55,6 +57,7 @@ _KIND_OF_ERROR: tuple[tuple[type[RadsynthError], SkipKind], ...] = (
     (RepeatedPositions, SkipKind.REPEATED_POSITIONS),
     (MixedShapes, SkipKind.MIXED_SHAPES),
     (NonFiniteVoxels, SkipKind.NON_FINITE),
+    (NotAnImage, SkipKind.NOT_ANATOMY),
     (NotInCsv, SkipKind.NOT_IN_CSV),
     (CsvUnusable, SkipKind.NO_TEXT),
     (UnreadableImage, SkipKind.UNREADABLE),
