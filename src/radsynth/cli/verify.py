@@ -43,8 +43,8 @@ def verify(
     says when the detector does not apply: a modality, size or colour it never learnt), or
     unreadable.
 
-    Exit code: 1 when any file is proven synthetic; else 3 when any is suspect; else 2
-    when some could not be checked; 0 otherwise, so verify can gate a pipeline.
+    Exit codes, so verify can gate a pipeline: 1 some file proven synthetic;
+    3 some suspect, none proven; 2 some unreadable, none proven or suspect; 0 otherwise.
     """
     from radsynth.provenance.verify import AuditIndex, verify_paths
 
