@@ -39,8 +39,21 @@ class MixedOrientations(GeometryMismatch):
     """Slices or frames whose orientations differ: not one volume."""
 
 
+class RepeatedPositions(GeometryMismatch):
+    """Slices of one series at the same position that nothing tells apart (no echo,
+    temporal position or acquisition number differs): several volumes, or copies."""
+
+
+class MixedShapes(GeometryMismatch):
+    """Slices of one series with different matrix sizes: not one volume."""
+
+
 class InvalidInput(RadsynthError):
     """An argument, folder, CSV or manifest that is not what the command needs."""
+
+
+class NotAnImage(InvalidInput):
+    """Pixels that are not a picture of anatomy: a dose grid, a segmentation, a map."""
 
 
 class NotInCsv(InvalidInput):

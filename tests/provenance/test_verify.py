@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,75 @@ def test_a_contact_sheet_of_sixteen_ldm_images_carries_its_mark(tmp_path):
     images = load_pipeline("demo-ct-mr-64", "ldm").generate(PROMPT, n=16, seed=0)
     batch = write_batch(images, tmp_path, "png")
     assert verify_file(batch.contact_sheet).evidence["watermark"]["found"]
+
+
+SAMPLES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "dicom_samples").resolve()
+
+
+def samples() -> Path:
+    assert (SAMPLES / "SOURCE.md").is_file(), f"{SAMPLES} is missing: ../shared/data beside the repository"
+    return SAMPLES
+
+
+@pytest.fixture(scope="module")
+def unmarked_vae():
+    """A real output of the shipped VAE, never marked nor watermarked (pixels only)."""
+    from radsynth.generate import load_pipeline
+
+    return load_pipeline("demo-ct-mr-64", "vae", device="cpu").generate("axial chest CT", n=1, seed=5)[0]
+
+
+def test_the_detector_alone_says_suspect_never_synthetic(unmarked_vae, outputs, detector, tmp_path, capsys):
+    png = write_png(Image(unmarked_vae.array), tmp_path / "vae.png", bits=16)
+    dicom = write_dicom(Image(unmarked_vae.array, modality="CT"), tmp_path / "vae.dcm")
+    for path in (png, dicom):
+        verdict = verify_file(path, detector=detector, audit=AuditIndex())
+        assert verdict.verdict == "suspect" and verdict.suspect and not verdict.synthetic, verdict.to_dict()
+        score = verdict.evidence["detector"]
+        assert score["applies"] and score["p_synthetic"] >= score["threshold"]
+        assert "not proof" in verdict.evidence["reason"]
+    assert main(["verify", str(png)]) == 3  # suspicion only
+    assert main(["verify", str(png), str(outputs["png"].files[0])]) == 1  # proof wins
+    (tmp_path / "junk.dcm").write_bytes(b"junk")
+    assert main(["verify", str(png), str(tmp_path / "junk.dcm")]) == 3  # suspicion before unreadable
+    assert "not proof" in capsys.readouterr().out
+
+
+def test_images_unlike_the_detectors_training_set_get_no_evidence_and_the_reason(
+    unmarked_vae, detector, tmp_path
+):
+    """The same synthetic pixels, as an ultrasound and as a false-colour picture: outside
+    what the detector learnt, so no probability is offered at all."""
+    grey = (np.clip(unmarked_vae.array, 0, 1) * 255).astype(np.uint8)
+    false_colour = np.stack([grey, grey // 2, 255 - grey], axis=-1)
+    colour = write_png(Image(false_colour, rgb=True), tmp_path / "colour.png")
+    us = write_dicom(Image(unmarked_vae.array, modality="US"), tmp_path / "us.dcm")
+    reasons = {}
+    for path in (colour, us):
+        verdict = verify_file(path, detector=detector, audit=AuditIndex())
+        assert verdict.verdict == "no-evidence", verdict.to_dict()
+        assert "p_synthetic" not in verdict.evidence["detector"]
+        reasons[path.name] = verdict.evidence["reason"]
+    assert "colour image" in reasons["colour.png"] and "modality US" in reasons["us.dcm"]
+
+
+def test_real_files_from_elsewhere_get_no_more_than_suspect(detector):
+    """The shared DICOM samples (CT, MR, a JPEG 2000 CR, a DX, an enhanced MR, a 36-file
+    series) and pydicom files in other encodings: the detector never proves anything, and
+    it is not asked about what it never learnt."""
+    files = [
+        *sorted((samples() / "single").glob("*.dcm")),
+        *sorted((samples() / "series_mr_trio_gre_field_mapping_magnitude").glob("*.dcm"))[::6],
+        *(Path(get_testdata_file(name)) for name in ("image_dfl.dcm", "MR_small_jp2klossless.dcm")),
+        Path(get_testdata_file("examples_jpeg2k.dcm")),
+    ]
+    verdicts = {Path(v.file).name: v for v in verify_paths(files, detector=detector, audit=AuditIndex())}
+    assert len(verdicts) == len(files)
+    assert {v.verdict for v in verdicts.values()} <= {"no-evidence", "suspect"}
+    reasons = {name: v.evidence.get("reason", "") for name, v in verdicts.items()}
+    assert reasons["RG3_J2KR.dcm"].startswith("detector not applicable: modality CR")
+    assert reasons["dx_image.dcm"].startswith("detector not applicable: modality DX")
+    assert reasons["examples_jpeg2k.dcm"].startswith("detector not applicable: modality US")
+    assert reasons["MR2_UNCI.dcm"].startswith("detector not applicable: 1024x1024 px")
+    # CT_small (and its deflated copy) are real CT the shipped detector scores ~0.95: suspect, no more
+    assert {name for name, v in verdicts.items() if v.suspect} <= {"CT_small.dcm", "image_dfl.dcm"}

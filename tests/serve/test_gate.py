@@ -177,3 +177,64 @@ def test_oversized_instances_are_rejected_unread(orthanc, tmp_path):
     gate = Gate(PacsClient(orthanc.dicomweb), tmp_path / "gate", max_bytes=1000)
     (item,) = gate.receive([CT.read_bytes()]).items
     assert item.action == "rejected" and "too large" in item.reason
+
+
+@pytest.fixture(scope="module")
+def unmarked_dicom(tmp_path_factory) -> Path:
+    """A real output of the shipped VAE written as plain DICOM: no marking, no watermark,
+    so only the detector can say anything about it."""
+    from radsynth.generate import load_pipeline
+    from radsynth.io import Image, write_dicom
+
+    image = load_pipeline("demo-ct-mr-64", "vae", device="cpu").generate("axial chest CT", n=1, seed=5)[0]
+    return write_dicom(Image(image.array, modality="CT"), tmp_path_factory.mktemp("vae") / "vae.dcm")
+
+
+def test_what_only_the_detector_suspects_is_forwarded_with_a_note(empty_orthanc, unmarked_dicom, tmp_path):
+    gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate", detector=SyntheticDetector.load(None))
+    report = gate.receive([unmarked_dicom.read_bytes()], sender="ct-1")
+    [item] = report.items
+    assert (item.action, item.verdict, report.status_code) == ("forwarded-noted", "suspect", 200)
+    assert report.stow_response()["00081199"]["Value"][0]["00081196"]["Value"] == [0xB000]  # coerced
+    study, sop = uids(unmarked_dicom)
+    assert in_pacs(empty_orthanc, study) == {sop}
+    (stored,) = PacsClient(empty_orthanc.dicomweb).retrieve_study(study)
+    assert stored.ImageComments.startswith("radsynth gate: suspect, not proof: detector alone")
+    log = [json.loads(line) for line in (tmp_path / "gate" / "gate.jsonl").read_text().splitlines()]
+    assert any(e.get("event") == "suspect, forwarded" and e["evidence"]["detector"]["applies"] for e in log)
+    assert not list((tmp_path / "gate" / "quarantine").iterdir())
+
+
+def test_a_real_ct_the_detector_scores_high_reaches_the_pacs(empty_orthanc, tmp_path):
+    """pydicom's CT_small is a real CT the demo detector scores about 0.95: under the
+    default policy the detector alone never keeps a patient's image from the PACS."""
+    gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate", detector=SyntheticDetector.load(None))
+    [item] = gate.receive([CT.read_bytes()]).items
+    assert item.verdict in ("suspect", "no-evidence") and item.action in ("forwarded-noted", "forwarded")
+    assert in_pacs(empty_orthanc, uids(CT)[0]) == {uids(CT)[1]}
+
+
+def test_the_suspect_policy_can_quarantine_or_forward_as_is(empty_orthanc, unmarked_dicom, tmp_path):
+    detector = SyntheticDetector.load(None)
+    pacs = PacsClient(empty_orthanc.dicomweb)
+    held = Gate(pacs, tmp_path / "held", detector=detector, suspect_policy="quarantine")
+    [item] = held.receive([unmarked_dicom.read_bytes()]).items
+    assert (item.action, item.verdict) == ("quarantined", "suspect") and "not proof" in item.reason
+    assert in_pacs(empty_orthanc, uids(unmarked_dicom)[0]) == set()
+    plain = Gate(pacs, tmp_path / "plain", detector=detector, suspect_policy="forward")
+    [item] = plain.receive([unmarked_dicom.read_bytes()]).items
+    assert (item.action, item.verdict) == ("forwarded", "suspect")
+    (stored,) = pacs.retrieve_study(uids(unmarked_dicom)[0])
+    assert "ImageComments" not in stored or "radsynth gate" not in stored.ImageComments
+    with pytest.raises(InvalidInput, match="suspect policy must be one of"):
+        Gate(pacs, tmp_path / "bad", suspect_policy="tag")
+
+
+def test_real_images_outside_the_detectors_domain_pass_without_a_guess(empty_orthanc, tmp_path):
+    """A JPEG 2000 radiograph (CR) and an ultrasound: the detector learnt neither."""
+    samples = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "dicom_samples").resolve()
+    assert samples.is_dir(), f"{samples} is missing: ../shared/data beside the repository"
+    files = [samples / "single" / "RG3_J2KR.dcm", Path(get_testdata_file("examples_jpeg2k.dcm"))]
+    gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate", detector=SyntheticDetector.load(None))
+    report = gate.receive([f.read_bytes() for f in files])
+    assert [(i.action, i.verdict) for i in report.items] == [("forwarded", "no-evidence")] * 2

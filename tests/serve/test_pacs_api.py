@@ -1,7 +1,8 @@
 """The service in front of a real Orthanc (Debian orthanc + orthanc-dicomweb on loopback):
 generated studies pushed through the API land in the PACS; a study pulled from the PACS is
-translated and pushed back; the gate's STOW-RS endpoint forwards a real study and
-quarantines a synthetic one; a PACS that is down fails the job clearly and loses nothing."""
+translated and pushed back; the gate's STOW-RS endpoint forwards a real study,
+quarantines a synthetic one and forwards a suspect one with a note (or holds it); a PACS
+that is down fails the job clearly and loses nothing."""
 
 # ruff: noqa: F811 (fixtures imported from tests.serve.orthanc are test parameters by design)
 
@@ -106,9 +107,32 @@ def test_gate_forwards_a_real_study_and_quarantines_a_synthetic_one(
     assert mine and mine[0]["verdict"] == "synthetic-marked" and mine[0]["sender"] == "tests"
 
 
-def test_a_detector_false_positive_is_quarantined_then_released_by_an_admin(pacs_server, empty_orthanc):
-    """pydicom's CT_small (a real CT) scores P(synthetic) 0.95 on the shipped detector: the gate
-    holds it back as suspect; an admin reads the evidence and releases it into the PACS."""
+@pytest.fixture
+def strict_server(orthanc, tmp_path):
+    """A service whose gate quarantines what only the detector suspects (``--gate-suspect
+    quarantine``), not the default ``forward-noted``."""
+    settings = ServeSettings(data_dir=tmp_path, pacs=orthanc.dicomweb, gate_suspect_policy="quarantine")
+    server, stop = start_server(settings)
+    yield server
+    stop()
+
+
+def test_a_detector_false_positive_reaches_the_pacs_with_a_note_by_default(pacs_server, empty_orthanc):
+    """pydicom's CT_small (a real CT) scores P(synthetic) 0.95 on the shipped demo detector:
+    suspicion, not proof, so by default the patient's image is stored, with a note."""
+    ct = pydicom.dcmread(CT)
+    sender = DICOMwebClient(
+        url=f"{pacs_server.url}/gate", headers={"Authorization": f"Bearer {pacs_server.token}"}
+    )
+    sender.store_instances([ct])
+    (stored,) = PacsClient(empty_orthanc.dicomweb).retrieve_study(ct.StudyInstanceUID)
+    assert stored.ImageComments.startswith("radsynth gate: suspect, not proof")
+
+
+def test_a_detector_false_positive_is_quarantined_then_released_by_an_admin(strict_server, empty_orthanc):
+    """Under ``--gate-suspect quarantine`` the gate holds CT_small back as suspect; an admin
+    reads the evidence and releases it into the PACS."""
+    pacs_server = strict_server
     ct = pydicom.dcmread(CT)
     sender = DICOMwebClient(
         url=f"{pacs_server.url}/gate", headers={"Authorization": f"Bearer {pacs_server.token}"}
@@ -123,7 +147,7 @@ def test_a_detector_false_positive_is_quarantined_then_released_by_an_admin(pacs
             for q in admin.get("/api/gate/quarantine").json()["quarantined"]
             if q["sop_uid"] == ct.SOPInstanceUID
         ]
-        assert held[0]["verdict"] == "detector" and held[0]["evidence"]["detector"]["p_synthetic"] >= 0.9
+        assert held[0]["verdict"] == "suspect" and held[0]["evidence"]["detector"]["p_synthetic"] >= 0.9
         assert _studies(PacsClient(empty_orthanc.dicomweb)) == set()
         released = admin.post(
             f"/api/gate/release/{ct.SOPInstanceUID}", json={"why": "real CT, checked by radiographer"}

@@ -31,6 +31,14 @@ def serve(
         str,
         typer.Option("--gate-policy", help="Synthetic studies at the gate: quarantine, or forward-tagged."),
     ] = "quarantine",
+    gate_suspect: Annotated[
+        str,
+        typer.Option(
+            "--gate-suspect",
+            help="Studies only the detector suspects (not proof): forward-noted (Image Comments"
+            " say so, logged), quarantine, or forward (logged only).",
+        ),
+    ] = "forward-noted",
     workers: Annotated[int, typer.Option("--workers", help="Job threads.")] = 1,
     no_detector: Annotated[
         bool, typer.Option("--no-detector", help="verify and the gate use marking + watermark only.")
@@ -70,6 +78,7 @@ def serve(
             workers=workers,
             pacs=pacs,
             gate_policy=gate_policy,
+            gate_suspect_policy=gate_suspect,
             detector=not no_detector,
             device=device,
             data_roots=tuple(data_root or ()),

@@ -10,7 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-STYLE = {"synthetic-marked": "bold red", "watermark": "bold red", "detector": "yellow", "unreadable": "dim"}
+STYLE = {"synthetic-marked": "bold red", "watermark": "bold red", "suspect": "yellow", "unreadable": "dim"}
+# Exit codes, most serious first when files differ (a pipeline can tell proof from suspicion).
+PROOF, UNREADABLE, SUSPECT = 1, 2, 3
 
 
 def verify(
@@ -35,11 +37,14 @@ def verify(
         float, typer.Option("--max-mb", help="Files larger than this are reported, not read.")
     ] = 2048.0,
 ) -> None:
-    """One verdict per file: synthetic-marked (metadata), watermark (pixel mark, looked up
-    in the audit log), detector (pixels look synthetic), no-evidence, or unreadable.
+    """One verdict per file. Proof: synthetic-marked (metadata), watermark (pixel mark
+    with a payload that decodes, looked up in the audit log). Suspicion: suspect (the
+    detector alone, with its probability; never proof). Otherwise no-evidence (the reason
+    says when the detector does not apply: a modality, size or colour it never learnt), or
+    unreadable.
 
-    Exit code: 1 when any file is synthetic, 2 when none is but some could not be
-    checked, 0 otherwise, so verify can gate a pipeline.
+    Exit codes, so verify can gate a pipeline: 1 some file proven synthetic;
+    3 some suspect, none proven; 2 some unreadable, none proven or suspect; 0 otherwise.
     """
     from radsynth.provenance.verify import AuditIndex, verify_paths
 
@@ -58,9 +63,11 @@ def verify(
     else:
         _print_table(verdicts)
     if any(v.synthetic for v in verdicts):
-        raise typer.Exit(1)
+        raise typer.Exit(PROOF)
+    if any(v.suspect for v in verdicts):
+        raise typer.Exit(SUSPECT)
     if any(v.verdict == "unreadable" for v in verdicts):
-        raise typer.Exit(2)
+        raise typer.Exit(UNREADABLE)
 
 
 def _print_table(verdicts: list[Any]) -> None:

@@ -28,7 +28,7 @@ from radsynth.data.problems import IngestResult, Problem, SkipKind, problem_coll
 from radsynth.data.qc import check_records
 from radsynth.data.slices import body_extent, extract_slice, informative_slices, native_plane, resize_square
 from radsynth.data.splits import split_records
-from radsynth.errors import CsvUnusable, InvalidInput, NotInCsv, RadsynthError
+from radsynth.errors import CsvUnusable, InvalidInput, NotAnImage, NotInCsv, RadsynthError
 from radsynth.io.atomic import atomic_path
 from radsynth.io.image import Image
 
@@ -36,6 +36,8 @@ VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IGNORED_SUFFIXES = (".csv", ".tsv", ".txt", ".md", ".json", ".raw", ".zraw", ".sha256")
 IGNORED_NAMES = ("SHA256SUMS", "DICOMDIR", "README", "LICENSE")
+# DICOM objects with pixels that are not a picture of anatomy (PS3.3 C.7.3.1.1.1)
+NOT_PICTURES = {"RTDOSE": "a radiotherapy dose grid", "SEG": "a segmentation"}
 ANATOMY_FROM_BODY_PART = {
     "CHEST": "chest",
     "THORAX": "chest",
@@ -152,7 +154,8 @@ def _plan(source: Path, csv_path: Path | None, problems: list[Problem]) -> list[
                 items.append(_Item("dicom", uid, series))
         for path, why in index.skipped.items():
             if Path(path).resolve() in wanted:
-                problems.append(Problem(str(path), SkipKind.NOT_DICOM, why))
+                kind = SkipKind.NO_PIXELS if path in index.not_images else SkipKind.NOT_DICOM
+                problems.append(Problem(str(path), kind, why))
     return items
 
 
@@ -308,10 +311,25 @@ def _level(plane: str, position: float, extent: tuple[float, float] | None, anat
 
 def _records_for(item: _Item, ctx: _Context, folder: Path) -> list[Record]:
     image = _read(item)
+    if image.modality in NOT_PICTURES and not ctx.modality:
+        raise NotAnImage(
+            f"modality {image.modality}: {NOT_PICTURES[image.modality]}, not an image", item.paths[0]
+        )
     flat = _as_2d(image)
     if flat is not None:
         return _image_records(item, flat, ctx, folder)
+    if image.rgb:  # colour frames (ultrasound cine, secondary captures): grey, as 2D images are
+        image = replace(image, array=grey(image), rgb=False)
     return _volume_records(item, image, ctx, folder)
+
+
+def _problem(item: _Item, err: RadsynthError) -> Problem:
+    """One skipped input: the file, or for a DICOM series its folder, with the series and
+    its file count in the detail (several series may share a folder)."""
+    if len(item.paths) == 1:
+        return Problem(str(err.path or item.paths[0]), skip_kind(err), str(err.problem))
+    detail = f"series {item.name} ({len(item.paths)} files): {err.problem}"
+    return Problem(str(err.path or item.paths[0].parent), skip_kind(err), detail)
 
 
 def ingest(
@@ -379,11 +397,10 @@ def ingest(
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         for done, item in enumerate(items, start=1):
-            where = item.paths[0] if len(item.paths) == 1 else item.paths[0].parent
             try:
                 records += _records_for(item, ctx, tmp)
             except RadsynthError as err:
-                problem(Problem(str(err.path or where), skip_kind(err), str(err.problem)))
+                problem(_problem(item, err))
             if on_progress is not None:
                 on_progress(done, len(items), item.name)
         if not records:

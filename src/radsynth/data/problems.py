@@ -20,9 +20,12 @@ from radsynth.errors import (
     GeometryMismatch,
     MissingSlices,
     MixedOrientations,
+    MixedShapes,
     NonFiniteVoxels,
+    NotAnImage,
     NotInCsv,
     RadsynthError,
+    RepeatedPositions,
     UnreadableImage,
 )
 
@@ -31,12 +34,16 @@ class SkipKind(StrEnum):
     """Why an input was skipped, as the summary counts it (the value is what it prints)."""
 
     NOT_DICOM = "not a DICOM image"
+    NO_PIXELS = "DICOM without pixels (DICOMDIR, report, plan)"
+    NOT_ANATOMY = "pixels that are no picture (dose, segmentation)"
     CSV_UNUSABLE = "CSV unusable"
     NO_TEXT = "no text (CSV unusable)"
     NOT_IN_CSV = "not in the CSV"
     INCOMPLETE_CASE = "incomplete case"
     MISSING_SLICES = "missing slices"
     MIXED_ORIENTATIONS = "mixed orientations"
+    REPEATED_POSITIONS = "repeated positions nothing tells apart"
+    MIXED_SHAPES = "mixed shapes in one series"
     NON_FINITE = "NaN or infinite voxels"
     UNREADABLE = "unreadable"
     BAD_GEOMETRY = "bad geometry"
@@ -47,7 +54,10 @@ class SkipKind(StrEnum):
 _KIND_OF_ERROR: tuple[tuple[type[RadsynthError], SkipKind], ...] = (
     (MissingSlices, SkipKind.MISSING_SLICES),
     (MixedOrientations, SkipKind.MIXED_ORIENTATIONS),
+    (RepeatedPositions, SkipKind.REPEATED_POSITIONS),
+    (MixedShapes, SkipKind.MIXED_SHAPES),
     (NonFiniteVoxels, SkipKind.NON_FINITE),
+    (NotAnImage, SkipKind.NOT_ANATOMY),
     (NotInCsv, SkipKind.NOT_IN_CSV),
     (CsvUnusable, SkipKind.NO_TEXT),
     (UnreadableImage, SkipKind.UNREADABLE),

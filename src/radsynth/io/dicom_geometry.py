@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from radsynth.errors import GeometryMismatch, MissingSlices
+from radsynth.errors import GeometryMismatch, MissingSlices, RepeatedPositions
 from radsynth.io.dicom_frames import frame_value
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def stack_slices(
     typical = float(np.median(steps))
     distinct = len(np.unique(np.round(along, 3)))
     if distinct < n:
-        raise GeometryMismatch(
+        raise RepeatedPositions(
             f"{n - distinct} slices repeat a position ({distinct} distinct positions for {n} slices): "
             "several echoes, phases or volumes mixed in one series; split them first",
             where,

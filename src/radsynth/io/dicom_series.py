@@ -1,5 +1,13 @@
 """Find DICOM series in a folder tree and stack one series into a 3D ``Image``.
 
+Folders come as they come, so ``find_dicom_series`` groups files into what can be read
+as one unit: the slices of a series that form a volume; each projection image (CR, DX,
+MG, XA, RF, US) and each file without Image Position (secondary captures, OT) alone,
+as a 2D image; each multi-frame file alone; a file without SeriesInstanceUID alone. A
+series whose slices repeat a position (several echoes, phases or acquisitions) is split
+by Echo Number, Temporal Position and Acquisition Number before ordering; one whose
+positions are all distinct stays one volume.
+
 Slices are sorted by their position projected on the slice normal (never by file name or
 Instance Number), the z spacing comes from those positions, and a series that is not one
 evenly spaced volume fails loudly: a missing slice, mixed orientations, mixed shapes or
@@ -17,7 +25,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from radsynth.errors import GeometryMismatch, InvalidInput, MixedOrientations, RadsynthError, UnreadableImage
+from radsynth.errors import (
+    GeometryMismatch,
+    InvalidInput,
+    MixedOrientations,
+    MixedShapes,
+    RadsynthError,
+    UnreadableImage,
+)
 from radsynth.io.dicom import image_from_dataset
 from radsynth.io.dicom_file import PIXEL_KEYWORDS, has_pixels, read_dataset
 from radsynth.io.dicom_frames import number_of_frames
@@ -37,14 +52,26 @@ if TYPE_CHECKING:
     from pydicom import Dataset
 
 log = logging.getLogger(__name__)
+# Projection images (PS3.3 C.7.3.1 Modality): without Image Position, like any file, each
+# is one 2D picture; with positions they stack (radsynth writes volumes so) unless the
+# positions repeat (several views), when each is again a picture of its own.
+PROJECTION_MODALITIES = ("CR", "DX", "MG", "XA", "RF", "US", "IO", "PX", "XC", "ES", "GM", "SM")
+# What tells the volumes of one series apart (PS3.3 C.7.6.1.1, C.8.3.1, C.7.6.1)
+SPLIT_BY = ("EchoNumbers", "TemporalPositionIdentifier", "AcquisitionNumber")
+_HEADER = ("SeriesInstanceUID", "Modality", "NumberOfFrames", "ImagePositionPatient")
 
 
 class DicomSeriesIndex(dict[str, list[Path]]):
-    """SeriesInstanceUID -> sorted file paths; ``skipped`` maps each other file to why."""
+    """Unit name -> sorted file paths; ``skipped`` maps each other file to why.
+
+    A unit is a series (named by its SeriesInstanceUID; ``<uid> echo 2`` and the like for
+    a split series), or one file (``<uid>/<file name>``). ``not_images`` are the skipped
+    files that are DICOM, but without pixels (DICOMDIR, reports, RT plans)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.skipped: dict[Path, str] = {}
+        self.not_images: set[Path] = set()
 
 
 def find_dicom_series(folder: str | Path) -> DicomSeriesIndex:
@@ -57,12 +84,25 @@ def find_dicom_series(folder: str | Path) -> DicomSeriesIndex:
     if not folder.is_dir():
         raise InvalidInput("not a folder", folder)
     index = DicomSeriesIndex()
+    headers: dict[Path, Dataset] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        uid, reason = _series_uid(path)
-        if uid is None:
-            index.skipped[path] = reason
+        ds, reason = _header(path)
+        if ds is None or not has_pixels(ds):
+            index.skipped[path] = reason or "no Pixel Data: not an image"
+            if ds is not None:
+                index.not_images.add(path)
+            continue
+        uid = str(ds.get("SeriesInstanceUID") or "")
+        headers[path] = ds
+        if _alone(ds) or not uid:
+            index[f"{uid or 'no SeriesInstanceUID'}/{path.name}"] = [path]
         else:
             index.setdefault(uid, []).append(path)
+    for uid in [uid for uid, files in index.items() if len(files) > 1]:
+        parts = _split_volumes([headers[f] for f in index[uid]], index[uid])
+        if len(parts) > 1:
+            del index[uid]
+            index.update({f"{uid}{name}": files for name, files in parts.items()})
     if index.skipped:
         log.warning(
             "%s: skipped %d files that are not DICOM images (e.g. %s: %s)",
@@ -73,17 +113,57 @@ def find_dicom_series(folder: str | Path) -> DicomSeriesIndex:
     return index
 
 
-def _series_uid(path: Path) -> tuple[str | None, str]:
-    """(SeriesInstanceUID, "") for a DICOM image file, else (None, why it is skipped)."""
+def _header(path: Path) -> tuple[Dataset | None, str]:
+    """(the grouping attributes, "") of a DICOM file, else (None, why it is not DICOM)."""
     try:
         # Large values (the pixels) are deferred: only the header is read here.
-        ds = read_dataset(path, defer_size=1024, specific_tags=["SeriesInstanceUID", *PIXEL_KEYWORDS])
+        ds = read_dataset(path, defer_size=1024, specific_tags=[*_HEADER, *SPLIT_BY, *PIXEL_KEYWORDS])
     except UnreadableImage as err:
         return None, err.problem
-    if not has_pixels(ds):
-        return None, "no Pixel Data: not an image"
-    uid = ds.get("SeriesInstanceUID")
-    return (str(uid), "") if uid else (None, "no SeriesInstanceUID")
+    return ds, ""
+
+
+def _alone(ds: Dataset) -> bool:
+    """A file that is a unit by itself: a file without Image Position (projection images,
+    secondary captures), a multi-frame file (or one whose frame count is malformed:
+    read alone, its problem is its own)."""
+    if _position(ds) is None:
+        return True
+    try:
+        return number_of_frames(ds) > 1
+    except (TypeError, ValueError):
+        return True
+
+
+def _position(ds: Dataset) -> tuple[float, ...] | None:
+    """Image Position (Patient) to 0.01 mm, None when absent or malformed."""
+    try:
+        position = floats(ds.get("ImagePositionPatient"))
+    except (TypeError, ValueError):
+        return None
+    return tuple(np.round(position, 2)) if position is not None and position.shape == (3,) else None
+
+
+def _split_volumes(headers: list[Dataset], files: list[Path]) -> dict[str, list[Path]]:
+    """A series whose slices repeat a position, split by echo, temporal position and
+    acquisition ({" echo 1": [...], " echo 2": [...]}), or into single files for
+    projection images ({"/<file name>": [file], ...}); {"": files} when nothing repeats
+    or nothing tells the slices apart (the reader then reports what is wrong)."""
+    positions = [_position(ds) for ds in headers]
+    if len(set(positions)) == len(positions):
+        return {"": files}
+    if str(headers[0].get("Modality", "") or "").upper() in PROJECTION_MODALITIES:
+        return {f"/{path.name}": [path] for path in files}
+    keys = [tuple(str(ds.get(k, "") or "") for k in SPLIT_BY) for ds in headers]
+    varying = [i for i in range(len(SPLIT_BY)) if len({key[i] for key in keys}) > 1]
+    if not varying:
+        return {"": files}
+    words = ("echo", "phase", "acquisition")
+    parts: dict[str, list[Path]] = {}
+    for key, path in zip(keys, files, strict=True):
+        name = "".join(f" {words[i]} {key[i] or '?'}" for i in varying)
+        parts.setdefault(name, []).append(path)
+    return parts
 
 
 def read_dicom_series(source: str | Path | Sequence[str | Path]) -> Image:
@@ -183,7 +263,7 @@ def _check_same_grid(datasets: list[Dataset], files: list[Path], where: Path) ->
     )
     if len(shapes) > 1:
         detail = ", ".join(f"{r}x{c}x{s} in {n} files" for (r, c, s), n in shapes.most_common())
-        raise GeometryMismatch(f"mixed shapes: {detail}", where)
+        raise MixedShapes(f"mixed shapes: {detail}", where)
     spacings = Counter(pixel_spacing(ds)[0] for ds in datasets)
     if len(spacings) > 1 and not _close(list(spacings)):
         raise GeometryMismatch(f"mixed pixel spacings: {sorted(spacings)}", where)

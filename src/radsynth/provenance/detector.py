@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,15 @@ INPUT_SIZE = 64
 # template is what the detector mistakes), while 98-100 % of synthetic slices pass it.
 VERDICT_THRESHOLD = 0.9
 MAX_SLICES = 8
+# What an image may be for the detector to judge it (a card's ``task_info.domain`` may say
+# otherwise). The demo corpus' sources are grey CT and MR volumes whose in-plane sides run
+# from 64 px (generated slices) to 512 px (pyradiomics lung CT); an image under half the
+# detector's input or over 512 px plus a quarter resamples into something it never saw.
+MIN_SIDE = 32
+MAX_SIDE = 640
+# Modalities that say nothing (PNG/JPEG read as "OT", NIfTI without one): judged on pixels,
+# since a stripped synthetic file looks exactly like this.
+UNKNOWN_MODALITIES = ("", "OT")
 RECIPE: dict[str, Any] = {
     "task": "detector",
     "model": {},
@@ -53,24 +62,63 @@ RECIPE: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class Domain:
+    """The images a detector was trained on: modalities (from its card), grey or colour,
+    in-plane sides in pixels. ``outside`` says why an image is not one of them."""
+
+    modalities: tuple[str, ...]
+    min_side: int = MIN_SIDE
+    max_side: int = MAX_SIDE
+    colour: bool = False
+
+    @classmethod
+    def from_card(cls, card: Card) -> Domain:
+        """``task_info.domain`` when the card has one, else its vocabulary's modalities."""
+        given = dict(card.task_info.get("domain") or {})
+        vocabulary = card.task_info.get("vocabulary") or {}
+        modalities = given.pop("modalities", None) or vocabulary.get("modality") or ()
+        return cls(tuple(str(m).upper() for m in modalities), **given)
+
+    def outside(self, image: Image) -> str:
+        """Why ``image`` is outside this domain ("" when it is inside)."""
+        modality = (image.modality or "").upper()
+        if self.modalities and modality not in UNKNOWN_MODALITIES and modality not in self.modalities:
+            return f"modality {modality}: the detector learnt only {', '.join(self.modalities)}"
+        if image.rgb and not self.colour:
+            return "colour image: the detector learnt only grey images"
+        rows, cols = image.spatial_shape[-2:]
+        if min(rows, cols) < self.min_side or max(rows, cols) > self.max_side:
+            sides = f"{self.min_side} to {self.max_side} px"
+            return f"{rows}x{cols} px: the detector learnt images of {sides} a side"
+        return ""
+
+
 @dataclass
 class SyntheticDetector:
-    """A trained detector: ``score`` gives P(synthetic) per image."""
+    """A trained detector: ``score`` gives P(synthetic) per image; ``outside_domain`` says
+    when an image is unlike anything it learnt (its probability there would be a guess)."""
 
     net: AttributeClassifier
     card: Card
     threshold: float = VERDICT_THRESHOLD
+    domain: Domain = field(default_factory=lambda: Domain(("CT", "MR")))
 
     @classmethod
     def load(cls, folder: str | Path | None = None) -> SyntheticDetector:
         """The checkpoint in ``folder`` (a ``radsynth train`` model folder), else the shipped one."""
         pretrained = load_pretrained(folder if folder is not None else shipped("detector"), "detector")
         threshold = float(pretrained.card.metrics.get("threshold", VERDICT_THRESHOLD))
-        return cls(pretrained.modules["detector"], pretrained.card, threshold)
+        card = pretrained.card
+        return cls(pretrained.modules["detector"], card, threshold, Domain.from_card(card))
 
     @property
     def model_id(self) -> str:
         return self.card.model_id or "detector"
+
+    def outside_domain(self, image: Image) -> str:
+        """Why the detector should not judge ``image`` ("" when it may)."""
+        return self.domain.outside(image)
 
     def score(self, slices: Sequence[np.ndarray]) -> np.ndarray:
         """P(synthetic) for each 2D array (any units, any size >= 8 px)."""

@@ -1,16 +1,22 @@
 """``verify``: for any file, is it synthetic, and on what evidence?
 
-Three kinds of evidence, strongest first, each reported with what backs it:
+Proof first, then suspicion, each verdict reported with what backs it:
 
-1. ``synthetic-marked``: the file's metadata says so (radsynth's DICOM attributes, PNG
-   text chunks, NIfTI description / sidecar, or a radsynth JSON card).
-2. ``watermark``: the pixel watermark is present (metadata stripped or rewritten); its
-   payload names the output and, through the audit log, the model, prompt and time.
-3. ``detector``: no mark, but the detector finds the pixels likely synthetic.
+1. ``synthetic-marked`` (proof): the file's metadata says so (radsynth's DICOM
+   attributes, PNG text chunks, NIfTI description / sidecar, or a radsynth JSON card).
+2. ``watermark`` (proof): the pixel watermark is present and its payload decodes (the
+   Reed-Solomon code confirms it); the payload names the output and, through the audit
+   log, the model, prompt and time.
+3. ``suspect`` (not proof): no mark, but the detector gives P(synthetic) at or above its
+   threshold, or a watermark pilot is present whose payload cannot be read. The detector
+   learnt a few sources (its card), so its probability is a statistical judgement about
+   images like those, never proof; it is never consulted on an image outside what it was
+   trained on (``SyntheticDetector.outside_domain``: modality, size, colour).
 
-Otherwise ``no-evidence`` (which is not proof of being real), or ``unreadable`` with the
-reason (not an image, no pixel data, too large, corrupt). A folder is walked; every file
-gets exactly one verdict and nothing stops the walk.
+Otherwise ``no-evidence`` (which is not proof of being real; when the detector did not
+apply, its ``reason`` says why), or ``unreadable`` with the reason (not an image, no
+pixel data, too large, corrupt). A folder is walked; every file gets exactly one verdict
+and nothing stops the walk.
 """
 
 from __future__ import annotations
@@ -28,8 +34,8 @@ from radsynth.provenance.audit import check_log, default_log, sha256_file
 from radsynth.provenance.marking import read_marking
 from radsynth.provenance.watermark import detect, model_tag
 
-VERDICTS = ("synthetic-marked", "watermark", "detector", "no-evidence", "unreadable")
-SYNTHETIC = ("synthetic-marked", "watermark", "detector")
+VERDICTS = ("synthetic-marked", "watermark", "suspect", "no-evidence", "unreadable")
+PROOF = ("synthetic-marked", "watermark")
 MAX_BYTES = 2 * 1024**3
 
 
@@ -43,7 +49,12 @@ class Verdict:
 
     @property
     def synthetic(self) -> bool:
-        return self.verdict in SYNTHETIC
+        """Proven synthetic (marking or a confirmed watermark); ``suspect`` is not."""
+        return self.verdict in PROOF
+
+    @property
+    def suspect(self) -> bool:
+        return self.verdict == "suspect"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,12 +174,7 @@ def verify_file(
     mark = detect(image.array.mean(-1) if image.rgb else image.array)
     evidence["watermark"] = _watermark_evidence(mark, audit, path)
     if detector is not None:
-        probability = detector.score_image(image)
-        evidence["detector"] = {
-            "p_synthetic": round(probability, 4),
-            "threshold": detector.threshold,
-            "model": detector.model_id,
-        }
+        evidence["detector"] = _detector_evidence(detector, image)
     if audit is not None and audit.problem:
         evidence["audit_log_problem"] = audit.problem
     if marking:
@@ -176,11 +182,31 @@ def verify_file(
         if entry is not None:
             evidence["audit"] = _audit_evidence(entry, path)
         return Verdict(name, "synthetic-marked", {"marking": _plain(marking), **evidence})
-    if mark.found:
+    if mark.found and mark.payload is not None:
         return Verdict(name, "watermark", evidence)
-    if detector is not None and evidence["detector"]["p_synthetic"] >= detector.threshold:
-        return Verdict(name, "detector", evidence)
+    if mark.found:
+        return Verdict(name, "suspect", {**evidence, "reason": "watermark pilot without a readable payload"})
+    score = evidence.get("detector", {})
+    if score.get("applies") and score["p_synthetic"] >= score["threshold"]:
+        reason = f"detector alone: P(synthetic)={score['p_synthetic']:.2f} >= {score['threshold']}, not proof"
+        return Verdict(name, "suspect", {**evidence, "reason": reason})
+    if score and not score.get("applies"):
+        evidence["reason"] = f"detector not applicable: {score['reason']}"
     return Verdict(name, "no-evidence", evidence)
+
+
+def _detector_evidence(detector: Any, image: Any) -> dict[str, Any]:
+    """The detector's probability, or why it does not apply to this image (it is not asked
+    about images unlike anything it learnt, whose probability would be a guess)."""
+    outside = detector.outside_domain(image)
+    if outside:
+        return {"applies": False, "reason": outside, "model": detector.model_id}
+    return {
+        "applies": True,
+        "p_synthetic": round(detector.score_image(image), 4),
+        "threshold": detector.threshold,
+        "model": detector.model_id,
+    }
 
 
 def _watermark_evidence(mark: Any, audit: AuditIndex | None, path: Path) -> dict[str, Any]:
@@ -250,6 +276,9 @@ def summarise(evidence: dict[str, Any]) -> str:
     if audit:
         same = "file unchanged" if audit["file_unchanged"] else "file changed since written"
         parts.append(f"audit log: {audit['model_id']} at {audit['time']}, {same}")
-    if "detector" in evidence:
-        parts.append(f"detector P(synthetic)={evidence['detector']['p_synthetic']:.2f}")
+    score = evidence.get("detector")
+    if score and score.get("applies", True) and "p_synthetic" in score:
+        parts.append(f"detector P(synthetic)={score['p_synthetic']:.2f} (suspicion, not proof)")
+    elif score:
+        parts.append(f"detector not applicable: {score['reason']}")
     return "; ".join(parts)

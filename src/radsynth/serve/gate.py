@@ -1,9 +1,13 @@
 """The synthetic-image gate: a STOW-RS front door that keeps synthetic images out of a PACS.
 
-Each incoming instance gets a ``verify`` verdict. Real ones (``no-evidence``) go on to the
-PACS. Synthetic or suspect ones (``synthetic-marked``, ``watermark``, ``detector``) are
+Each incoming instance gets a ``verify`` verdict. Those without evidence (``no-evidence``)
+go on to the PACS. Proven synthetic ones (``synthetic-marked``, ``watermark``) are
 quarantined with their evidence, or, under policy ``forward-tagged``, forwarded with
-attributes that say so. Malformed instances are rejected with the reason; the gate never
+attributes that say so. What happens to ``suspect`` ones (the detector alone, which is
+not proof and can be wrong about a real patient) is its own policy, ``suspect_policy``:
+``forward-noted`` (the default) forwards them with Image Comments saying so and logs it,
+``quarantine`` holds them like proof, ``forward`` lets them through with only the log
+line. Malformed instances are rejected with the reason; the gate never
 crashes on what a sender posts. When the PACS is down, real instances wait on disk in
 ``pending/`` (nothing is lost) until ``flush_pending`` forwards them.
 
@@ -39,7 +43,10 @@ from radsynth.serve.dicomweb import PacsClient, PacsRequestError, safe_uid, writ
 logger = logging.getLogger(__name__)
 Policy = Literal["quarantine", "forward-tagged"]
 POLICIES = ("quarantine", "forward-tagged")
-ACCEPTED = ("forwarded", "forwarded-tagged")
+SuspectPolicy = Literal["forward-noted", "quarantine", "forward"]
+SUSPECT_POLICIES = ("forward-noted", "quarantine", "forward")
+ACCEPTED = ("forwarded", "forwarded-tagged", "forwarded-noted")
+COERCING = ("forwarded-tagged", "forwarded-noted")
 # STOW-RS failure reasons (PS3.18 Table 10.5.3-1 and the PS3.7 status codes it draws on)
 CANNOT_UNDERSTAND = 0xC000  # malformed: not DICOM, no UIDs, unreadable pixels
 NOT_AUTHORIZED = 0x0124  # quarantined: the gate's policy refuses synthetic images
@@ -53,7 +60,7 @@ class GateItem:
 
     sop_uid: str
     study_uid: str
-    action: str  # forwarded | quarantined | forwarded-tagged | rejected | pending
+    action: str  # forwarded | quarantined | forwarded-tagged | forwarded-noted | rejected | pending
     verdict: str
     reason: str = ""
     sop_class_uid: str = ""
@@ -84,7 +91,7 @@ class GateReport:
                 "00081155": _element("UI", item.sop_uid),
             }
             if item.action in ACCEPTED:
-                if item.action == "forwarded-tagged":
+                if item.action in COERCING:
                     entry["00081196"] = _element("US", COERCED)
                 referenced.append(entry)
             else:
@@ -156,6 +163,8 @@ def _part_type(headers: bytes) -> str:
 class Gate:
     """Checks instances before a PACS sees them (see the module docstring for what goes where).
 
+    ``policy`` is what happens to proven synthetic instances, ``suspect_policy`` to those
+    only the detector suspects (see the module docstring).
     ``detector`` is a ``SyntheticDetector`` (None: marking and watermark evidence only);
     ``audit`` the ``AuditIndex`` to consult (None: none); ``max_bytes`` the largest instance
     checked (larger ones are rejected, since unchecked means not forwarded). ``receive`` may
@@ -170,12 +179,18 @@ class Gate:
         detector: Any | None = None,
         audit: Any | None = None,
         max_bytes: int = MAX_BYTES,
+        suspect_policy: SuspectPolicy = "forward-noted",
     ) -> None:
         if policy not in POLICIES:
             raise InvalidInput(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        if suspect_policy not in SUSPECT_POLICIES:
+            raise InvalidInput(
+                f"suspect policy must be one of {', '.join(SUSPECT_POLICIES)}, got {suspect_policy!r}"
+            )
         self.pacs = pacs
         self.folder = Path(folder)
         self.policy = policy
+        self.suspect_policy = suspect_policy
         self.detector = detector
         self.audit = audit
         self.max_bytes = max_bytes
@@ -265,8 +280,9 @@ class Gate:
             item.action, item.failure_code = "rejected", CANNOT_UNDERSTAND
             item.reason = f"cannot be checked: {verdict.evidence.get('problem', 'unreadable')}"
             return item, None
-        if not verdict.synthetic:
+        if not verdict.synthetic and not verdict.suspect:
             return item, data
+        policy = self.policy if verdict.synthetic else self.suspect_policy
         record = {
             "sop_uid": sop_uid,
             "study_uid": study_uid,
@@ -274,19 +290,36 @@ class Gate:
             "evidence": verdict.evidence,
             "sender": sender,
             "time": _now(),
-            "policy": self.policy,
+            "policy": policy,
         }
-        if self.policy == "quarantine":
+        what = "synthetic" if verdict.synthetic else "suspect, not proof"
+        if policy == "quarantine":
             where = self.folder / "quarantine" / study_uid
             write_atomic(where / f"{sop_uid}.dcm", data)
             write_atomic(where / f"{sop_uid}.json", _json(record))
             item.action, item.failure_code = "quarantined", NOT_AUTHORIZED
-            item.reason = f"synthetic ({verdict.verdict}); quarantined"
+            item.reason = f"{what} ({verdict.verdict}); quarantined"
             return item, None
+        if verdict.suspect:
+            return self._forward_suspect(item, ds, data, record, sender)
         logger.warning("gate: forwarding synthetic %s (%s) from %r, tagged", sop_uid, verdict.verdict, sender)
         self._log({**record, "event": "synthetic, tagged for forwarding"})
         item.action, item.reason = "forwarded-tagged", f"synthetic ({verdict.verdict}); forwarded tagged"
         return item, _tagged(ds, verdict.verdict)
+
+    def _forward_suspect(
+        self, item: GateItem, ds: pydicom.Dataset, data: bytes, record: dict[str, Any], sender: str
+    ) -> tuple[GateItem, bytes]:
+        """A suspect instance goes on (the detector alone is no proof), logged, and under
+        ``forward-noted`` with Image Comments that say what the detector thought."""
+        reason = str(record["evidence"].get("reason", "suspect"))
+        logger.warning("gate: forwarding suspect %s from %r (%s)", item.sop_uid, sender, reason)
+        self._log({**record, "event": "suspect, forwarded"})
+        if record["policy"] == "forward":
+            item.reason = f"suspect, not proof ({reason}); forwarded as is"
+            return item, data
+        item.action, item.reason = "forwarded-noted", f"suspect, not proof ({reason}); forwarded with a note"
+        return item, _noted(ds, f"radsynth gate: suspect, not proof: {reason}")
 
     def _verify(self, data: bytes) -> Any:
         """``verify_file`` on a private temp copy (verify reads files; the copy is removed)."""
@@ -330,10 +363,14 @@ class Gate:
 
 def _tagged(ds: pydicom.Dataset, verdict: str) -> bytes:
     """The instance re-encoded with attributes that say the gate found it synthetic."""
-    note = f"radsynth gate: synthetic ({verdict})"
+    ds.ContentQualification = "RESEARCH"
+    return _noted(ds, f"radsynth gate: synthetic ({verdict})")
+
+
+def _noted(ds: pydicom.Dataset, note: str) -> bytes:
+    """The instance re-encoded with ``note`` leading its Image Comments."""
     old = str(ds.get("ImageComments", "") or "")
     ds.ImageComments = f"{note}; {old}"[:10240] if old else note  # LT holds 10240 chars
-    ds.ContentQualification = "RESEARCH"
     buffer = BytesIO()
     pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
     return buffer.getvalue()

@@ -1,5 +1,6 @@
 """The PACS gate's HTTP face: STOW-RS at ``/gate/studies`` (verify every instance, forward
-real ones, quarantine or tag synthetic ones), and the admin's view of the quarantine."""
+real ones, quarantine or tag proven synthetic ones, forward suspect ones with a note by
+default), and the admin's view of the quarantine."""
 
 import json
 from typing import Any
@@ -36,6 +37,7 @@ def gate(request: Request):
             client,
             settings.gate_dir,
             policy=settings.gate_policy,
+            suspect_policy=settings.gate_suspect_policy,
             detector=shared_detector(app) if settings.detector else None,
             audit=app.state.audit,
             max_bytes=settings.limits.max_upload_bytes,

@@ -8,6 +8,7 @@ from pathlib import Path
 from radsynth.sampling.bounds import Bounds
 
 GATE_POLICIES = ("quarantine", "forward-tagged")
+SUSPECT_POLICIES = ("forward-noted", "quarantine", "forward")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class ServeSettings:
     workers: int = 1
     pacs: str | None = None
     gate_policy: str = "quarantine"
+    gate_suspect_policy: str = "forward-noted"
     detector: bool = True
     device: str | None = None
     pacs_retries: int = 3
@@ -74,6 +76,11 @@ class ServeSettings:
         if self.gate_policy not in GATE_POLICIES:
             raise ValueError(
                 f"gate policy must be one of {', '.join(GATE_POLICIES)}, got {self.gate_policy!r}"
+            )
+        if self.gate_suspect_policy not in SUSPECT_POLICIES:
+            raise ValueError(
+                f"gate suspect policy must be one of {', '.join(SUSPECT_POLICIES)}, "
+                f"got {self.gate_suspect_policy!r}"
             )
         if self.workers < 1:
             raise ValueError(f"workers must be >= 1, got {self.workers}")

@@ -37,6 +37,7 @@ def verify(
                 path, detector=use, audit=request.app.state.audit, max_bytes=settings.limits.max_upload_bytes
             )
             name = path.relative_to(root).as_posix()
-            verdicts.append({**verdict.to_dict(), "file": name, "synthetic": verdict.synthetic})
+            flags = {"synthetic": verdict.synthetic, "suspect": verdict.suspect}  # proof, suspicion
+            verdicts.append({**verdict.to_dict(), "file": name, **flags})
         verdicts = shown(verdicts, settings, {root.resolve(): ""})
     return {"verdicts": [{**v, "summary": summarise(v["evidence"])} for v in verdicts]}

@@ -10,7 +10,7 @@ const KIND_NAMES = { ldm: "latent diffusion", gan: "GAN", vae: "VAE" };
 const VERDICT_LABELS = {
   "synthetic-marked": "Synthetic: marked",
   watermark: "Synthetic: watermark",
-  detector: "Likely synthetic: detector",
+  suspect: "Suspect: detector only",
   "no-evidence": "No evidence",
   unreadable: "Unreadable",
 };
