@@ -20,6 +20,12 @@ from radsynth.text.prompt import parse_prompt
 # matters: longer phrases first ("pleural effusion" before "effusion"). _ORGAN: the
 # anatomy a word implies when the sentence names none.
 _GLOSSARY: list[tuple[str, str, str]] = [
+    # a calcified nodule on a chest X-ray is an old granuloma (the IU curators index it so)
+    (
+        r"\bgranulom\w*|\bcalcified (?:\w+ )?(?:nodul\w*|densit\w*|foc\w*)",
+        "a small healed spot from an old infection",
+        "granuloma",
+    ),
     (r"\bmass(?:es)?\b(?!\s+effect)", "a lump", "tumour"),
     (r"\bnodul(?:e|es|ar)\b", "a small lump", "nodule"),
     (r"\blesions?\b", "a lump or spot", "lesion"),
@@ -33,10 +39,45 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     (r"\bfractur\w*", "a broken bone", "fracture"),
     (r"\bha?emorrha\w*|\bha?ematomas?\b|\bbleed(?:s|ing)?\b", "bleeding", "haemorrhage"),
     (r"\binfarct\w*|\bstroke\b", "an area damaged by a blocked blood supply, as in a stroke", "infarct"),
+    (r"\bpneumonia\w*", "a lung infection", "pneumonia"),
+    (
+        r"\bair ?space (?:disease|opacit\w*|consolidation|process)\b|\binfiltrat\w*",
+        "a part of the lung filled with fluid or infection",
+        "airspace disease",
+    ),
     (r"\bconsolidat\w*", "a part of the lung filled with fluid or infection", "consolidation"),
     (r"\batelecta\w*", "a part of the lung that is not fully inflated", "atelectasis"),
     (r"\bground[\s-]glass\b|\bopacit(?:y|ies)\b", "a hazy area", "opacity"),
-    (r"\bemphysema\w*", "damaged air sacs in the lung", "emphysema"),
+    (r"\bsubcutaneous (?:\w+ )?emphysema\b", "air under the skin", "subcutaneous emphysema"),
+    (
+        r"\bemphysema\w*|\bcopd\b|\bchronic obstructive\b|\bobstructive (?:lung|pulmonary|airways?) disease\b",
+        "damaged air sacs in the lung",
+        "emphysema",
+    ),
+    (
+        r"\bhyper-?(?:infla|expan|aera)\w*|\bover-?(?:infla|expan)\w*",
+        "lungs that hold more air than usual",
+        "hyperinflation",
+    ),
+    (
+        r"\blow (?:lung )?volumes?\b|\bhypo-?(?:infla|aera|expan)\w*|\b(?:poor|shallow|low) inspirat\w*"
+        r"|\bvolumes are (?:\w+ )?low\b",
+        "lungs not fully filled with air when the picture was taken",
+        "low lung volumes",
+    ),
+    (r"\bscar\w*|\bcicatri\w*", "a scar", "scarring"),
+    (
+        r"\batheroscl\w*|\batherom\w*|\b(?:aortic|aorta|vascular|arterial)\s+(?:\w+\s+)?calcifi\w*"
+        r"|\bcalcifi\w*\s+(?:(?:of|in)\s+)?(?:the\s+)?(?:\w+\s+)?(?:aort\w*|vessels?|arter\w*)",
+        "calcium in the walls of the blood vessels",
+        "atherosclerosis",
+    ),
+    (r"\btortu\w*|\bectatic\b|\bunfold\w*", "a main blood vessel that is more curved than usual", "tortuous aorta"),
+    (
+        r"\bdegenerat\w*|\bosteophyt\w*|\bspondylo\w*|\bdjd\b",
+        "wear and tear in the bones of the spine",
+        "degenerative change",
+    ),
     (
         r"\blymphadenopathy\b|\benlarged (?:\w+ )?(?:lymph )?nodes\b",
         "swollen glands",
@@ -45,13 +86,37 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     (r"\bcysts?\b|\bcystic\b", "a fluid-filled sac", "cyst"),
     (r"\bcalcifi\w*", "a calcium deposit", "calcification"),
     (r"\bo?edema\b", "swelling", "oedema"),
-    (r"\bcardiomegaly\b", "an enlarged heart", "cardiomegaly"),
+    (
+        r"\bcardiomegaly\b|\benlarged (?:\w+ )?(?:heart|cardiac)\b|\benlargement of the (?:\w+ )?(?:heart|cardiac)\b"
+        r"|\b(?:heart|cardiac(?: \w+)?)(?: size)? (?:is )?(?:(?!not\b)\w+ )?(?:enlarged|enlargement)\b"
+        r"|\bborderline (?:\w+ )?heart size\b|\bheart size is (?:\w+ )?(?:borderline|upper limits?)\b",
+        "an enlarged heart",
+        "cardiomegaly",
+    ),
     (r"\baneurysms?\b", "a bulge in a blood vessel", "aneurysm"),
     (r"\bhydrocephalus\b", "too much fluid in the spaces of the brain", "hydrocephalus"),
 ]
 _GLOSSARY_RE = [(re.compile(p), plain, kind) for p, plain, kind in _GLOSSARY]
 _ORGAN = {
-    **dict.fromkeys(("effusion", "pneumothorax", "consolidation", "atelectasis", "emphysema"), "chest"),
+    **dict.fromkeys(
+        (
+            "effusion",
+            "pneumothorax",
+            "consolidation",
+            "atelectasis",
+            "emphysema",
+            "granuloma",
+            "pneumonia",
+            "airspace disease",
+            "hyperinflation",
+            "low lung volumes",
+            "scarring",
+            "atherosclerosis",
+            "tortuous aorta",
+            "cardiomegaly",
+        ),
+        "chest",
+    ),
     "hydrocephalus": "brain",
 }
 LUMPS = frozenset({"tumour", "lesion", "nodule"})  # one family when merging repeats
@@ -83,7 +148,8 @@ _DOUBT_PSEUDO = re.compile(
     r"|\bcannot exclude\b"
 )
 _NEG_BEFORE = re.compile(
-    r"\bno\b|\bnot\b|\bwithout\b|\bnegative for\b|\bfree of\b|\babsence of\b|\bresolution of\b|\bnever\b"
+    r"\bno\b|\bnot\b|\bnor\b|\bwithout\b|\bnegative for\b|\b(?:free|clear) of\b|\babsence of\b|\bresolution of\b"
+    r"|\bnever\b|\bresolved\b|\b(?:evaluation|evaluate|assess|assessment) for\b|\bto (?:exclude|rule out)\b"
 )
 _NEG_AFTER = re.compile(
     r"\b(?:has |have )?resolved\b|\bruled out\b|\babsent\b|\bno longer\b|\bdisappeared\b"
@@ -100,7 +166,8 @@ _DOUBT_AFTER = re.compile(r"\bis (?:suspected|likely|possible|questionable)\b|\?
 # unless an item starts a new statement: "No effusion, a 2 cm mass ...").
 _CLAUSE = re.compile(
     r";|\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\bapart from\b|\baside from\b"
-    r"|\bwhereas\b|\botherwise\b|\bwhile\b|\bthere (?:is|are)\b"
+    r"|\bwhereas\b|\botherwise\b|\bwhile\b|\bthere (?:is|are)\b|\bgiven\b|\ballowing for\b|\baccounting for\b"
+    r"|\bdespite\b|\bdue to\b"
 )
 _ITEM = re.compile(r",|\band\b|\bor\b|(?=\bwith\b)")
 _FRESH = re.compile(r"\s*(?:a|an|the|this|these|there|with|new|\d+)\b")
@@ -122,7 +189,7 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 # a sentence ends at . ! ? but not after a title ("Dr. Jones"): a name cut off its title
 # would escape the PHI scrubber when the sentence is quoted
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?])(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bProf\.)\s+(?=[A-Z0-9(])"
+    r"(?<=[.!?])(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bProf\.)(?:\s+(?=[A-Z0-9(])|(?=[A-Z][a-z]))"
 )
 
 
@@ -349,6 +416,15 @@ def extract_findings(report: str) -> list[Finding]:
                 )
             )
     return _merge(findings)
+
+
+def finding_mentions(report: str) -> list[dict[str, Any]]:
+    """Every finding word of the report's finding sentences, negated, uncertain or not:
+    ``term``, ``kind``, ``negated``, ``uncertain``, its ``clause`` and ``sentence`` (for
+    measuring the reader; the handout uses :func:`extract_findings`)."""
+    if not isinstance(report, str) or not report.strip():
+        return []
+    return [m | {"sentence": sentence} for _, sentence in _sections(report)[1] for m in _mentions(sentence)]
 
 
 def positive_findings(report: str) -> list[Finding]:
