@@ -20,20 +20,25 @@ from radsynth.text.prompt import parse_prompt
 # matters: longer phrases first ("pleural effusion" before "effusion"). _ORGAN: the
 # anatomy a word implies when the sentence names none.
 _GLOSSARY: list[tuple[str, str, str]] = [
-    # a calcified nodule on a chest X-ray is an old granuloma (the IU curators index it so)
+    # a calcified nodule on a chest X-ray is most often an old granuloma
+    (r"\bgranulom\w*", "a small healed spot from an old infection", "granuloma"),
     (
-        r"\bgranulom\w*|\bcalcified (?:\w+ )?(?:nodul\w*|densit\w*|foc\w*)",
-        "a small healed spot from an old infection",
-        "granuloma",
+        r"\bcalcified (?:\w+ )?(?:nodul\w*|densit\w*|foc\w*)",
+        "a small spot of calcium, most often from an old infection",
+        "calcified nodule",
     ),
     (r"\bmass(?:es)?\b(?!\s+effect)", "a lump", "tumour"),
+    # "nodular opacity" / "nodular density" describe a shadow's shape, not a nodule
+    (r"\bnodular (?:\w+ )?opacit(?:y|ies)\b", "a hazy area", "opacity"),
+    (r"\bnodular (?:\w+ )?densit(?:y|ies)\b", "an area that looks denser", "density"),
     (r"\bnodul(?:e|es|ar)\b", "a small lump", "nodule"),
     (r"\blesions?\b", "a lump or spot", "lesion"),
     (r"\btumou?rs?\b|\bneoplasms?\b", "a lump", "tumour"),
     (r"\bgliomas?\b", "a brain tumour", "tumour"),
     (r"\bmetasta\w*", "spread of cancer", "tumour"),
     (r"\bcarcinoma\w*|\bmalignan\w*|\bcancers?\b", "cancer", "tumour"),
-    (r"\bpleural effusions?\b", "fluid around the lung", "effusion"),
+    (r"\bpericardial effusions?\b", "fluid around the heart", "pericardial effusion"),
+    (r"\bpleural (?:effusions?|fluid)\b", "fluid around the lung", "effusion"),
     (r"\beffusions?\b", "fluid build-up", "effusion"),
     (r"\bpneumothora\w*", "air around the lung, pressing on it", "pneumothorax"),
     (r"\bfractur\w*", "a broken bone", "fracture"),
@@ -41,16 +46,17 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     (r"\binfarct\w*|\bstroke\b", "an area damaged by a blocked blood supply, as in a stroke", "infarct"),
     (r"\bpneumonia\w*", "a lung infection", "pneumonia"),
     (
-        r"\bair ?space (?:disease|opacit\w*|consolidation|process)\b|\binfiltrat\w*",
+        r"\bair ?space (?:disease|consolidation|process)\b|\binfiltrat\w*",
         "a part of the lung filled with fluid or infection",
         "airspace disease",
     ),
     (r"\bconsolidat\w*", "a part of the lung filled with fluid or infection", "consolidation"),
     (r"\batelecta\w*", "a part of the lung that is not fully inflated", "atelectasis"),
-    (r"\bground[\s-]glass\b|\bopacit(?:y|ies)\b", "a hazy area", "opacity"),
+    (r"\bground[\s-]glass\b|\bopacit(?:y|ies)\b|\bopacifi\w*", "a hazy area", "opacity"),
     (r"\bsubcutaneous (?:\w+ )?emphysema\b", "air under the skin", "subcutaneous emphysema"),
     (
-        r"\bemphysema\w*|\bcopd\b|\bchronic obstructive\b|\bobstructive (?:lung|pulmonary|airways?) disease\b",
+        r"\bemphysema\w*|\bcopd\b|\bchronic obstructive\b"
+        r"|\bobstructive (?:lung|pulmonary|airways?) disease\b",
         "damaged air sacs in the lung",
         "emphysema",
     ),
@@ -72,9 +78,38 @@ _GLOSSARY: list[tuple[str, str, str]] = [
         "calcium in the walls of the blood vessels",
         "atherosclerosis",
     ),
-    (r"\btortu\w*|\bectatic\b|\bunfold\w*", "a main blood vessel that is more curved than usual", "tortuous aorta"),
     (
-        r"\bdegenerat\w*|\bosteophyt\w*|\bspondylo\w*|\bdjd\b",
+        r"\btortu\w*|\bectatic\b|\bunfold\w*",
+        "a main blood vessel that is more curved than usual",
+        "tortuous aorta",
+    ),
+    (r"\bhiatal hernia\w*|\bhernia\w*", "part of the stomach pushed up into the chest", "hiatal hernia"),
+    (r"\bscoliosis\b|\bkyphos\w*|\b(?:spine|spinal) curvature\b", "a curve in the spine", "spine curve"),
+    (
+        r"\b(?:elevat\w*|eventration) (?:of )?(?:the )?(?:\w+ )?(?:hemi)?diaphragm\w*"
+        r"|\b(?:hemi)?diaphragm\w* (?:is )?(?:\w+ )?elevated\b",
+        "the muscle under the lung sitting higher than usual",
+        "raised diaphragm",
+    ),
+    (
+        r"\bcatheters?\b|\bpicc\b|\bpacemaker\w*|\bpacer\b|\bdefibrillator\b|\bclips?\b|\bsternotomy\b"
+        r"|\bstents?\b|\bport-?a-?cath\b|\b(?:orthopedic|surgical|fixation) (?:\w+ )?hardware\b|\bprosthe\w*"
+        r"|\bsutures?\b|\b(?:endotracheal|feeding|chest|nasogastric) tubes?\b|\bforeign body\b|\bleads?\b",
+        "a medical tube, wire or device",
+        "device",
+    ),
+    (
+        r"\b(?:interstitial|bronchovascular|vascular) markings\b",
+        "more lines in the lungs than usual",
+        "prominent markings",
+    ),
+    (
+        r"\bblunt\w* (?:of )?(?:the )?(?:\w+ )?(?:\w+ )?costophrenic\b|\bcostophrenic (?:\w+ )?blunt\w*",
+        "a rounded corner at the bottom of the lung, often from a little fluid or scarring",
+        "blunted costophrenic angle",
+    ),
+    (
+        r"\bdegenerat\w*|\bosteophyt\w*|\bspondylo\w*|\bdjd\b|\bspur\w*",
         "wear and tear in the bones of the spine",
         "degenerative change",
     ),
@@ -87,7 +122,8 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     (r"\bcalcifi\w*", "a calcium deposit", "calcification"),
     (r"\bo?edema\b", "swelling", "oedema"),
     (
-        r"\bcardiomegaly\b|\benlarged (?:\w+ )?(?:heart|cardiac)\b|\benlargement of the (?:\w+ )?(?:heart|cardiac)\b"
+        r"\bcardiomegaly\b|\benlarged (?:\w+ )?(?:heart|cardiac)\b"
+        r"|\benlargement of the (?:\w+ )?(?:heart|cardiac)\b"
         r"|\b(?:heart|cardiac(?: \w+)?)(?: size)? (?:is )?(?:(?!not\b)\w+ )?(?:enlarged|enlargement)\b"
         r"|\bborderline (?:\w+ )?heart size\b|\bheart size is (?:\w+ )?(?:borderline|upper limits?)\b",
         "an enlarged heart",
@@ -106,6 +142,7 @@ _ORGAN = {
             "atelectasis",
             "emphysema",
             "granuloma",
+            "calcified nodule",
             "pneumonia",
             "airspace disease",
             "hyperinflation",
@@ -144,24 +181,27 @@ _PSEUDO = re.compile(
     r"|\bwithout (?:significant |interval )*change\b|\bnot (?:significantly )?changed\b|\bnot only\b"
 )
 _DOUBT_PSEUDO = re.compile(
-    r"\bcan ?not (?:be )?(?:excluded|ruled out|exclude|rule out)\b|\bnot (?:be )?(?:excluded|ruled out)\b"
+    r"\bcan ?not (?:be )?(?:excluded|ruled out|exclude|rule out)\b"
+    r"|\bnot (?:be )?(?:entirely |completely |totally |definitely )?(?:excluded|ruled out)\b"
     r"|\bcannot exclude\b"
 )
 _NEG_BEFORE = re.compile(
-    r"\bno\b|\bnot\b|\bnor\b|\bwithout\b|\bnegative for\b|\b(?:free|clear) of\b|\babsence of\b|\bresolution of\b"
+    r"\bno\b|\bnot\b|\bnor\b|\bwithout\b|\bnegative for\b|\b(?:free|clear) of\b|\babsence of\b"
+    r"|\bresolution of\b"
     r"|\bnever\b|\bresolved\b|\b(?:evaluation|evaluate|assess|assessment) for\b|\bto (?:exclude|rule out)\b"
 )
 _NEG_AFTER = re.compile(
     r"\b(?:has |have )?resolved\b|\bruled out\b|\babsent\b|\bno longer\b|\bdisappeared\b"
-    r"|\bnot (?:seen|identified|visuali[sz]ed|present|demonstrated|detected)\b"
+    r"|\bnot (?:be |been )?(?:seen|identified|visuali[sz]ed|present|demonstrated|detected)\b"
 )
 _NORMAL = re.compile(r"\bunremarkable\b|\bnormal\b|\bwithin normal limits\b")
 _DOUBT_BEFORE = re.compile(
     r"\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|\bmay\b|\bmight\b|\bcould\b|\bsuspicious for\b"
     r"|\bsuspected\b|\bsuggestive of\b|\bconcerning for\b|\bquestionable\b|\bequivocal\b"
-    r"|\bindeterminate\b|\brule out\b|\bdifferential\b"
+    r"|\bindeterminate\b|\brule out\b|\bdifferential\b|\bquestion(?: of)?\b|\bsuspicion\b|\bconsideration\w*"
+    r"|\bversus\b|\bvs\b|\bcould obscure\b"
 )
-_DOUBT_AFTER = re.compile(r"\bis (?:suspected|likely|possible|questionable)\b|\?")
+_DOUBT_AFTER = re.compile(r"\bis (?:suspected|likely|possible|questionable)\b|\?|\bversus\b|\bvs\b")
 # Clause ends (a cue's scope stops there) and list items (a cue's scope runs across them
 # unless an item starts a new statement: "No effusion, a 2 cm mass ...").
 _CLAUSE = re.compile(
@@ -400,7 +440,8 @@ def extract_findings(report: str) -> list[Finding]:
                 or section_facts.anatomy
                 or context.anatomy
             )
-            kind = parse_prompt(mention["term"]).finding
+            # a lump's word names its kind ("mass" -> tumour, "lesion"); other kinds are the glossary's
+            kind = parse_prompt(mention["term"]).finding if mention["kind"] in LUMPS else None
             findings.append(
                 Finding(
                     kind=kind if kind not in (None, "none") else mention["kind"],
