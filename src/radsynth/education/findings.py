@@ -21,7 +21,7 @@ from radsynth.text.prompt import parse_prompt
 # anatomy a word implies when the sentence names none.
 _GLOSSARY: list[tuple[str, str, str]] = [
     # a calcified nodule on a chest X-ray is most often an old granuloma
-    (r"\bgranulom\w*", "a small healed spot from an old infection", "granuloma"),
+    (r"\b(?:calcified )?granulom\w*", "a small healed spot from an old infection", "granuloma"),
     (
         r"\bcalcified (?:\w+ )?(?:nodul\w*|densit\w*|foc\w*)",
         "a small spot of calcium, most often from an old infection",
@@ -199,15 +199,16 @@ _DOUBT_BEFORE = re.compile(
     r"\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|\bmay\b|\bmight\b|\bcould\b|\bsuspicious for\b"
     r"|\bsuspected\b|\bsuggestive of\b|\bconcerning for\b|\bquestionable\b|\bequivocal\b"
     r"|\bindeterminate\b|\brule out\b|\bdifferential\b|\bquestion(?: of)?\b|\bsuspicion\b|\bconsideration\w*"
-    r"|\bversus\b|\bvs\b|\bcould obscure\b"
+    r"|\bcould obscure\b"
 )
-_DOUBT_AFTER = re.compile(r"\bis (?:suspected|likely|possible|questionable)\b|\?|\bversus\b|\bvs\b")
+_DOUBT_AFTER = re.compile(r"\bis (?:suspected|likely|possible|questionable)\b|\?")
+_VERSUS = re.compile(r"\bversus\b|\bvs\b")  # "atelectasis versus pneumonia": both sides, that item only
 # Clause ends (a cue's scope stops there) and list items (a cue's scope runs across them
 # unless an item starts a new statement: "No effusion, a 2 cm mass ...").
 _CLAUSE = re.compile(
     r";|\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\bapart from\b|\baside from\b"
     r"|\bwhereas\b|\botherwise\b|\bwhile\b|\bthere (?:is|are)\b|\bgiven\b|\ballowing for\b|\baccounting for\b"
-    r"|\bdespite\b|\bdue to\b"
+    r"|\bdespite\b|\bdue to\b|\bthe (?:lungs|heart) (?:is|are)\b"  # "no pneumothorax the lungs are ..."
 )
 _ITEM = re.compile(r",|\band\b|\bor\b|(?=\bwith\b)")
 _FRESH = re.compile(r"\s*(?:a|an|the|this|these|there|with|new|\d+)\b")
@@ -339,6 +340,7 @@ def _mentions(sentence: str) -> list[dict[str, Any]]:
                 doubt_pseudo
                 or (doubt_from[i] is not None and doubt_from[i] <= start)
                 or _after(scrubbed, items, i, end, _DOUBT_AFTER)
+                or bool(_VERSUS.search(scrubbed, a, b))
             )
             found.append(
                 {
