@@ -234,6 +234,124 @@ _SENTENCE_END = re.compile(
 )
 
 
+# What the reader accepts: English text up to the service's default limit (a long CT report
+# is ~5,000 characters). English is told from other languages by its function words: a
+# report in German, French, Spanish, Italian or Dutch uses theirs; one in another script
+# has few ASCII letters.
+MAX_REPORT_CHARS = 20_000
+_WORD = re.compile(r"[^\W\d_]+")
+_ENGLISH = frozenset(
+    [
+        "the",
+        "of",
+        "and",
+        "is",
+        "are",
+        "no",
+        "not",
+        "with",
+        "without",
+        "in",
+        "on",
+        "there",
+        "a",
+        "an",
+        "to",
+        "for",
+        "or",
+        "be",
+        "this",
+        "that",
+        "at",
+        "by",
+        "as",
+        "from",
+        "seen",
+        "lungs",
+        "lung",
+        "heart",
+        "size",
+        "clear",
+        "right",
+        "left",
+        "normal",
+        "stable",
+        "mild",
+        "small",
+    ]
+)
+_FOREIGN = frozenset(
+    [
+        "de",
+        "la",
+        "el",
+        "los",
+        "las",
+        "del",
+        "y",
+        "con",
+        "sin",
+        "una",
+        "es",
+        "hay",
+        "se",
+        "der",
+        "die",
+        "das",
+        "und",
+        "mit",
+        "ohne",
+        "ist",
+        "kein",
+        "keine",
+        "nicht",
+        "im",
+        "le",
+        "les",
+        "des",
+        "et",
+        "avec",
+        "sans",
+        "du",
+        "au",
+        "est",
+        "pas",
+        "il",
+        "di",
+        "e",
+        "con",
+        "senza",
+        "è",
+        "della",
+        "het",
+        "een",
+        "en",
+        "van",
+        "geen",
+        "zijn",
+    ]
+)
+
+
+def check_report(report: object) -> str:
+    """``report`` as text the reader can read, or :class:`InvalidInput` in one line: empty,
+    over :data:`MAX_REPORT_CHARS`, or not in English."""
+    if not isinstance(report, str) or not report.strip():
+        raise InvalidInput("the report is empty: paste or give the text of a radiology report")
+    if len(report) > MAX_REPORT_CHARS:
+        raise InvalidInput(
+            f"the report has {len(report):,} characters; the limit is {MAX_REPORT_CHARS:,} "
+            "(give the findings and impression only)"
+        )
+    words = [w.lower() for w in _WORD.findall(report) if "xxxx" not in w.lower()]
+    letters = "".join(words)
+    ascii_share = sum(c.isascii() for c in letters) / max(len(letters), 1)
+    english = sum(w in _ENGLISH for w in words)
+    if ascii_share < 0.7 or (len(words) >= 4 and sum(w in _FOREIGN for w in words) > english):
+        raise InvalidInput("the report does not read as English: radsynth reads radiology reports in English")
+    return report
+
+
 @dataclass(frozen=True)
 class Finding:
     """One positive finding of a report.
@@ -411,9 +529,7 @@ def extract_findings(report: str) -> list[Finding]:
     ...     "CT CHEST\\nFINDINGS: 2 cm mass in the right upper lobe. No pleural effusion.")]
     [('tumour', 'right', 'upper lobe')]
     """
-    if not isinstance(report, str) or not report.strip():
-        raise InvalidInput("the report is empty: paste or give the text of a radiology report")
-    context_text, sentences = _sections(report)
+    context_text, sentences = _sections(check_report(report))
     context = parse_prompt(context_text)
     findings: list[Finding] = []
     for section, sentence in sentences:
