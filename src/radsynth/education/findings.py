@@ -208,7 +208,7 @@ _VERSUS = re.compile(r"\bversus\b|\bvs\b")  # "atelectasis versus pneumonia": bo
 _CLAUSE = re.compile(
     r";|\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\bapart from\b|\baside from\b"
     r"|\bwhereas\b|\botherwise\b|\bwhile\b|\bthere (?:is|are)\b|\bgiven\b|\ballowing for\b|\baccounting for\b"
-    r"|\bdespite\b|\bdue to\b|\bthe (?:lungs|heart) (?:is|are)\b"  # "no pneumothorax the lungs are ..."
+    r"|\bdespite\b|\bdue to\b|(?=\bthe (?:lungs|heart) (?:is|are)\b)"  # "no pneumothorax the lungs are ..."
 )
 _ITEM = re.compile(r",|\band\b|\bor\b|(?=\bwith\b)")
 _FRESH = re.compile(r"\s*(?:a|an|the|this|these|there|with|new|\d+)\b")
@@ -239,97 +239,15 @@ _SENTENCE_END = re.compile(
 # report in German, French, Spanish, Italian or Dutch uses theirs; one in another script
 # has few ASCII letters.
 MAX_REPORT_CHARS = 20_000
+_REDACTION = re.compile(r"\bX{3,}\b")  # a de-identified report's redacted word
 _WORD = re.compile(r"[^\W\d_]+")
 _ENGLISH = frozenset(
-    [
-        "the",
-        "of",
-        "and",
-        "is",
-        "are",
-        "no",
-        "not",
-        "with",
-        "without",
-        "in",
-        "on",
-        "there",
-        "a",
-        "an",
-        "to",
-        "for",
-        "or",
-        "be",
-        "this",
-        "that",
-        "at",
-        "by",
-        "as",
-        "from",
-        "seen",
-        "lungs",
-        "lung",
-        "heart",
-        "size",
-        "clear",
-        "right",
-        "left",
-        "normal",
-        "stable",
-        "mild",
-        "small",
-    ]
+    "the of and is are no not with without in on there a an to for or be this that at by as from "  # noqa: SIM905
+    "seen lungs lung heart size clear right left normal stable mild small".split()
 )
 _FOREIGN = frozenset(
-    [
-        "de",
-        "la",
-        "el",
-        "los",
-        "las",
-        "del",
-        "y",
-        "con",
-        "sin",
-        "una",
-        "es",
-        "hay",
-        "se",
-        "der",
-        "die",
-        "das",
-        "und",
-        "mit",
-        "ohne",
-        "ist",
-        "kein",
-        "keine",
-        "nicht",
-        "im",
-        "le",
-        "les",
-        "des",
-        "et",
-        "avec",
-        "sans",
-        "du",
-        "au",
-        "est",
-        "pas",
-        "il",
-        "di",
-        "e",
-        "con",
-        "senza",
-        "è",
-        "della",
-        "het",
-        "een",
-        "en",
-        "van",
-        "geen",
-        "zijn",
-    ]
+    "de la el los las del y con sin una es hay se der die das und mit ohne ist kein keine nicht im "  # noqa: SIM905
+    "le les des et avec sans du au est pas il di e senza è della het een en van geen zijn".split()
 )
 
 
@@ -551,9 +469,9 @@ def extract_findings(report: str) -> list[Finding]:
             wider = parse_prompt(wider_text)
             place = _location(mention["item"]) or _location(wider_text)
             anatomy = (
-                item.anatomy
+                _ORGAN.get(mention["kind"])  # "the heart is enlarged" is a chest finding
+                or item.anatomy
                 or (place[1] if place else None)
-                or _ORGAN.get(mention["kind"])
                 or sentence_facts.anatomy
                 or section_facts.anatomy
                 or context.anatomy
@@ -563,7 +481,7 @@ def extract_findings(report: str) -> list[Finding]:
             findings.append(
                 Finding(
                     kind=kind if kind not in (None, "none") else mention["kind"],
-                    term=mention["term"],
+                    term=" ".join(_REDACTION.sub(" ", mention["term"]).split()),  # "calcified XXXX nodule"
                     plain=mention["plain"],
                     modality=item.modality or sentence_facts.modality or context.modality,
                     anatomy=anatomy,

@@ -4,6 +4,7 @@ report reaches the images' metadata or the audit log."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from radsynth.data.describe import describe, finding_phrase
@@ -67,8 +68,9 @@ def described(finding: Finding) -> str:
     if finding.uncertain:
         article, _, rest = words.partition(" ")
         words = f"a possible {rest}" if article in ("a", "an") else f"possible {words}"
-    if finding.term.lower() not in words:
-        words += f" ({finding.term.lower()})"
+    term = finding.term.lower()
+    if term not in words and not set(re.findall(r"\w{5,}", term)) & set(words.split()):
+        words += f" ({term})"  # the report's word, unless the plain words already hold it
     if finding.size_mm:
         size = f"{finding.size_mm / 10:g} cm" if finding.size_mm >= 10 else f"{finding.size_mm:g} mm"
         words += f" about {size} across"

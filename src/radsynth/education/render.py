@@ -43,6 +43,8 @@ class HandoutItem:
 
 
 _SECTION_PREFIX = re.compile(r"^\s*[A-Z][A-Z /&()-]{1,40}:\s*")
+# a de-identified report's redactions ("XXXX", "XXXX XXXX"): an ellipsis in the quote
+_REDACTED_WORDS = re.compile(r"X{3,}(?:[\s-]+X{3,})*")
 
 
 def _facts() -> tuple[str, str]:
@@ -95,7 +97,7 @@ def render_html(items: Sequence[HandoutItem]) -> str:
         )
         pictures = f'<div class="pictures">{figures}</div>' if figures else ""
         # reports carry names, dates, record numbers; a section header ("FINDINGS:") is not the patient's
-        quoted = scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence))
+        quoted = _REDACTED_WORDS.sub("\u2026", scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence)))
         parts.append(
             f'<section class="finding">{pictures}<div class="caption"><p>{e(item.caption)}</p>'
             f'<p class="quote">Your report says: &ldquo;{e(quoted)}&rdquo;</p></div></section>'
