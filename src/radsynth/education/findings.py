@@ -24,7 +24,7 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     (r"\b(?:calcified )?granulom\w*", "a small healed spot from an old infection", "granuloma"),
     (
         r"\bcalcified (?:\w+ )?(?:nodul\w*|densit\w*|foc\w*)",
-        "a small spot of calcium, most often from an old infection",
+        "a small spot of calcium, often from an old infection",
         "calcified nodule",
     ),
     (r"\bmass(?:es)?\b(?!\s+effect)", "a lump", "tumour"),
@@ -88,7 +88,7 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     (
         r"\b(?:elevat\w*|eventration) (?:of )?(?:the )?(?:\w+ )?(?:hemi)?diaphragm\w*"
         r"|\b(?:hemi)?diaphragm\w* (?:is )?(?:\w+ )?elevated\b",
-        "the muscle under the lung sitting higher than usual",
+        "a breathing muscle under the lung that sits higher than usual",
         "raised diaphragm",
     ),
     (
@@ -105,7 +105,7 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     ),
     (
         r"\bblunt\w* (?:of )?(?:the )?(?:\w+ )?(?:\w+ )?costophrenic\b|\bcostophrenic (?:\w+ )?blunt\w*",
-        "a rounded corner at the bottom of the lung, often from a little fluid or scarring",
+        "a rounded lower corner of the lung, often from a little fluid or a scar",
         "blunted costophrenic angle",
     ),
     (

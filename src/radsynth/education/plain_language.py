@@ -69,7 +69,11 @@ def described(finding: Finding) -> str:
         article, _, rest = words.partition(" ")
         words = f"a possible {rest}" if article in ("a", "an") else f"possible {words}"
     term = finding.term.lower()
-    if term not in words and not set(re.findall(r"\w{5,}", term)) & set(words.split()):
+    if (
+        len(term.split()) <= 3
+        and term not in words
+        and not set(re.findall(r"\w{5,}", term)) & set(words.split())
+    ):
         words += f" ({term})"  # the report's word, unless the plain words already hold it
     if finding.size_mm:
         size = f"{finding.size_mm / 10:g} cm" if finding.size_mm >= 10 else f"{finding.size_mm:g} mm"
@@ -94,5 +98,5 @@ def text_caption(finding: Finding) -> str:
     """What a patient reads for a finding shown in words only."""
     return (
         f"Your report describes {described(finding)}. No picture is shown for this: the "
-        "computer program that makes the pictures has not learned to draw it."
+        "program that makes the pictures cannot draw it yet."
     )
