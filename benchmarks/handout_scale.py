@@ -44,7 +44,7 @@ from report_reader import REPORTS, _commit, report_text  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "handout_scale.json"
 SEED, N_REPORTS, N_PER_FINDING, STEPS, WEIGHTS = 0, 200, 1, 5, "demo-ct-mr-64"
-WARM_UP = "axial chest CT, lung window, tumour in the right lung"
+WARM_UP = "FINDINGS: 2 cm mass in the right upper lobe."  # one drawn finding
 
 LEAKS = {
     "redaction XXXX": re.compile(r"x{4}", re.IGNORECASE),
@@ -90,12 +90,13 @@ def main() -> None:
 
     t0 = time.perf_counter()
     pipeline = load_pipeline(WEIGHTS, device="cpu")
-    # the first picture loads the text encoder and warms torch up: part of loading the model
-    pipeline.generate(WARM_UP, n=1, seed=SEED, steps=1)
-    load_s = time.perf_counter() - t0
     outcomes, seconds, grades, leaks, examples, per_handout = {}, [], [], {}, {}, []
     findings = pictured = 0
     with tempfile.TemporaryDirectory() as tmp:
+        # one handout with a picture first: the text encoder, the watermark and the PDF's
+        # picture code load once per process, part of loading the model
+        make_handout(WARM_UP, Path(tmp) / "warm-up", n_per_finding=1, steps=args.steps, pipeline=pipeline)
+        load_s = time.perf_counter() - t0
         for row in sample:
             t0 = time.perf_counter()
             try:
@@ -184,8 +185,8 @@ def main() -> None:
             "steps": args.steps,
             "report": "findings + impression of a seeded random sample of the IU reports with text",
             "grade": "Flesch-Kincaid grade (textstat, Pyphen syllables) of each handout's captions",
-            "seconds": "make_handout per report after the model is loaded (with one warm-up picture, in"
-            " model_load_s): reading, pictures, HTML and PDF",
+            "seconds": "make_handout per report after the model is loaded (model_load_s: load_pipeline, one"
+            " warm-up handout with a picture): reading, pictures, HTML and PDF",
         }
         payload = {
             "benchmark": "handout_scale",
