@@ -1,8 +1,13 @@
 """A radiology report's positive findings, read NegEx-style.
 
-A cue such as "no" or "without" negates the findings that follow it in the same clause,
-"has resolved" or "ruled out" those before it; "possible", "suspicious for" or "cannot be
-excluded" mark a finding uncertain. Sentences under INDICATION / HISTORY / COMPARISON /
+A cue such as "no", "without", "clear of" or "free of" negates the findings that follow it
+in the same clause, the whole list after it included ("clear of airspace disease,
+pneumothorax, or effusion"); "has resolved" or "ruled out" negate those before it. As in
+NegBio and the CheXpert labeler, a cue's scope ends at "but", "however", "given", a new
+statement, and pseudo-negations ("no change in") negate nothing; "possible", "question of",
+"versus" or "cannot be excluded" mark a finding uncertain. The vocabulary covers the chest
+X-ray findings the IU curators index (``benchmarks/report_reader.py`` measures it against
+their labels). Sentences under INDICATION / HISTORY / COMPARISON /
 TECHNIQUE are context (modality, anatomy), never findings, and repeats (the impression
 restating a finding) merge into one :class:`Finding`.
 """
