@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from radsynth.education.findings import Finding
-from radsynth.education.plain_language import PICTURE_PREFACE, described
+from radsynth.education.plain_language import PICTURE_PREFACE, described, report_word
 from radsynth.extras import optional_import
 from radsynth.io.atomic import atomic_path
 from radsynth.text.phi import scrub_phi
@@ -55,7 +55,7 @@ def _facts() -> tuple[str, str]:
 
 def glossary(items: Sequence[HandoutItem]) -> list[tuple[str, str]]:
     """(report word, plain words) for each finding's term, once each."""
-    pairs = {item.finding.term.lower(): item.finding.plain for item in items}
+    pairs = {term: item.finding.plain for item in items if (term := report_word(item.finding))}
     return list(pairs.items())
 
 
