@@ -237,3 +237,28 @@ def test_cli_refuses_to_overwrite_and_reads_stdin(handout_run, capsys, monkeypat
     assert not (tmp_path / "normal").exists()
     assert main(["handout", str(tmp_path / "missing.txt"), "-o", str(tmp_path / "x")]) == 1
     assert "no such report file" in capsys.readouterr().err
+
+
+def test_the_web_pages_example_reports_read_as_their_buttons_say():
+    """The handout panel's examples (serve/static/index.html): the CT mass, and the chest X-ray
+    report whose "clear of ... pneumothorax" is negated and whose findings are told in words."""
+    import html as html_module
+    from pathlib import Path
+
+    import radsynth.serve
+
+    page = (Path(radsynth.serve.__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+    examples = {
+        label: html_module.unescape(report)
+        for report, label in re.findall(r'data-report="([^"]+)">([^<]+)</button>', page)
+    }
+    assert set(examples) == {"CT chest: right upper lobe mass", "Chest X-ray: enlarged heart, small effusion"}
+    mass = extract_findings(examples["CT chest: right upper lobe mass"])[0]
+    assert finding_prompt(mass) is not None  # drawn by the demo model
+    xray = extract_findings(examples["Chest X-ray: enlarged heart, small effusion"])
+    assert [(f.kind, f.modality) for f in xray] == [
+        ("cardiomegaly", "DX"),
+        ("effusion", "DX"),
+        ("granuloma", "DX"),
+    ]
+    assert all(finding_prompt(f) is None for f in xray)  # no chest X-ray model yet: words only

@@ -82,3 +82,14 @@ def test_a_report_with_only_normal_findings_is_refused_before_it_is_queued(live_
     assert "no positive finding" in answer.json()["detail"] and "\n" not in answer.json()["detail"]
     assert too_many_steps.status_code == 422
     assert "steps must be an integer in 1..200" in too_many_steps.json()["detail"]
+
+
+def test_a_report_in_another_language_or_too_long_is_a_one_line_422(live_server):
+    with live_server.client() as client:
+        german = client.post(
+            "/api/handout", json={"report": "Kein Pleuraerguss. Herz normal groß. Lunge ohne Infiltrate."}
+        )
+        long = client.post("/api/handout", json={"report": "Small right pleural effusion. " * 800})
+    assert german.status_code == 422 and "does not read as English" in german.json()["detail"]
+    assert long.status_code == 422 and "the limit is 20000" in long.json()["detail"]
+    assert "\n" not in german.json()["detail"] + long.json()["detail"]

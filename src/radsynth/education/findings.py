@@ -1,8 +1,13 @@
 """A radiology report's positive findings, read NegEx-style.
 
-A cue such as "no" or "without" negates the findings that follow it in the same clause,
-"has resolved" or "ruled out" those before it; "possible", "suspicious for" or "cannot be
-excluded" mark a finding uncertain. Sentences under INDICATION / HISTORY / COMPARISON /
+A cue such as "no", "without", "clear of" or "free of" negates the findings that follow it
+in the same clause, the whole list after it included ("clear of airspace disease,
+pneumothorax, or effusion"); "has resolved" or "ruled out" negate those before it. As in
+NegBio and the CheXpert labeler, a cue's scope ends at "but", "however", "given", a new
+statement, and pseudo-negations ("no change in") negate nothing; "possible", "question of",
+"versus" or "cannot be excluded" mark a finding uncertain. The vocabulary covers the chest
+X-ray findings the IU curators index (``benchmarks/report_reader.py`` measures it against
+their labels). Sentences under INDICATION / HISTORY / COMPARISON /
 TECHNIQUE are context (modality, anatomy), never findings, and repeats (the impression
 restating a finding) merge into one :class:`Finding`.
 """
@@ -20,23 +25,99 @@ from radsynth.text.prompt import parse_prompt
 # matters: longer phrases first ("pleural effusion" before "effusion"). _ORGAN: the
 # anatomy a word implies when the sentence names none.
 _GLOSSARY: list[tuple[str, str, str]] = [
+    # a calcified nodule on a chest X-ray is most often an old granuloma
+    (r"\b(?:calcified )?granulom\w*", "a small healed spot from an old infection", "granuloma"),
+    (
+        r"\bcalcified (?:\w+ )?(?:nodul\w*|densit\w*|foc\w*)",
+        "a small spot of calcium, often from an old infection",
+        "calcified nodule",
+    ),
     (r"\bmass(?:es)?\b(?!\s+effect)", "a lump", "tumour"),
+    # "nodular opacity" / "nodular density" describe a shadow's shape, not a nodule
+    (r"\bnodular (?:\w+ )?opacit(?:y|ies)\b", "a hazy area", "opacity"),
+    (r"\bnodular (?:\w+ )?densit(?:y|ies)\b", "an area that looks denser", "density"),
     (r"\bnodul(?:e|es|ar)\b", "a small lump", "nodule"),
     (r"\blesions?\b", "a lump or spot", "lesion"),
     (r"\btumou?rs?\b|\bneoplasms?\b", "a lump", "tumour"),
     (r"\bgliomas?\b", "a brain tumour", "tumour"),
     (r"\bmetasta\w*", "spread of cancer", "tumour"),
     (r"\bcarcinoma\w*|\bmalignan\w*|\bcancers?\b", "cancer", "tumour"),
-    (r"\bpleural effusions?\b", "fluid around the lung", "effusion"),
+    (r"\bpericardial effusions?\b", "fluid around the heart", "pericardial effusion"),
+    (r"\bpleural (?:effusions?|fluid)\b", "fluid around the lung", "effusion"),
     (r"\beffusions?\b", "fluid build-up", "effusion"),
     (r"\bpneumothora\w*", "air around the lung, pressing on it", "pneumothorax"),
     (r"\bfractur\w*", "a broken bone", "fracture"),
     (r"\bha?emorrha\w*|\bha?ematomas?\b|\bbleed(?:s|ing)?\b", "bleeding", "haemorrhage"),
     (r"\binfarct\w*|\bstroke\b", "an area damaged by a blocked blood supply, as in a stroke", "infarct"),
+    (r"\bpneumonia\w*", "a lung infection", "pneumonia"),
+    (
+        r"\bair ?space (?:disease|consolidation|process)\b|\binfiltrat\w*",
+        "a part of the lung filled with fluid or infection",
+        "airspace disease",
+    ),
     (r"\bconsolidat\w*", "a part of the lung filled with fluid or infection", "consolidation"),
     (r"\batelecta\w*", "a part of the lung that is not fully inflated", "atelectasis"),
-    (r"\bground[\s-]glass\b|\bopacit(?:y|ies)\b", "a hazy area", "opacity"),
-    (r"\bemphysema\w*", "damaged air sacs in the lung", "emphysema"),
+    (r"\bground[\s-]glass\b|\bopacit(?:y|ies)\b|\bopacifi\w*", "a hazy area", "opacity"),
+    (r"\bsubcutaneous (?:\w+ )?emphysema\b", "air under the skin", "subcutaneous emphysema"),
+    (
+        r"\bemphysema\w*|\bcopd\b|\bchronic obstructive\b"
+        r"|\bobstructive (?:lung|pulmonary|airways?) disease\b",
+        "damaged air sacs in the lung",
+        "emphysema",
+    ),
+    (
+        r"\bhyper-?(?:infla|expan|aera)\w*|\bover-?(?:infla|expan)\w*",
+        "lungs that hold more air than usual",
+        "hyperinflation",
+    ),
+    (
+        r"\blow (?:lung )?volumes?\b|\bhypo-?(?:infla|aera|expan)\w*|\b(?:poor|shallow|low) inspirat\w*"
+        r"|\bvolumes are (?:\w+ )?low\b",
+        "lungs not fully filled with air when the picture was taken",
+        "low lung volumes",
+    ),
+    (r"\bscar\w*|\bcicatri\w*", "a scar", "scarring"),
+    (
+        r"\batheroscl\w*|\batherom\w*|\b(?:aortic|aorta|vascular|arterial)\s+(?:\w+\s+)?calcifi\w*"
+        r"|\bcalcifi\w*\s+(?:(?:of|in)\s+)?(?:the\s+)?(?:\w+\s+)?(?:aort\w*|vessels?|arter\w*)",
+        "calcium in the walls of the blood vessels",
+        "atherosclerosis",
+    ),
+    (
+        r"\btortu\w*|\bectatic\b|\bunfold\w*",
+        "a main blood vessel that is more curved than usual",
+        "tortuous aorta",
+    ),
+    (r"\bhiatal hernia\w*|\bhernia\w*", "part of the stomach pushed up into the chest", "hiatal hernia"),
+    (r"\bscoliosis\b|\bkyphos\w*|\b(?:spine|spinal) curvature\b", "a curve in the spine", "spine curve"),
+    (
+        r"\b(?:elevat\w*|eventration) (?:of )?(?:the )?(?:\w+ )?(?:hemi)?diaphragm\w*"
+        r"|\b(?:hemi)?diaphragm\w* (?:is )?(?:\w+ )?elevated\b",
+        "a breathing muscle under the lung that sits higher than usual",
+        "raised diaphragm",
+    ),
+    (
+        r"\bcatheters?\b|\bpicc\b|\bpacemaker\w*|\bpacer\b|\bdefibrillator\b|\bclips?\b|\bsternotomy\b"
+        r"|\bstents?\b|\bport-?a-?cath\b|\b(?:orthopedic|surgical|fixation) (?:\w+ )?hardware\b|\bprosthe\w*"
+        r"|\bsutures?\b|\b(?:endotracheal|feeding|chest|nasogastric) tubes?\b|\bforeign body\b|\bleads?\b",
+        "a medical tube, wire or device",
+        "device",
+    ),
+    (
+        r"\b(?:interstitial|bronchovascular|vascular) markings\b",
+        "more lines in the lungs than usual",
+        "prominent markings",
+    ),
+    (
+        r"\bblunt\w* (?:of )?(?:the )?(?:\w+ )?(?:\w+ )?costophrenic\b|\bcostophrenic (?:\w+ )?blunt\w*",
+        "a rounded lower corner of the lung, often from a little fluid or a scar",
+        "blunted costophrenic angle",
+    ),
+    (
+        r"\bdegenerat\w*|\bosteophyt\w*|\bspondylo\w*|\bdjd\b|\bspur\w*",
+        "wear and tear in the bones of the spine",
+        "degenerative change",
+    ),
     (
         r"\blymphadenopathy\b|\benlarged (?:\w+ )?(?:lymph )?nodes\b",
         "swollen glands",
@@ -45,13 +126,39 @@ _GLOSSARY: list[tuple[str, str, str]] = [
     (r"\bcysts?\b|\bcystic\b", "a fluid-filled sac", "cyst"),
     (r"\bcalcifi\w*", "a calcium deposit", "calcification"),
     (r"\bo?edema\b", "swelling", "oedema"),
-    (r"\bcardiomegaly\b", "an enlarged heart", "cardiomegaly"),
+    (
+        r"\bcardiomegaly\b|\benlarged (?:\w+ )?(?:heart|cardiac)\b"
+        r"|\benlargement of the (?:\w+ )?(?:heart|cardiac)\b"
+        r"|\b(?:heart|cardiac(?: \w+)?)(?: size)? (?:is )?(?:(?!not\b)\w+ )?(?:enlarged|enlargement)\b"
+        r"|\bborderline (?:\w+ )?heart size\b|\bheart size is (?:\w+ )?(?:borderline|upper limits?)\b",
+        "an enlarged heart",
+        "cardiomegaly",
+    ),
     (r"\baneurysms?\b", "a bulge in a blood vessel", "aneurysm"),
     (r"\bhydrocephalus\b", "too much fluid in the spaces of the brain", "hydrocephalus"),
 ]
 _GLOSSARY_RE = [(re.compile(p), plain, kind) for p, plain, kind in _GLOSSARY]
 _ORGAN = {
-    **dict.fromkeys(("effusion", "pneumothorax", "consolidation", "atelectasis", "emphysema"), "chest"),
+    **dict.fromkeys(
+        (
+            "effusion",
+            "pneumothorax",
+            "consolidation",
+            "atelectasis",
+            "emphysema",
+            "granuloma",
+            "calcified nodule",
+            "pneumonia",
+            "airspace disease",
+            "hyperinflation",
+            "low lung volumes",
+            "scarring",
+            "atherosclerosis",
+            "tortuous aorta",
+            "cardiomegaly",
+        ),
+        "chest",
+    ),
     "hydrocephalus": "brain",
 }
 LUMPS = frozenset({"tumour", "lesion", "nodule"})  # one family when merging repeats
@@ -79,28 +186,34 @@ _PSEUDO = re.compile(
     r"|\bwithout (?:significant |interval )*change\b|\bnot (?:significantly )?changed\b|\bnot only\b"
 )
 _DOUBT_PSEUDO = re.compile(
-    r"\bcan ?not (?:be )?(?:excluded|ruled out|exclude|rule out)\b|\bnot (?:be )?(?:excluded|ruled out)\b"
+    r"\bcan ?not (?:be )?(?:excluded|ruled out|exclude|rule out)\b"
+    r"|\bnot (?:be )?(?:entirely |completely |totally |definitely )?(?:excluded|ruled out)\b"
     r"|\bcannot exclude\b"
 )
 _NEG_BEFORE = re.compile(
-    r"\bno\b|\bnot\b|\bwithout\b|\bnegative for\b|\bfree of\b|\babsence of\b|\bresolution of\b|\bnever\b"
+    r"\bno\b|\bnot\b|\bnor\b|\bwithout\b|\bnegative for\b|\b(?:free|clear) of\b|\babsence of\b"
+    r"|\bresolution of\b"
+    r"|\bnever\b|\bresolved\b|\b(?:evaluation|evaluate|assess|assessment) for\b|\bto (?:exclude|rule out)\b"
 )
 _NEG_AFTER = re.compile(
     r"\b(?:has |have )?resolved\b|\bruled out\b|\babsent\b|\bno longer\b|\bdisappeared\b"
-    r"|\bnot (?:seen|identified|visuali[sz]ed|present|demonstrated|detected)\b"
+    r"|\bnot (?:be |been )?(?:seen|identified|visuali[sz]ed|present|demonstrated|detected)\b"
 )
 _NORMAL = re.compile(r"\bunremarkable\b|\bnormal\b|\bwithin normal limits\b")
 _DOUBT_BEFORE = re.compile(
     r"\bpossibl[ey]\b|\bprobabl[ey]\b|\blikely\b|\bmay\b|\bmight\b|\bcould\b|\bsuspicious for\b"
     r"|\bsuspected\b|\bsuggestive of\b|\bconcerning for\b|\bquestionable\b|\bequivocal\b"
-    r"|\bindeterminate\b|\brule out\b|\bdifferential\b"
+    r"|\bindeterminate\b|\brule out\b|\bdifferential\b|\bquestion(?: of)?\b|\bsuspicion\b|\bconsideration\w*"
+    r"|\bcould obscure\b"
 )
 _DOUBT_AFTER = re.compile(r"\bis (?:suspected|likely|possible|questionable)\b|\?")
+_VERSUS = re.compile(r"\bversus\b|\bvs\b")  # "atelectasis versus pneumonia": both sides, that item only
 # Clause ends (a cue's scope stops there) and list items (a cue's scope runs across them
 # unless an item starts a new statement: "No effusion, a 2 cm mass ...").
 _CLAUSE = re.compile(
     r";|\bbut\b|\bhowever\b|\balthough\b|\bthough\b|\bexcept\b|\bapart from\b|\baside from\b"
-    r"|\bwhereas\b|\botherwise\b|\bwhile\b|\bthere (?:is|are)\b"
+    r"|\bwhereas\b|\botherwise\b|\bwhile\b|\bthere (?:is|are)\b|\bgiven\b|\ballowing for\b|\baccounting for\b"
+    r"|\bdespite\b|\bdue to\b|(?=\bthe (?:lungs|heart) (?:is|are)\b)"  # "no pneumothorax the lungs are ..."
 )
 _ITEM = re.compile(r",|\band\b|\bor\b|(?=\bwith\b)")
 _FRESH = re.compile(r"\s*(?:a|an|the|this|these|there|with|new|\d+)\b")
@@ -122,8 +235,44 @@ _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
 # a sentence ends at . ! ? but not after a title ("Dr. Jones"): a name cut off its title
 # would escape the PHI scrubber when the sentence is quoted
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?])(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bProf\.)\s+(?=[A-Z0-9(])"
+    r"(?<=[.!?])(?<!\bDr\.)(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bProf\.)(?:\s+(?=[A-Z0-9(])|(?=[A-Z][a-z]))"
 )
+
+
+# What the reader accepts: English text up to the service's default limit (a long CT report
+# is ~5,000 characters). English is told from other languages by its function words: a
+# report in German, French, Spanish, Italian or Dutch uses theirs; one in another script
+# has few ASCII letters.
+MAX_REPORT_CHARS = 20_000
+_REDACTION = re.compile(r"\bX{3,}\b")  # a de-identified report's redacted word
+_WORD = re.compile(r"[^\W\d_]+")
+_ENGLISH = frozenset(
+    "the of and is are no not with without in on there a an to for or be this that at by as from "  # noqa: SIM905
+    "seen lungs lung heart size clear right left normal stable mild small".split()
+)
+_FOREIGN = frozenset(
+    "de la el los las del y con sin una es hay se der die das und mit ohne ist kein keine nicht im "  # noqa: SIM905
+    "le les des et avec sans du au est pas il di e senza è della het een en van geen zijn".split()
+)
+
+
+def check_report(report: object) -> str:
+    """``report`` as text the reader can read, or :class:`InvalidInput` in one line: empty,
+    over :data:`MAX_REPORT_CHARS`, or not in English."""
+    if not isinstance(report, str) or not report.strip():
+        raise InvalidInput("the report is empty: paste or give the text of a radiology report")
+    if len(report) > MAX_REPORT_CHARS:
+        raise InvalidInput(
+            f"the report has {len(report):,} characters; the limit is {MAX_REPORT_CHARS:,} "
+            "(give the findings and impression only)"
+        )
+    words = [w.lower() for w in _WORD.findall(report) if "xxxx" not in w.lower()]
+    letters = "".join(words)
+    ascii_share = sum(c.isascii() for c in letters) / max(len(letters), 1)
+    english = sum(w in _ENGLISH for w in words)
+    if ascii_share < 0.7 or (len(words) >= 4 and sum(w in _FOREIGN for w in words) > english):
+        raise InvalidInput("the report does not read as English: radsynth reads radiology reports in English")
+    return report
 
 
 @dataclass(frozen=True)
@@ -232,6 +381,7 @@ def _mentions(sentence: str) -> list[dict[str, Any]]:
                 doubt_pseudo
                 or (doubt_from[i] is not None and doubt_from[i] <= start)
                 or _after(scrubbed, items, i, end, _DOUBT_AFTER)
+                or bool(_VERSUS.search(scrubbed, a, b))
             )
             found.append(
                 {
@@ -302,9 +452,7 @@ def extract_findings(report: str) -> list[Finding]:
     ...     "CT CHEST\\nFINDINGS: 2 cm mass in the right upper lobe. No pleural effusion.")]
     [('tumour', 'right', 'upper lobe')]
     """
-    if not isinstance(report, str) or not report.strip():
-        raise InvalidInput("the report is empty: paste or give the text of a radiology report")
-    context_text, sentences = _sections(report)
+    context_text, sentences = _sections(check_report(report))
     context = parse_prompt(context_text)
     findings: list[Finding] = []
     for section, sentence in sentences:
@@ -326,18 +474,19 @@ def extract_findings(report: str) -> list[Finding]:
             wider = parse_prompt(wider_text)
             place = _location(mention["item"]) or _location(wider_text)
             anatomy = (
-                item.anatomy
+                _ORGAN.get(mention["kind"])  # "the heart is enlarged" is a chest finding
+                or item.anatomy
                 or (place[1] if place else None)
-                or _ORGAN.get(mention["kind"])
                 or sentence_facts.anatomy
                 or section_facts.anatomy
                 or context.anatomy
             )
-            kind = parse_prompt(mention["term"]).finding
+            # a lump's word names its kind ("mass" -> tumour, "lesion"); other kinds are the glossary's
+            kind = parse_prompt(mention["term"]).finding if mention["kind"] in LUMPS else None
             findings.append(
                 Finding(
                     kind=kind if kind not in (None, "none") else mention["kind"],
-                    term=mention["term"],
+                    term=" ".join(_REDACTION.sub(" ", mention["term"]).split()),  # "calcified XXXX nodule"
                     plain=mention["plain"],
                     modality=item.modality or sentence_facts.modality or context.modality,
                     anatomy=anatomy,
@@ -349,6 +498,15 @@ def extract_findings(report: str) -> list[Finding]:
                 )
             )
     return _merge(findings)
+
+
+def finding_mentions(report: str) -> list[dict[str, Any]]:
+    """Every finding word of the report's finding sentences, negated, uncertain or not:
+    ``term``, ``kind``, ``negated``, ``uncertain``, its ``clause`` and ``sentence`` (for
+    measuring the reader; the handout uses :func:`extract_findings`)."""
+    if not isinstance(report, str) or not report.strip():
+        return []
+    return [m | {"sentence": sentence} for _, sentence in _sections(report)[1] for m in _mentions(sentence)]
 
 
 def positive_findings(report: str) -> list[Finding]:

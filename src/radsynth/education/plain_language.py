@@ -4,6 +4,7 @@ report reaches the images' metadata or the audit log."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from radsynth.data.describe import describe, finding_phrase
@@ -61,14 +62,23 @@ def _where(finding: Finding) -> str:
     return "on both sides" if both else f"on the {side} side" if side else ""
 
 
+def report_word(finding: Finding) -> str | None:
+    """The report's medical word for ``finding`` ("cardiomegaly"), or None where it is a
+    phrase the plain words already say ("heart is mildly enlarged")."""
+    term, plain = finding.term.lower(), finding.plain.lower()
+    if len(term.split()) > 3 or set(re.findall(r"\w{5,}", term)) & set(plain.split()):
+        return None
+    return term
+
+
 def described(finding: Finding) -> str:
     """ "a possible lump (mass) about 2.3 cm across in the upper part of the right lung"."""
     words = finding.plain
     if finding.uncertain:
         article, _, rest = words.partition(" ")
         words = f"a possible {rest}" if article in ("a", "an") else f"possible {words}"
-    if finding.term.lower() not in words:
-        words += f" ({finding.term.lower()})"
+    if (term := report_word(finding)) and term not in words:
+        words += f" ({term})"
     if finding.size_mm:
         size = f"{finding.size_mm / 10:g} cm" if finding.size_mm >= 10 else f"{finding.size_mm:g} mm"
         words += f" about {size} across"
@@ -92,5 +102,5 @@ def text_caption(finding: Finding) -> str:
     """What a patient reads for a finding shown in words only."""
     return (
         f"Your report describes {described(finding)}. No picture is shown for this: the "
-        "computer program that makes the pictures has not learned to draw it."
+        "program that makes the pictures cannot draw it yet."
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from radsynth.education.findings import Finding
-from radsynth.education.plain_language import PICTURE_PREFACE, described
+from radsynth.education.plain_language import PICTURE_PREFACE, described, report_word
 from radsynth.extras import optional_import
 from radsynth.io.atomic import atomic_path
 from radsynth.text.phi import scrub_phi
@@ -43,6 +43,8 @@ class HandoutItem:
 
 
 _SECTION_PREFIX = re.compile(r"^\s*[A-Z][A-Z /&()-]{1,40}:\s*")
+# a de-identified report's redactions ("XXXX", "XXXX XXXX"): an ellipsis in the quote
+_REDACTED_WORDS = re.compile(r"X{3,}(?:[\s-]+X{3,})*")
 
 
 def _facts() -> tuple[str, str]:
@@ -53,7 +55,7 @@ def _facts() -> tuple[str, str]:
 
 def glossary(items: Sequence[HandoutItem]) -> list[tuple[str, str]]:
     """(report word, plain words) for each finding's term, once each."""
-    pairs = {item.finding.term.lower(): item.finding.plain for item in items}
+    pairs = {term: item.finding.plain for item in items if (term := report_word(item.finding))}
     return list(pairs.items())
 
 
@@ -95,7 +97,7 @@ def render_html(items: Sequence[HandoutItem]) -> str:
         )
         pictures = f'<div class="pictures">{figures}</div>' if figures else ""
         # reports carry names, dates, record numbers; a section header ("FINDINGS:") is not the patient's
-        quoted = scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence))
+        quoted = _REDACTED_WORDS.sub("\u2026", scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence)))
         parts.append(
             f'<section class="finding">{pictures}<div class="caption"><p>{e(item.caption)}</p>'
             f'<p class="quote">Your report says: &ldquo;{e(quoted)}&rdquo;</p></div></section>'
