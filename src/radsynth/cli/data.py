@@ -67,6 +67,43 @@ def _log_demo(line: str) -> None:
 
 
 @app.command()
+def cxr(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Corpus folder to create.")],
+    size: Annotated[int, typer.Option("--size", help="Image size in pixels: 128 or 256.")] = 256,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Folder holding the CXR data sets (default: shared/data found above)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the patient-level split.")] = 0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even if the build in --out is valid.")
+    ] = False,
+) -> None:
+    """Build the chest X-ray corpus (Kermany, NIH ChestX-ray14, ieee8023, Figure 1) as a manifest."""
+    from radsynth.data.cxr import build_cxr
+    from radsynth.text.phi import scrub_phi
+
+    corpus = build_cxr(out, scrub=scrub_phi, size=size, root=root, seed=seed, force=force, log=_warn)
+    table = Table(title=f"Chest X-ray corpus: {len(corpus.records)} images, {size}x{size}")
+    for name in ("source", "images", "patients", "findings", "train/val/test", "skipped", "licence"):
+        table.add_column(name, justify="right" if name in ("images", "patients") else "left")
+    for source, row in corpus.table().items():
+        findings = ", ".join(f"{k} {v}" for k, v in row["findings"].items())
+        splits = "/".join(str(v) for v in row["splits"].values())
+        skipped = ", ".join(f"{v} {k}" for k, v in row["skipped"].items()) or "0"
+        table.add_row(
+            source, str(row["images"]), str(row["patients"]), findings, splits, skipped, row["licence"]
+        )
+    console.print(table)
+    for line in corpus.missing:
+        console.print(f"not built: {line}", highlight=False, soft_wrap=True)
+    how = "cached" if corpus.cached else "built"
+    near = f"; {corpus.near_duplicates} near-duplicate pairs across patients kept in one split"
+    console.print(f"{how} in {corpus.seconds:.1f} s{near}", highlight=False)
+    console.print(str(corpus.manifest), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="Folder (or file) of DICOM series, NIfTI/NRRD/MHA, PNG/JPEG.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Corpus folder to create.")],
