@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from radsynth.cli import app
+from radsynth.cli import main
 from radsynth.data.cxr import build_cxr, caption
 from radsynth.data.cxr_sources import FIGURE1, IEEE, KERMANY, NIH, CxrItem
 from radsynth.data.manifest import load_manifest, read_unit_image
@@ -167,21 +166,20 @@ def test_rebuild_is_cached_and_nothing_half_written(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
-def test_cli_bad_size_is_one_line(tmp_path):
-    result = CliRunner().invoke(app, ["data", "cxr", "--size", "64", "-o", str(tmp_path / "x")])
-    assert result.exit_code != 0
-    lines = [line for line in result.output.splitlines() if line.strip()]
+def test_cli_bad_size_is_one_line(tmp_path, capsys):
+    assert main(["data", "cxr", "--size", "64", "-o", str(tmp_path / "x")]) == 1
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
     assert len(lines) == 1 and "--size must be one of 128, 256" in lines[0]
+    assert captured.out == ""
     assert not (tmp_path / "x").exists()
 
 
-def test_cli_builds_a_partial_root_with_a_table(tmp_path):
+def test_cli_builds_a_partial_root_with_a_table(tmp_path, capsys):
     root = _partial_root(tmp_path, files=4)
-    result = CliRunner().invoke(
-        app, ["data", "cxr", "--size", "128", "--root", str(root), "-o", str(tmp_path / "o")]
-    )
-    assert result.exit_code == 0, result.output
-    assert "Chest X-ray corpus: 4 images" in result.output
-    assert f"not built: {IEEE}: folder not found" in result.output
+    assert main(["data", "cxr", "--size", "128", "--root", str(root), "-o", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "Chest X-ray corpus: 4 images" in out
+    assert f"not built: {IEEE}: folder not found" in out
     pixels = read_unit_image(next((tmp_path / "o" / "images" / KERMANY).iterdir()))
     assert pixels.dtype == np.float32
