@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from radsynth.data.cxr_sources import LICENCES, NOT_REDISTRIBUTABLE, READERS, CxrItem, SourceRead
+from radsynth.data.cxr_sources import NOT_REDISTRIBUTABLE, READERS, SHORT_LICENCES, CxrItem, SourceRead
 from radsynth.data.manifest import Record, load_manifest, write_manifest
 from radsynth.data.qc import near_duplicate_pairs, thumbnail
 from radsynth.data.splits import assign_splits, split_leaks
@@ -80,7 +80,7 @@ class CxrCorpus:
                 "findings": dict(Counter(_finding_key(r) for r in recs).most_common()),
                 "splits": {s: sum(r.split == s for r in recs) for s in ("train", "val", "test")},
                 "skipped": self.skipped.get(source, {}),
-                "licence": LICENCES.get(source, recs[0].licence),
+                "licence": SHORT_LICENCES.get(source, recs[0].licence),
             }
         return out
 
@@ -186,7 +186,7 @@ def _labels(item: CxrItem) -> dict:
 
 def _record(item: CxrItem, rel: str, text: str, size: int) -> Record:
     extra = dict(item.extra)
-    extra["redistributable"] = item.source not in NOT_REDISTRIBUTABLE
+    extra["redistributable"] = item.redistributable and item.source not in NOT_REDISTRIBUTABLE
     if item.note:
         extra["clinical_note"] = item.note
     if item.age_text:

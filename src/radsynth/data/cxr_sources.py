@@ -27,6 +27,13 @@ LICENCES = {
     IEEE: "collection CC BY-NC-SA 4.0, non-commercial research (Cohen et al. 2020, ieee8023)",
     FIGURE1: "research use only, not for redistribution (Figure 1 / COVID-Net)",
 }
+# The same terms in a few words, for tables.
+SHORT_LICENCES = {
+    KERMANY: "CC BY 4.0",
+    NIH: "no restrictions, attribution",
+    IEEE: "CC BY-NC-SA 4.0; per image",
+    FIGURE1: "research only, not redistributable",
+}
 # Sources whose terms keep them out of anything shipped (weights, packages, published images).
 NOT_REDISTRIBUTABLE = frozenset({FIGURE1})
 
@@ -73,6 +80,7 @@ class CxrItem:
     co_findings: list[str] = field(default_factory=list)
     note: str | None = None  # the clinical note as the source gives it (not yet scrubbed)
     licence: str = ""
+    redistributable: bool = True  # False: keep out of shipped weights, packages, published images
     extra: dict = field(default_factory=dict)
 
 
@@ -190,6 +198,8 @@ def read_ieee(folder: Path) -> SourceRead:
         own = row["license"].strip()
         extra = {"source_file": row["filename"], "source_finding": row["finding"]}
         extra.update({k: row[k] for k in ("doi", "url", "mask_file") if row[k].strip()})
+        # Some ieee8023 images were taken from Figure 1 (research use only): treat them so.
+        via_figure1 = "figure1.com" in row["url"]
         if row["view"].strip().upper() == "AP SUPINE":
             extra["position"] = "supine"
         out.items.append(
@@ -207,7 +217,9 @@ def read_ieee(folder: Path) -> SourceRead:
                 organism=organism,
                 co_findings=co,
                 note=_note(row["clinical_notes"]),
-                licence=f"image: {own or 'unspecified'}; {LICENCES[IEEE]}",
+                licence=f"image: {own or 'unspecified'}; {LICENCES[IEEE]}"
+                + (f"; taken from Figure 1: {LICENCES[FIGURE1]}" if via_figure1 else ""),
+                redistributable=not via_figure1,
                 extra=extra,
             )
         )
@@ -244,6 +256,7 @@ def read_figure1(folder: Path) -> SourceRead:
                 organism="SARS-CoV-2" if subtype == "COVID-19" else None,
                 note=_note(row["notes"]),
                 licence=LICENCES[FIGURE1],
+                redistributable=False,
                 extra={"source_file": images[pid].name},
             )
         )
