@@ -88,11 +88,20 @@ def cxr(
     for name in ("source", "images", "patients", "findings", "train/val/test", "skipped", "licence"):
         table.add_column(name, justify="right" if name in ("images", "patients") else "left")
     for source, row in corpus.table().items():
-        findings = ", ".join(f"{k} {v}" for k, v in row["findings"].items())
+        # "pneumonia (viral)" -> "viral": the subtypes are pneumonias
+        findings = ", ".join(
+            f"{k.removeprefix('pneumonia (').rstrip(')')} {v}" for k, v in row["findings"].items()
+        )
         splits = "/".join(str(v) for v in row["splits"].values())
         skipped = ", ".join(f"{v} {k}" for k, v in row["skipped"].items()) or "0"
         table.add_row(
-            source, str(row["images"]), str(row["patients"]), findings, splits, skipped, row["licence"]
+            source.removeprefix("cxr_").removesuffix("_256"),
+            str(row["images"]),
+            str(row["patients"]),
+            findings,
+            splits,
+            skipped,
+            row["licence"],
         )
     console.print(table)
     for line in corpus.missing:
