@@ -73,7 +73,7 @@ def test_manifest_images_and_licences(corpus):
     for r in records:
         assert r.modality == "DX" and r.anatomy == "chest"
         via_figure1 = "figure1.com" in r.extra.get("url", "")
-        assert r.extra["redistributable"] is (r.source != FIGURE1 and not via_figure1)
+        assert r.labels["redistributable"] is (r.source != FIGURE1 and not via_figure1)
     assert all("not for redistribution" in r.licence for r in records if r.source == FIGURE1)
     assert all("CC BY 4.0" in r.licence for r in records if r.source == KERMANY)
     info = json.loads((corpus.folder / "corpus.json").read_text())

@@ -30,7 +30,7 @@ from radsynth.data.splits import assign_splits, split_leaks
 from radsynth.errors import InvalidInput
 from radsynth.io.atomic import atomic_path, write_text_atomic
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 SIZES = (128, 256)
 FRACTIONS = (0.7, 0.15, 0.15)  # train, val, test: of each source's patients
 SEED = 0
@@ -181,12 +181,14 @@ def _labels(item: CxrItem) -> dict:
         labels["co_findings"] = item.co_findings
     if item.view:
         labels["view"] = item.view
+    # A label, so a training recipe can keep shipped weights clean with
+    # ``data.where: {redistributable: true}`` (train.data filters on labels).
+    labels["redistributable"] = item.redistributable and item.source not in NOT_REDISTRIBUTABLE
     return labels
 
 
 def _record(item: CxrItem, rel: str, text: str, size: int) -> Record:
     extra = dict(item.extra)
-    extra["redistributable"] = item.redistributable and item.source not in NOT_REDISTRIBUTABLE
     if item.note:
         extra["clinical_note"] = item.note
     if item.age_text:
