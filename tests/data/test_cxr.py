@@ -19,6 +19,7 @@ from radsynth.cli import main
 from radsynth.data.cxr import build_cxr, caption
 from radsynth.data.cxr_sources import FIGURE1, IEEE, KERMANY, NIH, CxrItem
 from radsynth.data.manifest import load_manifest, read_unit_image
+from radsynth.data.qc import check_manifest
 from radsynth.errors import InvalidInput
 from radsynth.text.phi import scrub_phi
 
@@ -63,6 +64,11 @@ def test_splits_by_patient_with_every_source_held_out(corpus):
     for source in SOURCE_IMAGES:
         held = {r.split for r in corpus.records if r.source == source}
         assert held == {"train", "val", "test"}, source
+
+
+def test_qc_finds_no_leak_and_no_exact_duplicate(corpus):
+    report = check_manifest(corpus.manifest)
+    assert report.ok and not report.has_leak, report.problems()
 
 
 def test_manifest_images_and_licences(corpus):
