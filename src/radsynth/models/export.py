@@ -145,7 +145,7 @@ def load_exported(folder: Path) -> dict[str, nn.Module] | None:
             return None
     wrap = {"vae": ExportedDecoder}
     with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; see the module docstring
-        warnings.filterwarnings("ignore", message=".*torch.jit.load. is deprecated", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", ".*torch.jit.load. is deprecated", DeprecationWarning)
         return {
             name: wrap.get(name, Exported)(torch.jit.load(str(folder / EXPORT / entry["file"]))).eval()
             for name, entry in manifest.items()
