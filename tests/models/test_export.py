@@ -36,7 +36,7 @@ def _call(name, module, inputs):
 @pytest.mark.parametrize("model", EXPORTED, ids=lambda m: f"{m.name}/{m.kind}")
 def test_every_export_matches_its_eager_network(model):
     card = model.card()
-    traces = load_exported(model.folder)
+    traces = load_exported(model.folder, card)
     assert traces is not None, f"{model.kind}: no up-to-date export (run scripts/export_models.py)"
     eager = _eager(model.folder, card)
     expected = set(INFERENCE_NETWORKS[card.task]) | ({"distilled"} if "distilled" in eager else set())
@@ -65,11 +65,11 @@ def test_a_stale_export_is_not_loaded_and_the_eager_network_is(tmp_path):
     model = next(m for m in EXPORTED if m.kind == "vae")
     folder = tmp_path / "vae"
     shutil.copytree(model.folder, folder)
-    assert load_exported(folder) is not None
+    assert load_exported(folder, model.card()) is not None
     manifest = folder / EXPORT / MANIFEST
     entries = json.loads(manifest.read_text())
     entries["vae"]["sha256"] = "0" * 64  # as if the weights had been retrained since
     manifest.write_text(json.dumps(entries))
-    assert load_exported(folder) is None
+    assert load_exported(folder, model.card()) is None
     loaded = load_pretrained(folder, exported=True)
     assert type(loaded.modules["vae"]).__name__ == "AutoencoderKL"

@@ -29,6 +29,7 @@ from torch import nn
 from radsynth.io.atomic import atomic_path, write_text_atomic
 from radsynth.models.card import Card
 from radsynth.models.gan import GANConfig
+from radsynth.models.translator import TranslatorConfig, pad_to_multiple
 from radsynth.models.unet import UNetConfig
 from radsynth.models.vae import VAEConfig
 
@@ -57,6 +58,28 @@ class ExportedDecoder(Exported):
         return self(z)
 
 
+class ExportedTranslator(Exported):
+    """A translator trace: padding to the network's multiple stays outside the trace, so
+    any slice size runs as in the eager ``Translator``."""
+
+    def __init__(self, program: torch.jit.ScriptModule, multiple: int) -> None:
+        super().__init__(program)
+        self.multiple = multiple
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        padded, crop = pad_to_multiple(images, self.multiple)
+        return super().forward(padded)[crop]
+
+
+class _Padded(nn.Module):
+    def __init__(self, translator: nn.Module) -> None:
+        super().__init__()
+        self.translator = translator
+
+    def forward(self, padded: torch.Tensor) -> torch.Tensor:
+        return self.translator.padded(padded)
+
+
 class _Decoder(nn.Module):
     """The part of an ``AutoencoderKL`` that generation runs: latents -> images."""
 
@@ -75,6 +98,7 @@ INFERENCE_NETWORKS: dict[str, tuple[str, ...]] = {
     "vae": ("vae",),
     "classifier": ("classifier",),
     "detector": ("detector",),
+    "translate": ("translator",),
 }
 
 
@@ -88,6 +112,8 @@ def example_inputs(name: str, card: Card, batch: int = TRACE_BATCH) -> tuple[tor
     g = torch.Generator().manual_seed(batch)
     if name in ("classifier", "detector"):
         return (torch.rand(batch, 1, *card.image_size, generator=g) * 2 - 1,)  # images in [-1, 1]
+    if name == "translator":  # any size; not a multiple of the network's, so padding shows
+        return (torch.rand(batch, 1, 72, 60, generator=g) * 2 - 1,)
     if name == "generator":
         gan = GANConfig.from_dict(card.section("gan"))
         mask = torch.arange(TOKENS).expand(batch, -1) < TOKENS // 2  # (B, T): half padding
@@ -104,6 +130,8 @@ def example_inputs(name: str, card: Card, batch: int = TRACE_BATCH) -> tuple[tor
 def _traceable(name: str, module: nn.Module) -> nn.Module:
     if name == "vae":
         return _Decoder(module)
+    if name == "translator":
+        return _Padded(module)
     for sub in module.modules():  # MONAI's fused-attention flag, as a pipeline sets it
         if isinstance(getattr(sub, "use_flash_attention", None), bool):
             sub.use_flash_attention = True
@@ -117,10 +145,12 @@ def export_networks(folder: Path, card: Card, networks: dict[str, tuple[nn.Modul
     out.mkdir(exist_ok=True)
     manifest = {}
     for name, (module, weights) in networks.items():
+        inputs = example_inputs(name, card)
+        if name == "translator":
+            inputs = (pad_to_multiple(inputs[0], module.config.multiple)[0],)
         with torch.no_grad():
-            program = torch.jit.trace(
-                _traceable(name, module.eval()), example_inputs(name, card), strict=False, check_trace=False
-            )
+            traceable = _traceable(name, module.eval())
+            program = torch.jit.trace(traceable, inputs, strict=False, check_trace=False)
         with atomic_path(out / f"{name}.ts") as tmp:
             torch.jit.save(program, str(tmp))
         manifest[name] = {"file": f"{name}.ts", "weights": weights.name, "sha256": sha256(weights)}
@@ -128,9 +158,9 @@ def export_networks(folder: Path, card: Card, networks: dict[str, tuple[nn.Modul
     return out / MANIFEST
 
 
-def load_exported(folder: Path) -> dict[str, nn.Module] | None:
-    """The traces of ``folder`` as modules, or None when it has none or any is stale (made
-    from other weights than the folder holds now)."""
+def load_exported(folder: Path, card: Card) -> dict[str, nn.Module] | None:
+    """The traces of the checkpoint in ``folder`` (its ``card``) as modules, or None when
+    it has none or any is stale (made from other weights than the folder holds now)."""
     path = folder / EXPORT / MANIFEST
     if not path.is_file():
         return None
@@ -143,7 +173,12 @@ def load_exported(folder: Path) -> dict[str, nn.Module] | None:
         hashes.setdefault(entry["weights"], sha256(weights))
         if hashes[entry["weights"]] != entry["sha256"]:
             return None
-    wrap = {"vae": ExportedDecoder}
+    wrap = {
+        "vae": ExportedDecoder,
+        "translator": lambda program: ExportedTranslator(
+            program, TranslatorConfig.from_dict(card.section("translator")).multiple
+        ),
+    }
     with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; see the module docstring
         warnings.filterwarnings("ignore", ".*torch.jit.load. is deprecated", DeprecationWarning)
         return {

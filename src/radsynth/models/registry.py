@@ -21,7 +21,7 @@ from radsynth.errors import CheckpointMismatch, InvalidInput
 from radsynth.models.card import Card
 from radsynth.models.checkpoint import CARD, WEIGHTS, load_card, load_checkpoint, load_into
 from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
-from radsynth.models.export import INFERENCE_NETWORKS, export_networks, load_exported
+from radsynth.models.export import EXPORT, INFERENCE_NETWORKS, export_networks, load_exported
 from radsynth.models.gan import GANConfig, build_gan
 from radsynth.models.translator import Translator, TranslatorConfig
 from radsynth.models.unet import UNetConfig, build_unet
@@ -101,9 +101,9 @@ def load_pretrained(folder: str | Path, task: str | None = None, *, exported: bo
     it has up-to-date ones (``radsynth.models.export``: no MONAI import, float32 on the
     CPU), else built and loaded as usual."""
     folder = Path(folder)
-    traces = load_exported(folder) if exported else None
+    card = read_card(folder) if exported and (folder / EXPORT).is_dir() else None
+    traces = load_exported(folder, card) if card is not None else None
     if traces is not None:
-        card = read_card(folder)
         _check_task(card, task, folder)
         return Pretrained(folder, card, traces)
     state, raw = load_checkpoint(folder)
