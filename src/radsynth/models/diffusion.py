@@ -27,6 +27,7 @@ which network is inside.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,6 +81,26 @@ class NoiseConfig(Config):
         check(self.num_train_timesteps >= 2, owner, "num_train_timesteps", "must be >= 2")
 
 
+def alphas_cumprod(config: NoiseConfig) -> torch.Tensor:
+    """``abar_t = prod_{s<=t} (1 - beta_s)`` (DDPM eq. 4), (N,) float32, computed as diffusers'
+    schedulers compute it (same dtype, same order of operations), so the solvers and the
+    training loss agree to the bit without importing diffusers (seconds at start-up)."""
+    n = config.num_train_timesteps
+    if config.beta_schedule == "linear":
+        betas = torch.linspace(config.beta_start, config.beta_end, n, dtype=torch.float32)
+    elif config.beta_schedule == "scaled_linear":
+        betas = torch.linspace(config.beta_start**0.5, config.beta_end**0.5, n, dtype=torch.float32) ** 2
+    else:  # cosine: Nichol & Dhariwal 2021, eq. 17, betas capped at 0.999
+
+        def abar(t: float) -> float:
+            return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+        betas = torch.tensor(
+            [min(1 - abar((i + 1) / n) / abar(i / n), 0.999) for i in range(n)], dtype=torch.float32
+        )
+    return torch.cumprod(1.0 - betas, dim=0)
+
+
 def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(B,) -> (B, 1, ..., 1) broadcastable against ``like`` (B, C, *spatial)."""
     return values.to(like.dtype).view(-1, *([1] * (like.ndim - 1)))
@@ -97,10 +118,7 @@ class NoiseSchedule:
         self.config = config or NoiseConfig()
         self.num_train_timesteps = self.config.num_train_timesteps
         if self.config.kind == "vp":
-            from diffusers import DDPMScheduler  # the samplers' own betas, so both agree exactly
-
-            abar = DDPMScheduler(**self.diffusers_config()).alphas_cumprod.double()
-            self.alphas_cumprod = abar  # (N,)
+            self.alphas_cumprod = alphas_cumprod(self.config).double()  # (N,)
 
     @property
     def prediction_type(self) -> str:

@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-from monai.networks.nets import PatchDiscriminator
 from torch import nn
 
 from radsynth.models.config import Config, check, check_groups, check_spatial_dims
@@ -144,6 +143,8 @@ class ConditionalPatchDiscriminator(nn.Module):
     """
 
     def __init__(self, config: GANConfig) -> None:
+        from monai.networks.nets import PatchDiscriminator  # here: generating never imports MONAI
+
         super().__init__()
         self.text_proj = nn.Linear(config.text_dim, config.disc_text_channels)
         self.net = PatchDiscriminator(

@@ -20,8 +20,9 @@ from torch import nn
 from radsynth import DEFAULT_FAMILY
 from radsynth.errors import CheckpointMismatch, InvalidInput
 from radsynth.models.card import Card
-from radsynth.models.checkpoint import CARD, load_card, load_checkpoint, load_into
+from radsynth.models.checkpoint import CARD, WEIGHTS, load_card, load_checkpoint, load_into
 from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
+from radsynth.models.export import EXPORT, INFERENCE_NETWORKS, export_networks, load_exported
 from radsynth.models.gan import GANConfig, build_gan
 from radsynth.models.translator import Translator, TranslatorConfig
 from radsynth.models.unet import UNetConfig, build_unet
@@ -93,16 +94,62 @@ def build_modules(card: Card, where: str | Path | None = None) -> dict[str, nn.M
         raise CheckpointMismatch(err.problem, where) from None
 
 
-def load_pretrained(folder: str | Path, task: str | None = None) -> Pretrained:
-    """Read, build and load the checkpoint in ``folder``; ``task``: refuse any other task."""
+def load_pretrained(folder: str | Path, task: str | None = None, *, exported: bool = False) -> Pretrained:
+    """Read, build and load the checkpoint in ``folder``; ``task``: refuse any other task.
+
+    ``exported``: the networks inference runs, from the folder's TorchScript traces where
+    it has up-to-date ones (``radsynth.models.export``: no MONAI import, float32 on the
+    CPU), else built and loaded as usual."""
     folder = Path(folder)
+    card = read_card(folder) if exported and (folder / EXPORT).is_dir() else None
+    traces = load_exported(folder, card) if card is not None else None
+    if traces is not None:
+        _check_task(card, task, folder)
+        return Pretrained(folder, card, traces)
     state, raw = load_checkpoint(folder)
     card = Card.from_dict(raw, folder / CARD)
-    if task is not None and card.task != task:
-        raise InvalidInput(f"not a {task} checkpoint (its card says task {card.task!r})", folder)
+    _check_task(card, task, folder)
     modules = build_modules(card, folder / CARD)
     load_into(modules, state, folder=folder)
     return Pretrained(folder, card, {name: module.eval() for name, module in modules.items()})
+
+
+def _check_task(card: Card, task: str | None, folder: Path) -> None:
+    if task is not None and card.task != task:
+        raise InvalidInput(f"not a {task} checkpoint (its card says task {card.task!r})", folder)
+
+
+def load_distilled_unet(folder: str | Path, card: Card) -> nn.Module:
+    """The guidance-distilled UNet shipped beside an LDM checkpoint (its card's
+    ``task_info.distilled_unet.file``, weights stored in float16 to halve the download; run
+    in float32)."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / str((card.task_info.get("distilled_unet") or {}).get("file", ""))
+    if not path.is_file():
+        raise CheckpointMismatch(f"card names a distilled UNet {path.name!r} that is not there", folder)
+    net = build_unet(UNetConfig.from_dict(card.section("unet")))
+    try:
+        net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+    except (RuntimeError, OSError) as err:
+        raise CheckpointMismatch(f"distilled UNet does not fit the card's UNet ({err})"[:300], path) from None
+    return net.eval()
+
+
+def export_inference(folder: str | Path) -> Path:
+    """Trace the networks inference runs from the checkpoint in ``folder`` (and its
+    distilled UNet, where shipped) into ``folder/export``: run again whenever the weights
+    change (``scripts/export_models.py`` does it for every shipped checkpoint)."""
+    folder = Path(folder)
+    pretrained = load_pretrained(folder)
+    card = pretrained.card
+    if card.task not in INFERENCE_NETWORKS or "text_encoder" in pretrained.modules:
+        raise InvalidInput(f"no inference export for a {card.task!r} checkpoint with these networks", folder)
+    networks = {name: (pretrained.modules[name], folder / WEIGHTS) for name in INFERENCE_NETWORKS[card.task]}
+    distilled = card.task_info.get("distilled_unet")
+    if distilled:
+        networks["distilled"] = (load_distilled_unet(folder, card), folder / str(distilled["file"]))
+    return export_networks(folder, card, networks)
 
 
 @dataclass(frozen=True)

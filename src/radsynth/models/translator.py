@@ -86,9 +86,12 @@ class Translator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         padded, crop = pad_to_multiple(images, self.config.multiple)
+        return self.padded(padded)[crop]
+
+    def padded(self, padded: torch.Tensor) -> torch.Tensor:
+        """The network on a batch already padded to a multiple (what an export traces)."""
         out = self.net(padded)
-        out = (padded + self.gate * out) if self.gate is not None else torch.tanh(out)
-        return out[crop]
+        return (padded + self.gate * out) if self.gate is not None else torch.tanh(out)
 
 
 def _unet_class(upsample: str) -> type[nn.Module]:

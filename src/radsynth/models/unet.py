@@ -12,10 +12,12 @@ and 4x4 levels (and the middle block), about 6.0 M parameters (24 MB fp32).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from monai.networks.nets import DiffusionModelUNet
+from typing import TYPE_CHECKING
 
 from radsynth.models.config import Config, check, check_groups, check_spatial_dims
+
+if TYPE_CHECKING:  # MONAI is imported where a network is built (inference loads exports)
+    from monai.networks.nets import DiffusionModelUNet
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class UNetConfig(Config):
 
 def build_unet(config: UNetConfig) -> DiffusionModelUNet:
     """The MONAI ``DiffusionModelUNet`` for ``config`` (randomly initialised)."""
+    from monai.networks.nets import DiffusionModelUNet
+
     return DiffusionModelUNet(
         spatial_dims=config.spatial_dims,
         in_channels=config.in_channels,

@@ -9,10 +9,12 @@ Default demo model: 1 x 64 x 64 image -> 4 x 16 x 16 latent (two downsamplings),
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from monai.networks.nets import AutoencoderKL, PatchDiscriminator
+from typing import TYPE_CHECKING
 
 from radsynth.models.config import Config, check, check_groups, check_spatial_dims
+
+if TYPE_CHECKING:  # MONAI is imported where a network is built (inference loads exports)
+    from monai.networks.nets import AutoencoderKL, PatchDiscriminator
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class VAEConfig(Config):
 
 def build_vae(config: VAEConfig) -> AutoencoderKL:
     """The MONAI ``AutoencoderKL`` for ``config`` (randomly initialised)."""
+    from monai.networks.nets import AutoencoderKL
+
     return AutoencoderKL(
         spatial_dims=config.spatial_dims,
         in_channels=config.in_channels,
@@ -96,6 +100,8 @@ def build_vae_discriminator(config: VAEConfig) -> PatchDiscriminator:
     Its forward returns MONAI's list of intermediate features, the last being the patch
     logits, so the training task can add a feature-matching term if it wants one.
     """
+    from monai.networks.nets import PatchDiscriminator
+
     return PatchDiscriminator(
         spatial_dims=config.spatial_dims,
         channels=config.disc_channels,

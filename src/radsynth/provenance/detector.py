@@ -107,7 +107,8 @@ class SyntheticDetector:
     @classmethod
     def load(cls, folder: str | Path | None = None) -> SyntheticDetector:
         """The checkpoint in ``folder`` (a ``radsynth train`` model folder), else the shipped one."""
-        pretrained = load_pretrained(folder if folder is not None else shipped("detector"), "detector")
+        folder = folder if folder is not None else shipped("detector")
+        pretrained = load_pretrained(folder, "detector", exported=True)  # CPU, float32: the trace
         threshold = float(pretrained.card.metrics.get("threshold", VERDICT_THRESHOLD))
         card = pretrained.card
         return cls(pretrained.modules["detector"], card, threshold, Domain.from_card(card))

@@ -25,6 +25,7 @@ carry no version counter to check).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -74,10 +75,11 @@ class _Memo(nn.Module):
 @contextlib.contextmanager
 def cached_context_projections(modules: Iterable[nn.Module]) -> Iterator[None]:
     """Memoise the key / value projections of every MONAI cross-attention block of
-    ``modules`` for the block (see the module docstring); the originals come back after."""
-    from monai.networks.blocks.crossattention import CrossAttentionBlock
-
-    blocks = [sub for m in modules for sub in m.modules() if isinstance(sub, CrossAttentionBlock)]
+    ``modules`` for the block (see the module docstring); the originals come back after.
+    Without MONAI imported there is no such block (an exported UNet has its own graph)."""
+    crossattention = sys.modules.get("monai.networks.blocks.crossattention")
+    block_type = getattr(crossattention, "CrossAttentionBlock", ())
+    blocks = [sub for m in modules for sub in m.modules() if isinstance(sub, block_type)]
     originals = [(b.to_k, b.to_v) for b in blocks]
     for block in blocks:
         block.to_k, block.to_v = _Memo(block.to_k), _Memo(block.to_v)

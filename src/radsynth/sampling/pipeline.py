@@ -128,9 +128,18 @@ class GenerationPipeline:
         ``compile``: run the LDM's UNet under ``torch.compile`` (pays only after its first
         batch: ``radsynth bench`` measures the break-even); ``distilled``: sample with the
         guidance-distilled UNet shipped beside an LDM at its scale (``False``: the guided
-        teacher, two UNet rows per image and step).
+        teacher, two UNet rows per image and step). On the CPU in float32 with fused
+        attention and no compile, the networks are the checkpoint's TorchScript exports
+        where it ships up-to-date ones (``radsynth.models.export``: no MONAI import).
         """
-        pretrained = load_pretrained(folder)
+        device = torch.device(options.get("device") or "cpu")
+        exported = (
+            device.type == "cpu"
+            and not compile
+            and options.get("fast_attention", True)
+            and resolve_precision(options.get("precision", "fp32"), device) == "fp32"
+        )
+        pretrained = load_pretrained(folder, exported=exported)
         build = BuildOptions(Path(folder), compile=compile, distilled=distilled)
         return cls.from_modules(pretrained.modules, pretrained.card, build=build, **options)
 

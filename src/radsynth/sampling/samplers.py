@@ -6,9 +6,10 @@
 initial noise (B, C, *spatial), drawn per sample by the caller; ``generators`` (one per
 sample) is for stochastic samplers, unused by the deterministic ones here. The network
 output is cast back to ``x_T``'s dtype before each update, so the solver state stays in
-float32 under bf16 autocast. The VP solvers are diffusers' schedulers configured from the
+float32 under bf16 autocast. DDIM and UniPC are diffusers' schedulers configured from the
 denoiser's own schedule (``schedule.diffusers_config()``), a fresh one per call, so no
-state survives between calls.
+state survives between calls; DPM-Solver++(2M), the default, is written out here in
+diffusers' arithmetic, so the default path never imports diffusers (issue 25).
 
 The last step of every sampler lands exactly on t = 0 (alpha = 1, sigma = 0), so with an
 exact model output the result is exactly x0: the tests check this with an oracle denoiser.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 
 from radsynth.errors import InvalidInput
@@ -76,19 +78,66 @@ def sample_dpmpp_2m(
     generators: Sequence[torch.Generator] | None = None,
 ) -> torch.Tensor:
     """DPM-Solver++(2M): second-order multistep in data prediction (Lu et al. 2022,
-    "DPM-Solver++", Algorithm 2), first order on the last step, ending at sigma = 0."""
-    from diffusers import DPMSolverMultistepScheduler
+    "DPM-Solver++", Algorithm 2), first order on the last step, ending at sigma = 0.
 
+    Written out here rather than run through diffusers (whose import costs seconds at
+    start-up), in diffusers' float32 arithmetic and order of operations: its
+    ``DPMSolverMultistepScheduler`` (dpmsolver++, order 2, midpoint, trailing spacing,
+    final sigma 0) is the oracle it is tested against."""
     _check(denoiser, steps, "vp")
-    scheduler = DPMSolverMultistepScheduler(
-        **denoiser.schedule.diffusers_config(),
-        algorithm_type="dpmsolver++",
-        solver_order=2,
-        lower_order_final=True,
-        final_sigmas_type="zero",
-        timestep_spacing="trailing",
-    )
-    return _run_diffusers(scheduler, denoiser, x_T, steps, cond)
+    schedule = denoiser.schedule
+    timesteps, sigmas = _trailing_sigmas(schedule.alphas_cumprod.float(), steps)
+    timesteps = timesteps.to(x_T.device)
+    x, previous = x_T, None
+    for i, t in enumerate(timesteps):
+        out = denoiser(x, t.expand(x.shape[0]), cond.context, cond.mask).to(x.dtype)  # (B, C, ...)
+        x0 = _data_prediction(schedule, out, x, sigmas[i])
+        last = i == len(timesteps) - 1
+        x = _dpmpp_update(x.float(), x0, None if last else previous, sigmas, i).to(x0.dtype)
+        previous = x0
+    return x
+
+
+def _trailing_sigmas(abar: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """ "Trailing" timesteps (Lin et al. 2024, Table 2: the first at t = N - 1) and their
+    ``sigma = sqrt((1 - abar) / abar)``, with a final 0, (steps + 1,) float32."""
+    n = len(abar)
+    timesteps = np.arange(n, 0, -n / steps).round().astype(np.int64) - 1
+    sigma = ((1 - abar) / abar) ** 0.5  # (N,) float32
+    return torch.from_numpy(timesteps), torch.cat([sigma[timesteps], sigma.new_zeros(1)])
+
+
+def _alpha_sigma(sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The VP scales behind ``sigma = sigma_t / alpha_t``: ``alpha_t = 1 / sqrt(sigma^2 + 1)``."""
+    alpha = 1 / ((sigma**2 + 1) ** 0.5)
+    return alpha, sigma * alpha
+
+
+def _data_prediction(schedule, out: torch.Tensor, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """x0 from the network output at ``sigma`` (v: Salimans & Ho 2022, §4; epsilon: DDPM eq. 15)."""
+    alpha_t, sigma_t = _alpha_sigma(sigma)
+    if schedule.config.prediction == "epsilon":
+        return (x - sigma_t * out) / alpha_t
+    return alpha_t * x - sigma_t * out
+
+
+def _dpmpp_update(
+    x: torch.Tensor, x0: torch.Tensor, previous: torch.Tensor | None, sigmas: torch.Tensor, i: int
+) -> torch.Tensor:
+    """One DPM-Solver++ step from ``sigmas[i]`` to ``sigmas[i + 1]`` (Lu et al. 2022, eq. 9
+    for first order; Algorithm 2's midpoint form with the last x0 ``previous`` for second)."""
+    alpha_t, sigma_t = _alpha_sigma(sigmas[i + 1])
+    alpha_s, sigma_s = _alpha_sigma(sigmas[i])
+    lambda_t = torch.log(alpha_t) - torch.log(sigma_t)  # +inf at the final sigma = 0: exp(-h) = 0
+    lambda_s = torch.log(alpha_s) - torch.log(sigma_s)
+    h = lambda_t - lambda_s
+    x_t = (sigma_t / sigma_s) * x - (alpha_t * (torch.exp(-h) - 1.0)) * x0
+    if previous is None:
+        return x_t
+    alpha_r, sigma_r = _alpha_sigma(sigmas[i - 1])
+    r0 = (lambda_s - (torch.log(alpha_r) - torch.log(sigma_r))) / h
+    d1 = (1.0 / r0) * (x0 - previous)
+    return x_t - 0.5 * (alpha_t * (torch.exp(-h) - 1.0)) * d1
 
 
 def sample_unipc(

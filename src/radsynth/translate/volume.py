@@ -80,7 +80,7 @@ def task_spec(task: str) -> TaskSpec:
 def load_translator(task: str, weights: str | Path | None = None) -> LoadedTranslator:
     """The shipped model of ``task``, or a ``radsynth train`` model folder (``weights``)."""
     folder = Path(weights) if weights is not None else shipped(task_spec(task).model)
-    pretrained = load_pretrained(folder, "translate")
+    pretrained = load_pretrained(folder, "translate", exported=True)  # slices run on the CPU in fp32
     return LoadedTranslator(pretrained.modules["translator"], pretrained.card)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,7 +22,8 @@ from torch import nn
 from radsynth.errors import CheckpointMismatch, InvalidInput
 from radsynth.models.card import Card
 from radsynth.models.diffusion import Cond, Denoiser, NoiseConfig, NoiseSchedule
-from radsynth.models.unet import UNetConfig, build_unet
+from radsynth.models.registry import load_distilled_unet
+from radsynth.models.unet import UNetConfig
 from radsynth.models.vae import VAEConfig
 from radsynth.sampling.families.base import BuildOptions, conditioning, module
 from radsynth.sampling.families.vae import decode
@@ -99,7 +99,9 @@ class LatentDiffusion:
         info = card.task_info.get("distilled_unet")
         distilled = None
         if options.distilled and info and options.folder is not None:  # False: the guided teacher only
-            distilled = _distilled_unet(options.folder, card, info)
+            network = modules.get("distilled")  # the exported one, when loaded from exports
+            network = network if network is not None else load_distilled_unet(options.folder, card)
+            distilled = Denoiser(network, NoiseSchedule(NoiseConfig.from_dict(card.section("noise", {}))))
         return cls(
             text_encoder=text_encoder,
             vae=vae,
@@ -186,19 +188,3 @@ class _LDMRun:
         batch_cond = Cond(cond.context.expand(b, -1, -1), cond.mask.expand(b, -1))  # (b, T, D), (b, T)
         z = get_sampler(self.ldm.defaults.sampler)(self.denoiser, z, self.steps, batch_cond, gens)
         return decode(self.ldm.vae, z / self.ldm.vae_config.latent_scale)
-
-
-def _distilled_unet(folder: Path, card: Card, info: dict[str, Any]) -> Denoiser:
-    """The guidance-distilled UNet shipped beside an LDM checkpoint (``info["file"]``, its
-    weights stored in float16 to halve the download; run in float32)."""
-    from safetensors.torch import load_file
-
-    path = folder / str(info.get("file", ""))
-    if not path.is_file():
-        raise CheckpointMismatch(f"card names a distilled UNet {path.name!r} that is not there", folder)
-    net = build_unet(UNetConfig.from_dict(card.section("unet")))
-    try:
-        net.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-    except (RuntimeError, OSError) as err:
-        raise CheckpointMismatch(f"distilled UNet does not fit the card's UNet ({err})"[:300], path) from None
-    return Denoiser(net, NoiseSchedule(NoiseConfig.from_dict(card.section("noise", {}))))

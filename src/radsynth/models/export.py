@@ -1,0 +1,187 @@
+"""Inference exports of the shipped networks, so ``generate`` and ``verify`` never import
+MONAI (its package import alone was ~6 s of a 7.7 s cold start: issue 25). Training and
+every other use stay on the eager MONAI networks, which the exports are tested against.
+
+A checkpoint folder may hold ``export/<name>.ts``, one TorchScript trace per network that
+inference runs (an LDM's UNet, its distilled UNet and its VAE decoder; a GAN's generator;
+a VAE's decoder; a classifier or detector), traced in float32 on the CPU with MONAI's
+fused attention (the path a pipeline takes by default), and ``export/export.json`` =
+``{name: {"file", "weights", "sha256"}}``: the weights file each trace was made from and
+its hash, so a retrained checkpoint never runs a stale trace (its loader falls back to
+the eager networks). Rebuild after a weights change: ``python scripts/export_models.py``.
+
+Why TorchScript: ``torch.export``'s saved programs were measured too, and loading one
+imports torch's export and dynamo stack (seconds), while ``torch.jit.load`` adds ~0.1 s.
+Traces run with the graph executor's optimisation off: its profiling passes cost seconds
+on the first calls and buy nothing for the few forwards of one command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from radsynth.io.atomic import atomic_path, write_text_atomic
+from radsynth.models.card import Card
+from radsynth.models.gan import GANConfig
+from radsynth.models.translator import TranslatorConfig, pad_to_multiple
+from radsynth.models.unet import UNetConfig
+from radsynth.models.vae import VAEConfig
+
+EXPORT = "export"
+MANIFEST = "export.json"
+TRACE_BATCH = 2  # traced at batch 2; the equivalence test runs batches 1 and 3 too
+TOKENS = 48  # text tokens of the example inputs (traces take any number)
+
+
+class Exported(nn.Module):
+    """A loaded trace behind the eager network's call signature."""
+
+    def __init__(self, program: torch.jit.ScriptModule) -> None:
+        super().__init__()
+        self.program = program
+
+    def forward(self, *args: torch.Tensor):
+        with torch.jit.optimized_execution(False):
+            return self.program(*args)
+
+
+class ExportedDecoder(Exported):
+    """A VAE decoder trace, called as the eager ``AutoencoderKL`` is when generating."""
+
+    def decode_stage_2_outputs(self, z: torch.Tensor) -> torch.Tensor:
+        return self(z)
+
+
+class ExportedTranslator(Exported):
+    """A translator trace: padding to the network's multiple stays outside the trace, so
+    any slice size runs as in the eager ``Translator``."""
+
+    def __init__(self, program: torch.jit.ScriptModule, multiple: int) -> None:
+        super().__init__(program)
+        self.multiple = multiple
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        padded, crop = pad_to_multiple(images, self.multiple)
+        return super().forward(padded)[crop]
+
+
+class _Padded(nn.Module):
+    def __init__(self, translator: nn.Module) -> None:
+        super().__init__()
+        self.translator = translator
+
+    def forward(self, padded: torch.Tensor) -> torch.Tensor:
+        return self.translator.padded(padded)
+
+
+class _Decoder(nn.Module):
+    """The part of an ``AutoencoderKL`` that generation runs: latents -> images."""
+
+    def __init__(self, vae: nn.Module) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode_stage_2_outputs(z)
+
+
+# card task -> the networks its inference runs (a distilled UNet, where shipped, is added)
+INFERENCE_NETWORKS: dict[str, tuple[str, ...]] = {
+    "ldm": ("unet", "vae"),
+    "gan": ("generator",),
+    "vae": ("vae",),
+    "classifier": ("classifier",),
+    "detector": ("detector",),
+    "translate": ("translator",),
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def example_inputs(name: str, card: Card, batch: int = TRACE_BATCH) -> tuple[torch.Tensor, ...]:
+    """Inputs of the card's shapes for its network ``name``: what it is traced with, and
+    what the equivalence test feeds both the trace and the eager network."""
+    g = torch.Generator().manual_seed(batch)
+    if name in ("classifier", "detector"):
+        return (torch.rand(batch, 1, *card.image_size, generator=g) * 2 - 1,)  # images in [-1, 1]
+    if name == "translator":  # any size; not a multiple of the network's, so padding shows
+        return (torch.rand(batch, 1, 72, 60, generator=g) * 2 - 1,)
+    if name == "generator":
+        gan = GANConfig.from_dict(card.section("gan"))
+        mask = torch.arange(TOKENS).expand(batch, -1) < TOKENS // 2  # (B, T): half padding
+        z = torch.randn(batch, gan.noise_dim, generator=g)
+        return z, torch.randn(batch, TOKENS, gan.text_dim, generator=g), mask
+    latent = VAEConfig.from_dict(card.section("vae")).latent_shape(card.image_size)
+    z = torch.randn(batch, *latent, generator=g)  # (B, C, *latent)
+    if name == "vae":
+        return (z,)
+    context_dim = UNetConfig.from_dict(card.section("unet")).cross_attention_dim
+    return z, torch.linspace(999.0, 0.0, batch), torch.randn(batch, TOKENS, context_dim, generator=g)
+
+
+def _traceable(name: str, module: nn.Module) -> nn.Module:
+    if name == "vae":
+        return _Decoder(module)
+    if name == "translator":
+        return _Padded(module)
+    for sub in module.modules():  # MONAI's fused-attention flag, as a pipeline sets it
+        if isinstance(getattr(sub, "use_flash_attention", None), bool):
+            sub.use_flash_attention = True
+    return module
+
+
+def export_networks(folder: Path, card: Card, networks: dict[str, tuple[nn.Module, Path]]) -> Path:
+    """Trace each ``{name: (eager network, its weights file)}`` of the checkpoint in
+    ``folder`` into ``folder/export`` and write the manifest; returns the manifest's path."""
+    out = folder / EXPORT
+    out.mkdir(exist_ok=True)
+    manifest = {}
+    for name, (module, weights) in networks.items():
+        inputs = example_inputs(name, card)
+        if name == "translator":
+            inputs = (pad_to_multiple(inputs[0], module.config.multiple)[0],)
+        with torch.no_grad():
+            traceable = _traceable(name, module.eval())
+            program = torch.jit.trace(traceable, inputs, strict=False, check_trace=False)
+        with atomic_path(out / f"{name}.ts") as tmp:
+            torch.jit.save(program, str(tmp))
+        manifest[name] = {"file": f"{name}.ts", "weights": weights.name, "sha256": sha256(weights)}
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    return out / MANIFEST
+
+
+def load_exported(folder: Path, card: Card) -> dict[str, nn.Module] | None:
+    """The traces of the checkpoint in ``folder`` (its ``card``) as modules, or None when
+    it has none or any is stale (made from other weights than the folder holds now)."""
+    path = folder / EXPORT / MANIFEST
+    if not path.is_file():
+        return None
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    hashes: dict[str, str] = {}
+    for entry in manifest.values():
+        weights = folder / entry["weights"]
+        if not weights.is_file():
+            return None
+        hashes.setdefault(entry["weights"], sha256(weights))
+        if hashes[entry["weights"]] != entry["sha256"]:
+            return None
+    wrap = {
+        "vae": ExportedDecoder,
+        "translator": lambda program: ExportedTranslator(
+            program, TranslatorConfig.from_dict(card.section("translator")).multiple
+        ),
+    }
+    with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; see the module docstring
+        warnings.filterwarnings("ignore", ".*torch.jit.load. is deprecated", DeprecationWarning)
+        return {
+            name: wrap.get(name, Exported)(torch.jit.load(str(folder / EXPORT / entry["file"]))).eval()
+            for name, entry in manifest.items()
+        }
