@@ -107,7 +107,8 @@ def main() -> None:
     shared: dict = {}  # the arms without synthetic images, trained once
     for kind in KINDS:
         start = time.perf_counter()
-        pipeline = load_pipeline("demo-ct-mr-64", kind, device="cpu", precision="fp32")
+        # eager networks: the same pipeline is the membership attack (encoder, training loss)
+        pipeline = load_pipeline("demo-ct-mr-64", kind, device="cpu", precision="fp32", exported=False)
         images, texts = generate_all(pipeline, prompts, args.seed)
         models = Models(reader, encoder, pipeline if kind != "gan" else None)
         evaluation = evaluate(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from radsynth.errors import NotEnoughSamples
+from radsynth.errors import InvalidInput, NotEnoughSamples
 from radsynth.evaluate.membership import auroc, denoising_loss, membership_inference
 from radsynth.generate import load_pipeline
 
@@ -22,7 +22,7 @@ def test_auroc_on_known_scores():
 
 @pytest.fixture(scope="module")
 def ldm():
-    return load_pipeline("demo-ct-mr-64", "ldm", device="cpu")
+    return load_pipeline("demo-ct-mr-64", "ldm", device="cpu", exported=False)  # the encoder too
 
 
 @pytest.mark.slow  # samples the shipped LDM's denoising loss
@@ -60,6 +60,9 @@ def test_what_cannot_be_attacked_says_why(training, held_out):
     gan = load_pipeline("demo-ct-mr-64", "gan", device="cpu")
     assert "no loss or reconstruction" in membership_inference(gan, training, held_out)["skipped"]
     assert "no model to attack" in membership_inference(None, training, held_out)["skipped"]
-    vae = load_pipeline("demo-ct-mr-64", "vae", device="cpu")
+    vae = load_pipeline("demo-ct-mr-64", "vae", device="cpu", exported=False)
     with pytest.raises(NotEnoughSamples, match="not enough samples: need >= 10"):
         membership_inference(vae, training.subset([0, 1]), held_out)
+    decoder_only = load_pipeline("demo-ct-mr-64", "vae", device="cpu", precision="fp32")  # shipped trace
+    with pytest.raises(InvalidInput, match=r"exported=False"):
+        membership_inference(decoder_only, training, held_out)

@@ -151,6 +151,7 @@ def evaluate(
 
 
 def _models(reader: str | None, encoder: str | None, attack: str | None):
+    from radsynth import DEFAULT_FAMILY
     from radsynth.evaluate.features import DomainReader
     from radsynth.evaluate.run import Models
     from radsynth.generate import load_pipeline
@@ -161,7 +162,9 @@ def _models(reader: str | None, encoder: str | None, attack: str | None):
     pipeline = None
     if attack:  # its networks are scored directly (no generation): precision does not apply
         kind = attack if attack in ("ldm", "vae", "gan") else None
-        pipeline = load_pipeline(kind=kind, device="cpu") if kind else load_pipeline(attack, device="cpu")
+        # the eager networks: the attack reads the VAE's encoder and the training loss
+        name = attack if kind is None else DEFAULT_FAMILY
+        pipeline = load_pipeline(name, kind or "ldm", device="cpu", exported=False)
     return Models(DomainReader(reader_folder), DomainReader(encoder_folder), pipeline)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from radsynth.errors import InvalidInput
 from radsynth.evaluate.sets import ImageSet, require
 from radsynth.evaluate.stats import bootstrap_ci
 from radsynth.extras import optional_import
@@ -99,6 +100,11 @@ def membership_inference(
         return {"skipped": "no model to attack (pass --attack ldm|vae or a checkpoint folder)"}
     if pipeline.kind == "gan":
         return {"skipped": "the GAN has no loss or reconstruction to threshold (discriminator not shipped)"}
+    if not hasattr(pipeline.generator.vae, "encode"):
+        raise InvalidInput(
+            "membership inference needs the eager networks (the VAE's encoder): "
+            "load the model with load_pipeline(..., exported=False)"
+        )
     require(min(len(members), len(non_members)), MIN_PER_GROUP, "membership inference (per group)")
     labels = np.r_[np.ones(len(members)), np.zeros(len(non_members))]
     attacks = {"vae_reconstruction": lambda s: reconstruction_loss(pipeline, s.images)}

@@ -46,6 +46,7 @@ def load_pipeline(
     compile: bool = False,
     fast_attention: bool = True,
     distilled: bool = True,
+    exported: bool = True,
 ) -> GenerationPipeline:
     """A ready generation pipeline: ``load_pipeline().generate(prompt, n=16)``.
 
@@ -59,7 +60,9 @@ def load_pipeline(
     path bit for bit); ``distilled`` uses the guidance-distilled UNet shipped beside an
     LDM at its scale (``False``: the guided teacher, two UNet rows per image and step). A
     checkpoint folder's own card says its kind, so ``kind`` only picks among a shipped
-    family's.
+    family's. ``exported``: run the shipped inference traces where they apply (fast start,
+    same images); ``False`` loads the eager networks, which whatever needs more than
+    sampling uses (a membership attack reads the VAE's encoder and the training loss).
     """
     return GenerationPipeline.from_checkpoint(
         resolve_checkpoint(name, kind),
@@ -69,4 +72,5 @@ def load_pipeline(
         compile=compile,
         fast_attention=fast_attention,
         distilled=distilled,
+        exported=exported,
     )

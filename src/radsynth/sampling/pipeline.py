@@ -120,7 +120,13 @@ class GenerationPipeline:
 
     @classmethod
     def from_checkpoint(
-        cls, folder: str | Path, *, compile: bool = False, distilled: bool = True, **options: Any
+        cls,
+        folder: str | Path,
+        *,
+        compile: bool = False,
+        distilled: bool = True,
+        exported: bool = True,
+        **options: Any,
     ) -> GenerationPipeline:
         """Load a checkpoint folder (``model.safetensors`` + ``card.json``) with the one
         loader (``radsynth.models.registry.load_pretrained``) and build the pipeline.
@@ -130,11 +136,13 @@ class GenerationPipeline:
         guidance-distilled UNet shipped beside an LDM at its scale (``False``: the guided
         teacher, two UNet rows per image and step). On the CPU in float32 with fused
         attention and no compile, the networks are the checkpoint's TorchScript exports
-        where it ships up-to-date ones (``radsynth.models.export``: no MONAI import).
+        where it ships up-to-date ones (``radsynth.models.export``: no MONAI import), unless
+        ``exported`` is False (the eager networks, encoder included).
         """
         device = torch.device(options.get("device") or "cpu")
         exported = (
-            device.type == "cpu"
+            exported
+            and device.type == "cpu"
             and not compile
             and options.get("fast_attention", True)
             and resolve_precision(options.get("precision", "fp32"), device) == "fp32"
