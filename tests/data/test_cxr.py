@@ -25,6 +25,8 @@ from radsynth.text.phi import scrub_phi
 
 from .conftest import SHARED_DATA
 
+pytestmark = pytest.mark.slow  # builds the whole chest X-ray corpus from ../shared (about 17 s)
+
 # SOURCE.md counts: images and patients per data set, and the exact duplicates (same
 # decoded pixels) this builder drops, found by building: Kermany 2 (person1430_bacteria
 # 3695/3696 and one more), NIH 1 (a follow-up saved twice), ieee8023 7.

@@ -56,6 +56,7 @@ def test_the_denoising_loss_does_not_depend_on_the_batch(ldm, training):
         np.testing.assert_allclose(denoising_loss(ldm, images, captions, batch=batch), whole, rtol=1e-4)
 
 
+@pytest.mark.slow  # loads three shipped generators
 def test_what_cannot_be_attacked_says_why(training, held_out):
     gan = load_pipeline("demo-ct-mr-64", "gan", device="cpu")
     assert "no loss or reconstruction" in membership_inference(gan, training, held_out)["skipped"]

@@ -264,6 +264,7 @@ def test_an_idempotency_key_reused_with_another_body_is_refused(secured):
     assert "used for another request" in detail
 
 
+@pytest.mark.slow  # starts radsynth serve in its own process
 def test_serve_writes_the_audit_log_that_radsynth_audit_check_reads(tmp_path, monkeypatch):
     log = tmp_path / "elsewhere" / "audit.jsonl"
     monkeypatch.setenv("RADSYNTH_AUDIT_LOG", str(log))
@@ -319,6 +320,7 @@ def test_control_characters_in_a_prompt_never_reach_the_files(secured):
         assert not any(ord(c) < 32 or ord(c) == 127 for c in text), repr(text)
 
 
+@pytest.mark.slow  # runs the radsynth CLI in a subprocess
 def test_revoking_a_token_cancels_its_queued_jobs_over_the_api_and_the_cli(tmp_path):
     server, stop = start_server(ServeSettings(data_dir=tmp_path), start_workers=False)
     try:
@@ -397,6 +399,7 @@ def test_request_bodies_take_json_types_strictly(secured, endpoint, body):
     assert "valid" in detail
 
 
+@pytest.mark.slow  # runs the radsynth CLI in a subprocess
 def test_the_cli_and_the_api_share_one_guidance_bound(secured, tmp_path):
     """Issue 17: the CLI took guidance 40 where the API stopped at 30; one definition now."""
     server, _ = secured
@@ -432,6 +435,7 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen:
     pytest.fail("radsynth serve did not answer /health within 60 s")
 
 
+@pytest.mark.slow  # kills and restarts a server mid-job
 def test_after_kill_9_the_audit_log_matches_the_files(tmp_path):
     """Killed after the first batch of a job reached the log, the rerun remakes it under new
     output ids: the log records the first attempt's outputs as abandoned, and every output
