@@ -3,7 +3,10 @@ data folder), and a client that carries a token with every scope."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +18,8 @@ import pytest
 # The browser fixtures, registered once for every web test module (Playwright's sync API runs
 # one browser per thread; a module-level import would start one per module).
 from .browser import browser, page, screenshot  # noqa: F401
+
+RADSYNTH = [str(Path(sys.executable).parent / "radsynth")]
 
 
 def free_port() -> int:
@@ -103,3 +108,23 @@ def mr_nifti(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mr") / "colin27-block.nii.gz"
     nib.save(nib.Nifti1Image(block.get_fdata().astype("float32"), block.affine), out)
     return out
+
+
+def serve_process(data_dir: Path, port: int) -> subprocess.Popen:
+    """``radsynth serve`` in its own process (to be killed with SIGKILL), once it answers
+    /health. Its audit log is the data folder's (``RADSYNTH_AUDIT_LOG`` removed)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("RADSYNTH_AUDIT_LOG", None)
+    cmd = [*RADSYNTH, "serve", "--port", str(port), "--data-dir", str(data_dir), "--no-detector"]
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if process.poll() is not None:
+            pytest.fail(f"radsynth serve exited: {process.stderr.read().decode()[-500:]}")
+    process.kill()
+    pytest.fail("radsynth serve did not answer /health within 60 s")

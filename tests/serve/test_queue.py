@@ -3,23 +3,18 @@ when the server is killed mid-job and started again."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 
 from radsynth.serve.settings import Limits, ServeSettings
 from radsynth.serve.store import MAX_ATTEMPTS, Store
 
-from .conftest import free_port, start_server
+from .conftest import RADSYNTH, free_port, serve_process, start_server
 
 CHEST = "axial chest CT, lung window, tumour in the right lung"
-RADSYNTH = [str(Path(sys.executable).parent / "radsynth")]
 
 
 def test_a_token_over_its_job_limit_gets_429_with_retry_after_and_cancel_frees_a_slot(tmp_path):
@@ -70,23 +65,6 @@ def test_recover_requeues_interrupted_jobs_and_fails_one_that_keeps_killing_the_
     assert final.state == "failed" and "interrupted by server restarts 3 times" in final.error
 
 
-def _serve(data_dir, port: int) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [*RADSYNTH, "serve", "--port", str(port), "--data-dir", str(data_dir), "--no-detector"]
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if process.poll() is not None:
-            pytest.fail(f"radsynth serve exited: {process.stderr.read().decode()[-500:]}")
-    process.kill()
-    pytest.fail("radsynth serve did not answer /health within 60 s")
-
-
 def test_no_job_is_lost_when_the_server_is_killed_mid_job_and_restarted(tmp_path):
     made = subprocess.run(
         [*RADSYNTH, "token", "create", "--name", "lab", "--scopes", "generate", "--data-dir", str(tmp_path)],
@@ -98,7 +76,7 @@ def test_no_job_is_lost_when_the_server_is_killed_mid_job_and_restarted(tmp_path
     headers = {"Authorization": f"Bearer {secret}"}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = _serve(tmp_path, port)
+    server = serve_process(tmp_path, port)
     try:
         ids = [
             httpx.post(
@@ -116,7 +94,7 @@ def test_no_job_is_lost_when_the_server_is_killed_mid_job_and_restarted(tmp_path
     finally:
         server.send_signal(signal.SIGKILL)  # no graceful shutdown: the worst case
         server.wait()
-    server = _serve(tmp_path, port)
+    server = serve_process(tmp_path, port)
     try:
         deadline = time.monotonic() + 240
         while True:

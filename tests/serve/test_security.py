@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -29,10 +28,9 @@ from pydicom.data import get_testdata_file
 
 from radsynth.serve.settings import Limits, ServeSettings
 
-from .conftest import free_port, start_server
+from .conftest import RADSYNTH, free_port, serve_process, start_server
 
 CHEST = "axial chest CT, lung window, tumour in the right lung"
-RADSYNTH = [str(Path(sys.executable).parent / "radsynth")]
 QUICK = {"prompt": CHEST, "n": 1, "steps": 2}
 
 
@@ -417,24 +415,6 @@ def test_the_cli_and_the_api_share_one_guidance_bound(secured, tmp_path):
 # the audit log after kill -9 -------------------------------------------------------------------
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("RADSYNTH_AUDIT_LOG", None)
-    cmd = [*RADSYNTH, "serve", "--port", str(port), "--data-dir", str(data_dir), "--no-detector"]
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.2)
-        if process.poll() is not None:
-            pytest.fail(f"radsynth serve exited: {process.stderr.read().decode()[-500:]}")
-    process.kill()
-    pytest.fail("radsynth serve did not answer /health within 60 s")
-
-
 @pytest.mark.slow  # kills and restarts a server mid-job
 def test_after_kill_9_the_audit_log_matches_the_files(tmp_path):
     """Killed after the first batch of a job reached the log, the rerun remakes it under new
@@ -450,7 +430,7 @@ def test_after_kill_9_the_audit_log_matches_the_files(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "audit.jsonl"
-    server = _serve(tmp_path, port)
+    server = serve_process(tmp_path, port)
     try:
         body = {"prompt": CHEST, "n": 16, "steps": 2, "seed": 3}
         job = httpx.post(f"{url}/api/generate", json=body, headers=headers, timeout=30).json()["id"]
@@ -461,7 +441,7 @@ def test_after_kill_9_the_audit_log_matches_the_files(tmp_path):
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait()
-    server = _serve(tmp_path, port)
+    server = serve_process(tmp_path, port)
     try:
         deadline = time.monotonic() + 240
         while httpx.get(f"{url}/api/jobs/{job}", headers=headers).json()["state"] in ("queued", "running"):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from radsynth.data.cxr_sources import NOT_REDISTRIBUTABLE, READERS, SHORT_LICENCES, CxrItem, SourceRead
-from radsynth.data.manifest import Record, load_manifest, write_manifest
+from radsynth.data.manifest import Record, load_manifest, real_png_text, write_manifest
 from radsynth.data.qc import near_duplicate_pairs, thumbnail
 from radsynth.data.splits import assign_splits, split_leaks
 from radsynth.errors import InvalidInput
@@ -157,18 +157,6 @@ def _load_pixels(path: Path, size: int) -> np.ndarray:
     elif w != size:
         grey = grey.resize((size, size), PILImage.Resampling.LANCZOS)
     return np.asarray(grey, np.float32) / 255.0
-
-
-def _png_text(item: CxrItem, text: str) -> dict[str, str]:
-    from radsynth import __version__
-
-    return {
-        "Description": text,
-        "Source": f"{item.source}: {item.extra.get('source_file', item.image.name)}",
-        "Licence": item.licence,
-        "Subject": item.subject,
-        "Software": f"radsynth {__version__} cxr builder {BUILDER_VERSION} (real image, not synthetic)",
-    }
 
 
 def _labels(item: CxrItem) -> dict:
@@ -353,7 +341,11 @@ def build_cxr(
                 text = caption(item)
                 rel = f"images/{item.source}/{item.key}.png"
                 image = Image(pixels, modality="DX")
-                write_png(image, tmp / rel, bits=16, value_range=(0.0, 1.0), text=_png_text(item, text))
+                origin = f"{item.source}: {item.extra.get('source_file', item.image.name)}"
+                facts = real_png_text(
+                    text, origin, item.licence, item.subject, f"cxr builder {BUILDER_VERSION}"
+                )
+                write_png(image, tmp / rel, bits=16, value_range=(0.0, 1.0), text=facts)
                 records.append(_record(item, rel, text, size))
                 thumbs.append(thumbnail(pixels))
         owners = [r.subject for r in records]

@@ -23,7 +23,7 @@ import numpy as np
 
 from radsynth.data.describe import describe, finding_phrase
 from radsynth.data.findings import centroid_lps, lesion_facts, level_fraction, level_words, sagittal_words
-from radsynth.data.manifest import Record, load_manifest, summarise, write_manifest
+from radsynth.data.manifest import Record, load_manifest, real_png_text, summarise, write_manifest
 from radsynth.data.normalise import foreground_mask, grey, normalise
 from radsynth.data.slices import body_extent, extract_slice, informative_slices, resize_square
 from radsynth.data.sources import Loaded, SourceMissing, SourceSpec, find_sources
@@ -132,22 +132,13 @@ def _finding(
     return labels, phrase
 
 
-def _png_text(spec: SourceSpec, text: str) -> dict[str, str]:
-    from radsynth import __version__
-
-    return {
-        "Description": text,
-        "Source": f"{spec.package}: {spec.file}",
-        "Licence": spec.licence,
-        "Subject": spec.subject,
-        "Software": f"radsynth {__version__} demo builder {BUILDER_VERSION} (real image, not synthetic)",
-    }
-
-
 def _write(spec: SourceSpec, image, rel: str, folder: Path, text: str) -> None:
     from radsynth.io import write_png
 
-    write_png(image, folder / rel, bits=16, value_range=(0.0, 1.0), text=_png_text(spec, text))
+    facts = real_png_text(
+        text, f"{spec.package}: {spec.file}", spec.licence, spec.subject, f"demo builder {BUILDER_VERSION}"
+    )
+    write_png(image, folder / rel, bits=16, value_range=(0.0, 1.0), text=facts)
 
 
 def _record(spec: SourceSpec, rel: str, text: str, image, plane: str, window, labels, extra) -> Record:

@@ -177,3 +177,17 @@ def read_unit_image(path: Path) -> np.ndarray:
         lo, hi = value_range
         unit = lo + unit * (hi - lo)
     return np.clip(unit, 0.0, 1.0).astype(np.float32)
+
+
+def real_png_text(description: str, source: str, licence: str, subject: str, builder: str) -> dict[str, str]:
+    """The PNG text chunks of a real image a corpus builder writes: what it shows, where it
+    came from under which licence, and that it is real (so no one takes it for an output)."""
+    from radsynth import __version__
+
+    return {
+        "Description": description,
+        "Source": source,
+        "Licence": licence,
+        "Subject": subject,
+        "Software": f"radsynth {__version__} {builder} (real image, not synthetic)",
+    }
