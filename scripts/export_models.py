@@ -1,22 +1,36 @@
-"""Rebuild the inference exports (TorchScript traces, ``radsynth.models.export``) of every
-shipped checkpoint that inference runs: run after any change to the shipped weights.
+"""Build the inference exports (TorchScript traces, ``radsynth.models.export``) of every
+shipped checkpoint that inference runs, into the user's cache; fresh ones are skipped, so
+``scripts/setup.sh`` runs this at the end of every set-up (``--force``: trace them all).
 
     PYTHONPATH=src python scripts/export_models.py
 
-A checkpoint whose weights no longer match its traces loads its eager networks instead
-(slower to start, same images), so a forgotten rebuild costs seconds, never pixels.
+A checkpoint without fresh traces loads its eager networks instead (slower to start, same
+images), so a cache that cannot be written is reported in one line, not an error.
 """
 
-from radsynth.models.export import INFERENCE_NETWORKS
-from radsynth.models.registry import export_inference, shipped_models
+import argparse
+
+from radsynth.errors import InvalidInput
+from radsynth.models.registry import export_shipped
 
 
 def main() -> None:
-    for model in shipped_models():
-        if model.card().task in INFERENCE_NETWORKS:
-            manifest = export_inference(model.folder)
-            size = sum(p.stat().st_size for p in manifest.parent.glob("*.ts")) / 1e6
-            print(f"{model.name}/{model.kind}: {manifest.parent} ({size:.1f} MB)")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--force", action="store_true", help="trace even the checkpoints whose traces are fresh")
+    args = parser.parse_args()
+    skipped = []
+    try:
+        for result in export_shipped(force=args.force):
+            name = f"{result.model.name}/{result.model.kind}"
+            if not result.built:
+                skipped.append(name)
+                continue
+            size = sum(p.stat().st_size for p in result.traces.glob("*.ts")) / 1e6
+            print(f"traced {name}: {result.traces} ({size:.1f} MB)")
+    except InvalidInput as err:
+        print(f"traces not written ({err}); inference runs the eager networks")
+    if skipped:
+        print(f"fresh, skipped: {', '.join(skipped)}")
 
 
 if __name__ == "__main__":

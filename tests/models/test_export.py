@@ -1,7 +1,9 @@
-"""The shipped inference exports (TorchScript traces, radsynth.models.export) against the
-eager MONAI networks they were traced from: same outputs within float32 rounding for
-every exported network of every shipped checkpoint, at batch sizes other than the
-traced one; a trace made from other weights is never loaded."""
+"""The inference exports (TorchScript traces, radsynth.models.export) against the eager
+MONAI networks they were traced from: same outputs within float32 rounding for every
+exported network of every shipped checkpoint, at batch sizes other than the traced one;
+traces live in the user's cache (here a temporary one), one folder per checkpoint folder;
+a trace made from other weights, or a cache that cannot be written, means the eager
+networks."""
 
 from __future__ import annotations
 
@@ -11,11 +13,34 @@ import shutil
 import pytest
 import torch
 
-from radsynth.models.export import EXPORT, INFERENCE_NETWORKS, MANIFEST, example_inputs, load_exported
-from radsynth.models.registry import load_distilled_unet, load_pretrained, shipped_models
+from radsynth.errors import InvalidInput
+from radsynth.models.export import INFERENCE_NETWORKS, MANIFEST, example_inputs, load_exported, trace_folder
+from radsynth.models.registry import (
+    ShippedModel,
+    export_inference,
+    export_shipped,
+    inference_networks,
+    load_distilled_unet,
+    load_pretrained,
+    shipped_models,
+)
 
 EXPORTED = [m for m in shipped_models() if m.card().task in INFERENCE_NETWORKS]
+SLOW_TO_TRACE = {"ldm"}  # its UNets take ~10 s to trace on 2 cores; the rest ~1 s each
 ATOL = 1e-4  # fp32: the traces run the same kernels; a reordered reduction is ~1e-6
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RADSYNTH_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def vae(tmp_path):
+    """A copy of the shipped VAE checkpoint (the quickest to trace) that a test may alter."""
+    model = next(m for m in EXPORTED if m.kind == "vae")
+    return shutil.copytree(model.folder, tmp_path / "vae")
 
 
 def _eager(folder, card):
@@ -33,14 +58,22 @@ def _call(name, module, inputs):
     return module.decode_stage_2_outputs(*inputs) if name == "vae" else module(*inputs)
 
 
-@pytest.mark.parametrize("model", EXPORTED, ids=lambda m: f"{m.name}/{m.kind}")
-def test_every_export_matches_its_eager_network(model):
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param(m, marks=pytest.mark.slow) if m.kind in SLOW_TO_TRACE else m for m in EXPORTED],
+    ids=lambda m: f"{m.name}/{m.kind}",
+)
+def test_every_export_matches_its_eager_network(model, cache):
     card = model.card()
+    assert export_inference(model.folder).parent == cache / "traces"
     traces = load_exported(model.folder, card)
-    assert traces is not None, f"{model.kind}: no up-to-date export (run scripts/export_models.py)"
+    assert traces is not None
     eager = _eager(model.folder, card)
-    expected = set(INFERENCE_NETWORKS[card.task]) | ({"distilled"} if "distilled" in eager else set())
-    assert set(traces) == expected
+    assert (
+        set(traces)
+        == set(inference_networks(card))
+        == set(INFERENCE_NETWORKS[card.task]) | ({"distilled"} if "distilled" in eager else set())
+    )
     for name, trace in traces.items():
         for batch in (1, 3):
             inputs = example_inputs(name, card, batch)
@@ -54,22 +87,58 @@ def test_every_export_matches_its_eager_network(model):
                 torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
 
 
-def test_exports_fit_the_shipped_weights_budget():
-    files = [p for m in EXPORTED for p in (m.folder / EXPORT).glob("*.ts")]
-    assert files and all(p.stat().st_size < 30e6 for p in files)
-    weights = EXPORTED[0].folder.parent.parent
-    assert sum(p.stat().st_size for p in weights.rglob("*") if p.is_file()) < 150e6
+def _is_eager(folder):
+    return type(load_pretrained(folder, exported=True).modules["vae"]).__name__ == "AutoencoderKL"
 
 
-def test_a_stale_export_is_not_loaded_and_the_eager_network_is(tmp_path):
-    model = next(m for m in EXPORTED if m.kind == "vae")
-    folder = tmp_path / "vae"
-    shutil.copytree(model.folder, folder)
-    assert load_exported(folder, model.card()) is not None
-    manifest = folder / EXPORT / MANIFEST
-    entries = json.loads(manifest.read_text())
-    entries["vae"]["sha256"] = "0" * 64  # as if the weights had been retrained since
-    manifest.write_text(json.dumps(entries))
-    assert load_exported(folder, model.card()) is None
-    loaded = load_pretrained(folder, exported=True)
-    assert type(loaded.modules["vae"]).__name__ == "AutoencoderKL"
+def test_without_traces_the_eager_networks_load(cache, vae):
+    assert _is_eager(vae)
+
+
+def test_traces_are_kept_per_checkpoint_folder_outside_it(cache, vae):
+    shipped = next(m for m in EXPORTED if m.kind == "vae")
+    assert trace_folder(vae) != trace_folder(shipped.folder)  # same weights, other folder: not shared
+    assert trace_folder(vae).parent == cache / "traces" and trace_folder(vae).name.startswith(
+        f"{vae.parent.name}-vae-"
+    )
+    export_inference(vae)
+    assert not (vae / "export").exists() and (trace_folder(vae) / MANIFEST).is_file()
+    assert load_exported(shipped.folder, shipped.card()) is None
+    assert set(load_exported(vae, shipped.card())) == {"vae"} and not _is_eager(vae)
+
+
+def test_a_stale_export_is_not_loaded_and_the_eager_network_is(cache, vae):
+    export_inference(vae)
+    manifest = trace_folder(vae) / MANIFEST
+    made = json.loads(manifest.read_text())
+    stale = {
+        "retrained since": {"vae": {**made["vae"], "sha256": "0" * 64}},
+        "traced by another torch (a cache shared across environments)": {
+            "vae": {**made["vae"], "torch": "1.0"}
+        },
+    }
+    for why, entries in stale.items():
+        manifest.write_text(json.dumps(entries))
+        assert _is_eager(vae), why
+    manifest.write_text(json.dumps(made))
+    assert not _is_eager(vae)
+    (trace_folder(vae) / "vae.ts").write_bytes(b"not a TorchScript archive")  # damaged in the cache
+    assert _is_eager(vae)
+
+
+def test_an_unwritable_cache_is_one_clear_error_and_loading_still_works(tmp_path, monkeypatch, vae):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("RADSYNTH_CACHE", str(blocker / "cache"))
+    with pytest.raises(InvalidInput, match="cannot"):
+        export_inference(vae)
+    assert _is_eager(vae)
+
+
+def test_export_shipped_traces_once_then_skips_until_forced(cache, vae, monkeypatch):
+    monkeypatch.setattr("radsynth.models.registry.shipped_models", lambda: [ShippedModel("copy", "vae", vae)])
+    assert [r.built for r in export_shipped()] == [True]
+    made = (trace_folder(vae) / MANIFEST).stat().st_mtime_ns
+    assert [(r.built, r.traces) for r in export_shipped()] == [(False, trace_folder(vae))]
+    assert (trace_folder(vae) / MANIFEST).stat().st_mtime_ns == made
+    assert [r.built for r in export_shipped(force=True)] == [True]

@@ -12,7 +12,6 @@ reused while its key (size, builder version, sources found) is unchanged.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from radsynth.data.sources import Loaded, SourceMissing, SourceSpec, find_source
 from radsynth.data.splits import split_records
 from radsynth.errors import InvalidInput, RadsynthError
 from radsynth.io.atomic import atomic_path, write_text_atomic
+from radsynth.io.cache import cache_root
 from radsynth.io.image import Image
 
 BUILDER_VERSION = "1"
@@ -46,12 +46,6 @@ PINNED = {
     "pyradiomics-brain2": "test",
 }
 SEED = 0
-
-
-def cache_root() -> Path:
-    """``$RADSYNTH_CACHE`` or ``~/.cache/radsynth``: downloads and built corpora live here."""
-    env = os.environ.get("RADSYNTH_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "radsynth"
 
 
 def default_demo_dir(size: int) -> Path:

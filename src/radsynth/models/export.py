@@ -2,13 +2,19 @@
 MONAI (its package import alone was ~6 s of a 7.7 s cold start: issue 25). Training and
 every other use stay on the eager MONAI networks, which the exports are tested against.
 
-A checkpoint folder may hold ``export/<name>.ts``, one TorchScript trace per network that
-inference runs (an LDM's UNet, its distilled UNet and its VAE decoder; a GAN's generator;
-a VAE's decoder; a classifier or detector), traced in float32 on the CPU with MONAI's
-fused attention (the path a pipeline takes by default), and ``export/export.json`` =
-``{name: {"file", "weights", "sha256"}}``: the weights file each trace was made from and
-its hash, so a retrained checkpoint never runs a stale trace (its loader falls back to
-the eager networks). Rebuild after a weights change: ``python scripts/export_models.py``.
+A checkpoint may have one TorchScript trace per network that inference runs (an LDM's
+UNet, its distilled UNet and its VAE decoder; a GAN's generator; a VAE's decoder; a
+classifier or detector), traced in float32 on the CPU with MONAI's fused attention (the
+path a pipeline takes by default), beside ``export.json`` = ``{name: {"file", "weights",
+"sha256", "torch"}}``: the weights file each trace was made from, its hash and the torch
+that traced it, so a retrained checkpoint or another torch never runs a stale trace (its
+loader falls back to the eager networks: slower start, same images).
+
+The traces are built on the user's machine, not shipped: they hold a second copy of the
+weights (75 MB of the 150 MB budget for shipped files). They live in the user's cache
+(:func:`trace_folder`), one folder per checkpoint folder; ``scripts/setup.sh`` builds
+them for every shipped checkpoint, ``radsynth models export`` does it for a pip install,
+and a missing or unwritable cache only means the eager networks.
 
 Why TorchScript: ``torch.export``'s saved programs were measured too, and loading one
 imports torch's export and dynamo stack (seconds), while ``torch.jit.load`` adds ~0.1 s.
@@ -20,23 +26,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from radsynth.io.atomic import atomic_path, write_text_atomic
+from radsynth.errors import InvalidInput
+from radsynth.io.atomic import atomic_path
+from radsynth.io.cache import cache_root
 from radsynth.models.card import Card
 from radsynth.models.gan import GANConfig
 from radsynth.models.translator import TranslatorConfig, pad_to_multiple
 from radsynth.models.unet import UNetConfig
 from radsynth.models.vae import VAEConfig
 
-EXPORT = "export"
 MANIFEST = "export.json"
 TRACE_BATCH = 2  # traced at batch 2; the equivalence test runs batches 1 and 3 too
 TOKENS = 48  # text tokens of the example inputs (traces take any number)
+
+log = logging.getLogger(__name__)
 
 
 class Exported(nn.Module):
@@ -138,50 +148,89 @@ def _traceable(name: str, module: nn.Module) -> nn.Module:
     return module
 
 
+def trace_folder(folder: Path) -> Path:
+    """Where the traces of the checkpoint in ``folder`` live: ``<cache>/traces/<family>-<kind>-<key>``,
+    ``key`` a hash of the folder's resolved path, so two checkpoint folders (two checkouts'
+    shipped weights, a run's ``model/``) never share traces; the manifest's weight hashes
+    catch a folder retrained in place."""
+    folder = folder.resolve()
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
+    return cache_root() / "traces" / f"{folder.parent.name}-{folder.name}-{key}"
+
+
 def export_networks(folder: Path, card: Card, networks: dict[str, tuple[nn.Module, Path]]) -> Path:
     """Trace each ``{name: (eager network, its weights file)}`` of the checkpoint in
-    ``folder`` into ``folder/export`` and write the manifest; returns the manifest's path."""
-    out = folder / EXPORT
-    out.mkdir(exist_ok=True)
+    ``folder`` into its :func:`trace_folder`, replaced whole (a reader sees the old traces or
+    the new, never a mix); returns that folder. ``InvalidInput`` when it cannot be written."""
+    out = trace_folder(folder)
     manifest = {}
-    for name, (module, weights) in networks.items():
-        inputs = example_inputs(name, card)
-        if name == "translator":
-            inputs = (pad_to_multiple(inputs[0], module.config.multiple)[0],)
-        with torch.no_grad():
-            traceable = _traceable(name, module.eval())
-            program = torch.jit.trace(traceable, inputs, strict=False, check_trace=False)
-        with atomic_path(out / f"{name}.ts") as tmp:
-            torch.jit.save(program, str(tmp))
-        manifest[name] = {"file": f"{name}.ts", "weights": weights.name, "sha256": sha256(weights)}
-    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    return out / MANIFEST
+    try:
+        with atomic_path(out) as tmp:
+            tmp.mkdir()
+            for name, (module, weights) in networks.items():
+                inputs = example_inputs(name, card)
+                if name == "translator":
+                    inputs = (pad_to_multiple(inputs[0], module.config.multiple)[0],)
+                with torch.no_grad(), warnings.catch_warnings():
+                    # MONAI's shape checks become constants: right for every batch size and
+                    # token count, which the equivalence test runs (tests/models/test_export.py)
+                    warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                    warnings.filterwarnings("ignore", ".*torch.jit.* is deprecated", DeprecationWarning)
+                    traceable = _traceable(name, module.eval())
+                    program = torch.jit.trace(traceable, inputs, strict=False, check_trace=False)
+                    torch.jit.save(program, str(tmp / f"{name}.ts"))
+                manifest[name] = {
+                    "file": f"{name}.ts",
+                    "weights": weights.name,
+                    "sha256": sha256(weights),
+                    "torch": torch.__version__,
+                }
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    except OSError as err:
+        raise InvalidInput(f"cannot write the inference traces: {err.strerror or err}", out) from None
+    return out
+
+
+def fresh_manifest(folder: Path) -> dict[str, dict[str, str]] | None:
+    """The trace manifest of the checkpoint in ``folder`` when every trace in it was made
+    from the weights the folder holds now, by this torch; else None (none, stale, unreadable)."""
+    path = trace_folder(folder) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        hashes: dict[str, str] = {}
+        for entry in manifest.values():
+            weights = folder / entry["weights"]
+            if entry.get("torch") != torch.__version__ or not weights.is_file():
+                return None
+            hashes.setdefault(entry["weights"], sha256(weights))
+            if hashes[entry["weights"]] != entry["sha256"]:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing or not our format
+        return None
+    return manifest
 
 
 def load_exported(folder: Path, card: Card) -> dict[str, nn.Module] | None:
-    """The traces of the checkpoint in ``folder`` (its ``card``) as modules, or None when
-    it has none or any is stale (made from other weights than the folder holds now)."""
-    path = folder / EXPORT / MANIFEST
-    if not path.is_file():
+    """The traces of the checkpoint in ``folder`` (its ``card``) as modules, or None (one
+    debug line) when it has none, any is stale or any does not load."""
+    manifest = fresh_manifest(folder)
+    if manifest is None:
+        log.debug("%s: no fresh inference traces in %s; eager networks", folder, trace_folder(folder))
         return None
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    hashes: dict[str, str] = {}
-    for entry in manifest.values():
-        weights = folder / entry["weights"]
-        if not weights.is_file():
-            return None
-        hashes.setdefault(entry["weights"], sha256(weights))
-        if hashes[entry["weights"]] != entry["sha256"]:
-            return None
     wrap = {
         "vae": ExportedDecoder,
         "translator": lambda program: ExportedTranslator(
             program, TranslatorConfig.from_dict(card.section("translator")).multiple
         ),
     }
-    with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; see the module docstring
-        warnings.filterwarnings("ignore", ".*torch.jit.load. is deprecated", DeprecationWarning)
-        return {
-            name: wrap.get(name, Exported)(torch.jit.load(str(folder / EXPORT / entry["file"]))).eval()
-            for name, entry in manifest.items()
-        }
+    traces = trace_folder(folder)
+    try:
+        with warnings.catch_warnings():  # torch 2.9+ marks TorchScript deprecated; see the module docstring
+            warnings.filterwarnings("ignore", ".*torch.jit.load. is deprecated", DeprecationWarning)
+            return {
+                name: wrap.get(name, Exported)(torch.jit.load(str(traces / entry["file"]))).eval()
+                for name, entry in manifest.items()
+            }
+    except (OSError, RuntimeError) as err:  # a cache file damaged since it was written
+        log.debug("%s: traces in %s do not load (%s); eager networks", folder, traces, err)
+        return None

@@ -11,7 +11,7 @@ family is one entry in ``BUILDERS``; a new shipped family is one folder under
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,13 @@ from radsynth.errors import CheckpointMismatch, InvalidInput
 from radsynth.models.card import Card
 from radsynth.models.checkpoint import CARD, WEIGHTS, load_card, load_checkpoint, load_into
 from radsynth.models.classifier import AttributeClassifier, ClassifierConfig
-from radsynth.models.export import EXPORT, INFERENCE_NETWORKS, export_networks, load_exported
+from radsynth.models.export import (
+    INFERENCE_NETWORKS,
+    export_networks,
+    fresh_manifest,
+    load_exported,
+    trace_folder,
+)
 from radsynth.models.gan import GANConfig, build_gan
 from radsynth.models.translator import Translator, TranslatorConfig
 from radsynth.models.unet import UNetConfig, build_unet
@@ -97,15 +103,16 @@ def build_modules(card: Card, where: str | Path | None = None) -> dict[str, nn.M
 def load_pretrained(folder: str | Path, task: str | None = None, *, exported: bool = False) -> Pretrained:
     """Read, build and load the checkpoint in ``folder``; ``task``: refuse any other task.
 
-    ``exported``: the networks inference runs, from the folder's TorchScript traces where
-    it has up-to-date ones (``radsynth.models.export``: no MONAI import, float32 on the
-    CPU), else built and loaded as usual."""
+    ``exported``: the networks inference runs, from the checkpoint's TorchScript traces in
+    the user's cache where it has up-to-date ones (``radsynth.models.export``: no MONAI
+    import, float32 on the CPU), else built and loaded as usual."""
     folder = Path(folder)
-    card = read_card(folder) if exported and (folder / EXPORT).is_dir() else None
-    traces = load_exported(folder, card) if card is not None else None
-    if traces is not None:
-        _check_task(card, task, folder)
-        return Pretrained(folder, card, traces)
+    if exported:
+        card = read_card(folder)
+        traces = load_exported(folder, card)
+        if traces is not None:
+            _check_task(card, task, folder)
+            return Pretrained(folder, card, traces)
     state, raw = load_checkpoint(folder)
     card = Card.from_dict(raw, folder / CARD)
     _check_task(card, task, folder)
@@ -136,19 +143,27 @@ def load_distilled_unet(folder: str | Path, card: Card) -> nn.Module:
     return net.eval()
 
 
+def inference_networks(card: Card) -> tuple[str, ...]:
+    """The networks of ``card``'s checkpoint that inference runs, so the ones traced (its
+    distilled UNet included, where shipped); empty for a task inference never loads."""
+    distilled = ("distilled",) if card.task_info.get("distilled_unet") else ()
+    return (*INFERENCE_NETWORKS[card.task], *distilled) if card.task in INFERENCE_NETWORKS else ()
+
+
 def export_inference(folder: str | Path) -> Path:
-    """Trace the networks inference runs from the checkpoint in ``folder`` (and its
-    distilled UNet, where shipped) into ``folder/export``: run again whenever the weights
-    change (``scripts/export_models.py`` does it for every shipped checkpoint)."""
+    """Trace the networks inference runs from the checkpoint in ``folder`` into its folder
+    in the user's cache (``radsynth.models.export.trace_folder``); returns that folder. Run
+    again whenever the weights change (``export_shipped`` does it for every shipped one)."""
     folder = Path(folder)
     pretrained = load_pretrained(folder)
     card = pretrained.card
-    if card.task not in INFERENCE_NETWORKS or "text_encoder" in pretrained.modules:
+    names = inference_networks(card)
+    if not names or "text_encoder" in pretrained.modules:
         raise InvalidInput(f"no inference export for a {card.task!r} checkpoint with these networks", folder)
     networks = {name: (pretrained.modules[name], folder / WEIGHTS) for name in INFERENCE_NETWORKS[card.task]}
-    distilled = card.task_info.get("distilled_unet")
-    if distilled:
-        networks["distilled"] = (load_distilled_unet(folder, card), folder / str(distilled["file"]))
+    if "distilled" in names:
+        file = str(card.task_info["distilled_unet"]["file"])
+        networks["distilled"] = (load_distilled_unet(folder, card), folder / file)
     return export_networks(folder, card, networks)
 
 
@@ -195,3 +210,29 @@ def checkpoint_folder(name: str | Path, kind: str) -> Path:
         raise InvalidInput(f"model {name!r} ships no {kind!r} checkpoint (it has: {kinds})")
     known = ", ".join(sorted({m.name for m in models})) or "none installed"
     raise InvalidInput(f"unknown model {str(name)!r}: not a shipped model ({known}) nor a checkpoint folder")
+
+
+@dataclass(frozen=True)
+class ShippedTraces:
+    """One shipped checkpoint after ``export_shipped``: its trace folder and whether it was
+    traced now (False: its traces were fresh and it was skipped)."""
+
+    model: ShippedModel
+    traces: Path
+    built: bool
+
+
+def export_shipped(force: bool = False) -> Iterator[ShippedTraces]:
+    """Trace every shipped checkpoint that inference runs into the user's cache, skipping
+    those whose traces are fresh (same weights, same networks, same torch) unless ``force``:
+    what set-up runs each time, so a fresh cache costs one export and a warm one a few
+    hashes. ``InvalidInput`` when the cache cannot be written."""
+    for model in shipped_models():
+        names = inference_networks(model.card())
+        if not names:
+            continue
+        manifest = fresh_manifest(model.folder)
+        if not force and manifest is not None and set(manifest) == set(names):
+            yield ShippedTraces(model, trace_folder(model.folder), built=False)
+        else:
+            yield ShippedTraces(model, export_inference(model.folder), built=True)
