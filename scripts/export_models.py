@@ -16,7 +16,7 @@ from radsynth.models.registry import export_shipped
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--force", action="store_true", help="trace even the checkpoints whose traces are fresh")
+    parser.add_argument("--force", action="store_true", help="trace even checkpoints with fresh traces")
     args = parser.parse_args()
     skipped = []
     try:

@@ -1,6 +1,6 @@
 """Attach a guidance-distilled LDM (``radsynth train configs/ldm-distill-demo-64.yaml``) to the
-shipped LDM it was distilled from, and rebuild that LDM's inference exports (the traces
-``generate`` loads: ``radsynth.models.export``).
+shipped LDM it was distilled from, and rebuild that LDM's inference exports in this user's
+cache (the traces ``generate`` loads: ``radsynth.models.export``).
 
     .venv/bin/python scripts/ship_distilled.py runs/ldm-distill-demo-64/model \
         src/radsynth/weights/demo-ct-mr-64/ldm

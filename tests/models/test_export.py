@@ -13,6 +13,7 @@ import shutil
 import pytest
 import torch
 
+from radsynth.cli import main
 from radsynth.errors import InvalidInput
 from radsynth.models.export import INFERENCE_NETWORKS, MANIFEST, example_inputs, load_exported, trace_folder
 from radsynth.models.registry import (
@@ -135,10 +136,11 @@ def test_an_unwritable_cache_is_one_clear_error_and_loading_still_works(tmp_path
     assert _is_eager(vae)
 
 
-def test_export_shipped_traces_once_then_skips_until_forced(cache, vae, monkeypatch):
+def test_export_shipped_traces_once_then_skips_until_forced(cache, vae, monkeypatch, capsys):
     monkeypatch.setattr("radsynth.models.registry.shipped_models", lambda: [ShippedModel("copy", "vae", vae)])
     assert [r.built for r in export_shipped()] == [True]
     made = (trace_folder(vae) / MANIFEST).stat().st_mtime_ns
     assert [(r.built, r.traces) for r in export_shipped()] == [(False, trace_folder(vae))]
+    assert main(["models", "export"]) == 0 and "copy/vae: fresh, skipped" in capsys.readouterr().out
     assert (trace_folder(vae) / MANIFEST).stat().st_mtime_ns == made
     assert [r.built for r in export_shipped(force=True)] == [True]

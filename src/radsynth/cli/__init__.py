@@ -21,6 +21,7 @@ from radsynth.cli import evaluate as evaluate_commands
 from radsynth.cli import evaluate_translation
 from radsynth.cli import generate as generate_commands
 from radsynth.cli import handout as handout_commands
+from radsynth.cli import models as models_commands
 from radsynth.cli import pacs as pacs_commands
 from radsynth.cli import serve as serve_commands
 from radsynth.cli import train as train_commands
@@ -43,7 +44,7 @@ evaluate_commands.app.command(name="translation")(evaluate_translation.translati
 app.add_typer(evaluate_commands.app, name="evaluate")
 app.command(name="train")(train_commands.train)
 app.command(name="generate")(generate_commands.generate)
-app.command(name="models")(generate_commands.models)
+app.add_typer(models_commands.app, name="models")
 app.command(name="handout")(handout_commands.handout)
 app.command(name="bench")(bench_commands.bench)
 app.command(name="verify")(verify_commands.verify)
