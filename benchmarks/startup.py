@@ -13,6 +13,11 @@ translate --task denoise`` of a 6 x 96 x 80 block of the Colin27 T1 (Debian mric
 ``radsynth serve``: time to the first ``/health`` 200, to the first ``POST /api/generate``
 202, and to that job done (n=1).
 
+The inference traces are not in the tree: each tree's are built into the user's cache,
+keyed by its weights folder (``radsynth.models.export``). Build them for every tree under
+test first (``PYTHONPATH=<src> python scripts/export_models.py``), else that tree is
+measured with the eager networks.
+
     PYTHONPATH=src python benchmarks/startup.py --before /work/main/src --runs 5
 """
 

@@ -4,11 +4,11 @@ every other use stay on the eager MONAI networks, which the exports are tested a
 
 A checkpoint may have one TorchScript trace per network that inference runs (an LDM's
 UNet, its distilled UNet and its VAE decoder; a GAN's generator; a VAE's decoder; a
-classifier or detector), traced in float32 on the CPU with MONAI's fused attention (the
-path a pipeline takes by default), beside ``export.json`` = ``{name: {"file", "weights",
-"sha256", "torch"}}``: the weights file each trace was made from, its hash and the torch
-that traced it, so a retrained checkpoint or another torch never runs a stale trace (its
-loader falls back to the eager networks: slower start, same images).
+classifier, detector or translator), traced in float32 on the CPU with MONAI's fused
+attention (the path a pipeline takes by default), beside ``export.json`` = ``{name:
+{"file", "weights", "sha256", "torch"}}``: the weights file each trace was made from, its
+hash and the torch that traced it, so a retrained checkpoint or another torch never runs a
+stale trace (its loader falls back to the eager networks: slower start, same images).
 
 The traces are built on the user's machine, not shipped: they hold a second copy of the
 weights (75 MB of the 150 MB budget for shipped files). They live in the user's cache
