@@ -149,10 +149,10 @@ def _traceable(name: str, module: nn.Module) -> nn.Module:
 
 
 def trace_folder(folder: Path) -> Path:
-    """Where the traces of the checkpoint in ``folder`` live: ``<cache>/traces/<family>-<kind>-<key>``,
-    ``key`` a hash of the folder's resolved path, so two checkpoint folders (two checkouts'
-    shipped weights, a run's ``model/``) never share traces; the manifest's weight hashes
-    catch a folder retrained in place."""
+    """Where the traces of the checkpoint in ``folder`` live: ``<cache>/traces/<parent>-<name>-<key>``
+    (``demo-ct-mr-64-ldm-<key>``), ``key`` a hash of the folder's resolved path, so two
+    checkpoint folders (two checkouts' shipped weights, a run's ``model/``) never share
+    traces; the manifest's weight hashes catch a folder retrained in place."""
     folder = folder.resolve()
     key = hashlib.sha256(str(folder).encode()).hexdigest()[:16]
     return cache_root() / "traces" / f"{folder.parent.name}-{folder.name}-{key}"
