@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,8 +24,10 @@ from radsynth.models.registry import (
     inference_networks,
     load_distilled_unet,
     load_pretrained,
+    shipped,
     shipped_models,
 )
+from radsynth.sampling.pipeline import GenerationPipeline
 
 EXPORTED = [m for m in shipped_models() if m.card().task in INFERENCE_NETWORKS]
 SLOW_TO_TRACE = {"ldm"}  # its UNets take ~10 s to trace on 2 cores; the rest ~1 s each
@@ -94,6 +97,18 @@ def _is_eager(folder):
 
 def test_without_traces_the_eager_networks_load(cache, vae):
     assert _is_eager(vae)
+
+
+def test_a_pipeline_draws_the_same_images_from_traces_as_from_the_eager_networks(cache):
+    export_inference(shipped("vae"))
+    fast, eager = (
+        GenerationPipeline.from_checkpoint(shipped("vae"), device="cpu", precision="fp32", exported=exported)
+        for exported in (True, False)
+    )
+    assert type(fast.generator.vae).__name__ == "ExportedDecoder"
+    assert type(eager.generator.vae).__name__ == "AutoencoderKL"
+    images = [[i.array for i in p.generate("axial T1-weighted brain MR", n=2, seed=3)] for p in (fast, eager)]
+    np.testing.assert_allclose(*images, atol=1e-5)  # README: at most 3.9e-6, images in [0, 1]
 
 
 def test_traces_are_kept_per_checkpoint_folder_outside_it(cache, vae):
