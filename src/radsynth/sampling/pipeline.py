@@ -169,7 +169,7 @@ class GenerationPipeline:
         asked = parse_prompt(prompt)
         if vocab is None or not vocab.modality or asked.modality is None or asked.modality in vocab.modality:
             return
-        what = asked.modality + (f" of the {asked.anatomy}" if asked.anatomy else "")
+        what = f"{asked.modality} images" + (f" of the {asked.anatomy}" if asked.anatomy else "")
         name = f"model {self.model_id}" if self.model_id else "this model"
         raise OutOfDomain(f"{name} draws {vocab.domain()}, not {what}: the prompt is outside what it learnt")
 
