@@ -70,8 +70,8 @@ def test_unseen_prompt_is_generated_with_low_confidence(tiny_modules, caplog, ca
     vocab = vocabulary_from_captions(captions).to_dict()
     ldm = GenerationPipeline.from_modules(tiny_modules, card("ldm", vocabulary=vocab, sampling={"steps": 2}))
     with caplog.at_level(logging.WARNING):
-        (image,) = ldm.generate("sagittal knee MR", n=1)
-    assert image.metadata["low_confidence"] and "anatomy 'knee'" in image.metadata["unknown_terms"]
+        (image,) = ldm.generate("sagittal brain MR with a giraffe", n=1)
+    assert image.metadata["low_confidence"] and "plane 'sagittal'" in image.metadata["unknown_terms"]
     assert "low confidence" in caplog.text
     assert not ldm.generate(PROMPT, n=1)[0].metadata["low_confidence"]
 
@@ -95,6 +95,12 @@ def test_a_prompt_naming_a_modality_never_learnt_is_refused_saying_what_the_mode
     ctmr = GenerationPipeline.from_modules(tiny_modules, card("ldm", vocabulary=demo, sampling={"steps": 2}))
     with pytest.raises(OutOfDomain, match="draws CT or MR images of the brain, chest or head, not DX images"):
         ctmr.generate("PA chest X-ray", n=1)
+    with pytest.raises(OutOfDomain, match="draws X-ray .* not DX images of the knee"):
+        xray.generate("AP X-ray of the knee", n=1)
+    with pytest.raises(OutOfDomain, match="not MR images of the knee"):
+        ctmr.generate("sagittal knee MR", n=1)
+    (image,) = xray.generate("enlarged heart on a PA chest X-ray", n=1)  # a heart inside the chest
+    assert image.modality == "DX"
 
 
 def test_a_prompt_naming_no_modality_gets_the_one_the_model_learnt(tiny_modules, card):

@@ -148,3 +148,11 @@ def test_a_card_written_before_views_and_sexes_were_read_recovers_them_from_its_
 def test_the_domain_in_words():
     assert vocabulary_from_captions(CXR).domain() == "X-ray (DX) images of the chest"
     assert vocabulary_from_captions(DEMO).domain() == "CT or MR images of the brain, breast, chest or head"
+
+
+def test_every_anatomy_named_counts_but_a_window_is_not_anatomy():
+    from radsynth.text.prompt import named_anatomies
+
+    assert named_anatomies("enlarged heart on a PA chest X-ray") == {"heart", "chest"}
+    assert named_anatomies("axial head CT, brain window") == {"head"}
+    assert named_anatomies("PA view, 60-year-old man") == frozenset()

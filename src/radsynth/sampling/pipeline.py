@@ -16,10 +16,10 @@ What the pipeline reads from a checkpoint's ``Card``: ``task`` (the family), ``m
 ``config`` (the sections the family needs; other keys, the training settings, are
 ignored) and ``task_info``: ``image`` = {``size``: pixels in array order, ``spacing``: mm
 in ``Image.spacing`` order (x, y[, z])}, optionally ``vocabulary`` =
-``PromptVocabulary.to_dict()`` of the training captions (its ``modality`` values are what
-the model draws: a prompt naming another modality is refused, ``OutOfDomain``; other
-unseen terms give low-confidence warnings), and what the family reads itself
-(``sampling`` defaults for an LDM).
+``PromptVocabulary.to_dict()`` of the training captions (its ``modality`` and ``anatomy``
+values are what the model draws: a prompt naming another modality, or only other
+anatomy, is refused, ``OutOfDomain``; other unseen terms give low-confidence warnings),
+and what the family reads itself (``sampling`` defaults for an LDM).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from radsynth.sampling.inference import cached_context_projections, fused_attent
 from radsynth.sampling.seeds import sample_seeds
 from radsynth.text.base import TextEncoder
 from radsynth.text.phi import scrub_phi
-from radsynth.text.prompt import PromptVocabulary, parse_prompt, unknown_terms
+from radsynth.text.prompt import PromptVocabulary, named_anatomies, parse_prompt, unknown_terms
 
 log = logging.getLogger(__name__)
 
@@ -163,13 +163,20 @@ class GenerationPipeline:
     # -- generation --------------------------------------------------------------------
 
     def check_domain(self, prompt: str) -> None:
-        """Refuse a prompt naming a modality the training captions never did (``OutOfDomain``,
-        one line saying what the model draws); nothing to refuse without a vocabulary."""
+        """Refuse a prompt outside what the model learnt (``OutOfDomain``, one line saying
+        what it draws): a modality the training captions never named, or anatomy none of
+        which they named. Nothing to refuse without a vocabulary."""
         vocab = self.vocabulary
-        asked = parse_prompt(prompt)
-        if vocab is None or not vocab.modality or asked.modality is None or asked.modality in vocab.modality:
+        if vocab is None:
             return
-        what = f"{asked.modality} images" + (f" of the {asked.anatomy}" if asked.anatomy else "")
+        asked = parse_prompt(prompt)
+        anatomies = named_anatomies(prompt)
+        other_modality = bool(vocab.modality) and asked.modality not in (None, *vocab.modality)
+        other_anatomy = bool(vocab.anatomy and anatomies) and not anatomies & vocab.anatomy
+        if not (other_modality or other_anatomy):
+            return
+        what = " ".join(filter(None, (asked.modality, "images")))
+        what += f" of the {asked.anatomy}" if asked.anatomy else ""
         name = f"model {self.model_id}" if self.model_id else "this model"
         raise OutOfDomain(f"{name} draws {vocab.domain()}, not {what}: the prompt is outside what it learnt")
 

@@ -182,16 +182,10 @@ def parse_prompt(text: str) -> PromptAttributes:
     >>> parse_prompt("axial chest CT, lung window, mid thorax, tumour in the right lung, 23 mm").finding
     'tumour'
     """
-    if not isinstance(text, str):
-        raise InvalidInput(f"prompt must be a string, got {type(text).__name__}")
-    # "Mr Smith" / "Mr." is a title, not the MR modality (which captions write "MR" or "mr").
-    low = _TITLE_MR.sub(lambda m: " " * len(m.group()), text).lower()
+    low = _lowered(text)
     spans: list[tuple[int, int]] = []
     window = _first(_WINDOW, low, spans)
-    # "brain window" names a CT window, not the anatomy: blank windows out before anatomy.
-    no_window = low
-    for start, end in spans:
-        no_window = no_window[:start] + " " * (end - start) + no_window[end:]
+    no_window = _blanked(low, spans)
     found = {
         "contrast": _first(_CONTRAST, low, spans),
         "modality": _first(_MODALITY, low, spans),
@@ -217,6 +211,33 @@ def parse_prompt(text: str) -> PromptAttributes:
     )
 
 
+def named_anatomies(text: str) -> frozenset[str]:
+    """Every anatomy ``text`` names (``parse_prompt`` keeps the first one only).
+
+    >>> sorted(named_anatomies("enlarged heart on a chest X-ray, brain window aside"))
+    ['chest', 'heart']
+    """
+    low = _lowered(text)
+    windows: list[tuple[int, int]] = []
+    _first(_WINDOW, low, windows)
+    no_window = _blanked(low, windows)
+    return frozenset(value for value, pattern in _ANATOMY if pattern.search(no_window))
+
+
+def _lowered(text: str) -> str:
+    if not isinstance(text, str):
+        raise InvalidInput(f"prompt must be a string, got {type(text).__name__}")
+    # "Mr Smith" / "Mr." is a title, not the MR modality (which captions write "MR" or "mr").
+    return _TITLE_MR.sub(lambda m: " " * len(m.group()), text).lower()
+
+
+def _blanked(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with ``spans`` blanked: "brain window" names a CT window, not the anatomy."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
 def _age(text: str, spans: list[tuple[int, int]]) -> float | None:
     """The first single age stated, in years (months / 12)."""
     m = _AGE.search(text)
@@ -229,9 +250,7 @@ def _age(text: str, spans: list[tuple[int, int]]) -> float | None:
 
 
 def _leftover(text: str, spans: list[tuple[int, int]]) -> tuple[str, ...]:
-    for start, end in spans:
-        text = text[:start] + " " * (end - start) + text[end:]
-    words = (w for w in _WORD.findall(text) if w not in _STOPWORDS)
+    words = (w for w in _WORD.findall(_blanked(text, spans)) if w not in _STOPWORDS)
     return tuple(dict.fromkeys(words))
 
 
