@@ -214,3 +214,4 @@ def test_patient_facts_come_only_from_what_the_prompt_states(images):
     }
     assert facts("axial chest CT, PA, 45 years, female", "CT") == {"PatientAge": "045Y", "PatientSex": "F"}
     assert facts("Chest X-ray, frontal view, child, age 1-5 years", "DX") == {}
+    assert facts("AP chest X-ray, 95 years", "DX") == {"ViewPosition": "AP"}  # over 89: an identifier

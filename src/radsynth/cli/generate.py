@@ -83,7 +83,8 @@ def generate(
 ) -> None:
     """Generate N images from a text prompt; every file is marked synthetic (DICOM Conversion
     Type SYN and derivation, PNG text, NIfTI description + JSON sidecar). A prompt naming
-    a modality the model never learnt is refused in one line saying what it draws."""
+    a modality, or only anatomy, the model never learnt is refused in one line saying what
+    it draws."""
     from radsynth.provenance.marking import FORMATS
     from radsynth.sampling.bounds import LIBRARY
     from radsynth.sampling.pipeline import KINDS

@@ -41,6 +41,7 @@ from radsynth.provenance import (
 from radsynth.text.prompt import parse_prompt
 
 RADIOGRAPHS = ("DX", "CR")  # projection modalities, where View Position applies
+MAX_STATED_AGE = 89  # years
 CONTACT_SHEET = "contact-sheet.png"
 BATCH_CARD = "generation.json"
 DEFAULT_CT_WINDOW = "soft_tissue"
@@ -95,10 +96,11 @@ def physical(image: Image) -> tuple[Image, tuple[float, float], dict[str, Any]]:
 def patient_attributes(image: Image) -> dict[str, str]:
     """DICOM attributes of what the image's (scrubbed) prompt states: Patient's Age
     (``060Y``; under two years in months, ``018M``), Patient's Sex (M, F) and, for a
-    radiograph, View Position (PA, AP). An age over 89 was scrubbed with the prompt."""
+    radiograph, View Position (PA, AP). An age over 89 is an identifier (HIPAA Safe
+    Harbor; the corpus captions say "over 89 years") and is left out."""
     asked = parse_prompt(str(image.metadata.get("prompt", "")))
     out: dict[str, str] = {}
-    if asked.age_years is not None:
+    if asked.age_years is not None and asked.age_years <= MAX_STATED_AGE:
         years = asked.age_years
         whole = years >= 2 or years == int(years)
         out["PatientAge"] = f"{round(years):03d}Y" if whole else f"{round(years * 12):03d}M"
