@@ -233,3 +233,15 @@ def test_guidance_interval_from_the_card_is_used_and_recorded(tiny_modules, card
     assert not np.array_equal(limited.array, full.array)
     with pytest.raises(CheckpointMismatch, match="guidance interval|unknown"):
         GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"guidance_interval": [0.9, 0.1]}))
+
+
+def test_a_card_without_pixel_spacing_gives_images_whose_spacing_writers_leave_out(tiny_modules, card):
+    from radsynth.io.image import unit_spacing_assumed
+
+    no_spacing = card("ldm", image={"size": [16, 16]}, sampling={"steps": 2})
+    (image,) = GenerationPipeline.from_modules(tiny_modules, no_spacing).generate(PROMPT, n=1)
+    assert image.spacing == (1.0, 1.0) and unit_spacing_assumed(image)
+    (stated,) = GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"steps": 2})).generate(
+        PROMPT, n=1
+    )
+    assert not unit_spacing_assumed(stated)

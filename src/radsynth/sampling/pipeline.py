@@ -50,6 +50,7 @@ from radsynth.text.phi import scrub_phi
 from radsynth.text.prompt import PromptVocabulary, named_anatomies, parse_prompt, unknown_terms
 
 log = logging.getLogger(__name__)
+NO_SPACING = {"pixel_spacing": "unit: the model's card states no pixel spacing"}
 
 KINDS = tuple(GENERATORS)  # one file per family: radsynth.sampling.families
 
@@ -66,6 +67,8 @@ class GenerationPipeline:
     here and recorded in every image's facts). ``fast_attention`` runs MONAI's attention
     through fused SDPA while generating (``radsynth.sampling.inference``). ``upscale``: a
     cascade's super-resolution stage run on every batch (None: the generator's size).
+    ``spacing_known``: False when the card states no pixel spacing (the 1 mm used is then
+    recorded as assumed, so writers leave it out rather than state it as fact).
     """
 
     generator: Generator
@@ -79,6 +82,7 @@ class GenerationPipeline:
     fast_attention: bool = True
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     upscale: SuperResolution | None = None
+    spacing_known: bool = True
 
     def __post_init__(self) -> None:
         if len(self.spacing) != len(self.image_size):
@@ -122,6 +126,7 @@ class GenerationPipeline:
             kind=card.task,
             image_size=size,
             spacing=card.spacing or (1.0,) * len(size),
+            spacing_known=card.spacing is not None,
             vocabulary=PromptVocabulary.from_dict(vocab) if vocab else None,
             model_id=card.model_id,
             **options,
@@ -222,6 +227,7 @@ class GenerationPipeline:
             **run.facts,
             "precision": self.precision,
             **({} if self.upscale is None else {"super_resolution": self.upscale.model_id}),
+            **({} if self.spacing_known else {"geometry_assumed": dict(NO_SPACING)}),
             "low_confidence": bool(unknown),
             "unknown_terms": unknown,
             "synthetic": True,
