@@ -6,7 +6,8 @@ setup:
 
 DEMO_OUT ?= out/demo
 
-# The main job: the demo corpus, then a batch from three demo prompts with the shipped LDM.
+# The main job: the demo corpus, then a batch from three demo prompts with the shipped LDM, and
+# a chest X-ray batch (PNG and one DICOM) with the shipped cxr-128 LDM.
 demo: setup
 	.venv/bin/radsynth data demo
 	.venv/bin/radsynth generate "axial chest CT, lung window, tumour in the right lung" -n 16 --seed 0 \
@@ -15,6 +16,10 @@ demo: setup
 		-o $(DEMO_OUT)/brain-mr --overwrite
 	.venv/bin/radsynth generate "coronal head CT, bone window" -n 4 --seed 0 --format dicom \
 		-o $(DEMO_OUT)/head-ct-dicom --overwrite
+	.venv/bin/radsynth generate "PA chest X-ray of a 60-year-old man, right lower lobe pneumonia" \
+		--weights cxr-128 -n 8 --seed 0 -o $(DEMO_OUT)/chest-xray --overwrite
+	.venv/bin/radsynth generate "PA chest X-ray of a 60-year-old man, right lower lobe pneumonia" \
+		--weights cxr-128 -n 1 --seed 0 --format dicom -o $(DEMO_OUT)/chest-xray-dicom --overwrite
 
 test:
 	@bash scripts/setup.sh --test

@@ -82,3 +82,8 @@ class SetMismatch(InvalidInput):
 
 class PacsUnavailable(RadsynthError):
     """A PACS (DICOMweb server) that did not answer, or refused, after the retries with backoff."""
+
+
+class OutOfDomain(InvalidInput):
+    """A prompt asking a generator for what it never learnt (another modality); the one
+    line says what the model draws."""

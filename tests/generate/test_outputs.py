@@ -185,3 +185,33 @@ def test_every_output_and_the_contact_sheet_are_in_the_audit_log(images, tmp_pat
         entry = find_output(record["output_id"])
         assert set(entry["files"]) == {record["file"], record["file"].replace(".nii.gz", ".json")}
     assert check_log(default_log()).ok
+
+
+def test_an_xray_dicom_carries_the_prompts_view_age_and_sex(images, tmp_path):
+    from tests.io.io_helpers import dciodvfy_errors
+
+    prompt = "AP chest X-ray of an 18-month-old girl"
+    dx = [im.with_array(im.array, modality="DX", metadata={**im.metadata, "prompt": prompt}) for im in images]
+    batch = write_batch(dx, tmp_path, "dicom")
+    ds = pydicom.dcmread(batch.files[0])
+    assert (ds.Modality, ds.ViewPosition, ds.PatientAge, ds.PatientSex) == ("DX", "AP", "018M", "F")
+    assert ds.PhotometricInterpretation == "MONOCHROME2" and ds.ConversionType == "SYN"
+    assert dciodvfy_errors(batch.files[0]) == []
+
+
+def test_patient_facts_come_only_from_what_the_prompt_states(images):
+    from radsynth.generate import patient_attributes
+
+    def facts(prompt, modality):
+        return patient_attributes(
+            images[0].with_array(images[0].array, modality=modality, metadata={"prompt": prompt})
+        )
+
+    assert facts("PA chest radiograph of a 60-year-old man", "DX") == {
+        "PatientAge": "060Y",
+        "PatientSex": "M",
+        "ViewPosition": "PA",
+    }
+    assert facts("axial chest CT, PA, 45 years, female", "CT") == {"PatientAge": "045Y", "PatientSex": "F"}
+    assert facts("Chest X-ray, frontal view, child, age 1-5 years", "DX") == {}
+    assert facts("AP chest X-ray, 95 years", "DX") == {"ViewPosition": "AP"}  # over 89: an identifier

@@ -93,3 +93,11 @@ def test_models_lists_every_shipped_checkpoint_and_its_sources(capsys):
     assert DEFAULT_FAMILY in out and "pyradiomics" in out
     for model in shipped_models():  # generators, readers, detector and translators alike
         assert model.kind in out and model.card().model_id in out
+
+
+def test_the_demo_family_refuses_a_chest_xray_in_one_line_naming_what_it_draws(tmp_path, capsys):
+    code = main(["generate", "PA chest X-ray", "-n", "1", "-o", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "draws CT or MR images of the brain, breast, chest or head, not DX images of the chest" in err
+    assert not (tmp_path / "x").exists()

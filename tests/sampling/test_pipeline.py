@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from radsynth.errors import CheckpointMismatch, InvalidInput
+from radsynth.errors import CheckpointMismatch, InvalidInput, OutOfDomain
 from radsynth.io.image import Image
 from radsynth.models.card import Card
 from radsynth.sampling import GenerationPipeline, generators, randn_per_sample
@@ -70,10 +70,44 @@ def test_unseen_prompt_is_generated_with_low_confidence(tiny_modules, caplog, ca
     vocab = vocabulary_from_captions(captions).to_dict()
     ldm = GenerationPipeline.from_modules(tiny_modules, card("ldm", vocabulary=vocab, sampling={"steps": 2}))
     with caplog.at_level(logging.WARNING):
-        (image,) = ldm.generate("sagittal knee ultrasound", n=1)
-    assert image.metadata["low_confidence"] and "anatomy 'knee'" in image.metadata["unknown_terms"]
+        (image,) = ldm.generate("sagittal brain MR with a giraffe", n=1)
+    assert image.metadata["low_confidence"] and "plane 'sagittal'" in image.metadata["unknown_terms"]
     assert "low confidence" in caplog.text
     assert not ldm.generate(PROMPT, n=1)[0].metadata["low_confidence"]
+
+
+CXR_CAPTIONS = [
+    "Chest X-ray, PA view, adult, 37 years, female. No finding.",
+    "Chest X-ray, AP view, older adult, 70 years, male. Pneumonia.",
+]
+
+
+def test_a_prompt_naming_a_modality_never_learnt_is_refused_saying_what_the_model_draws(
+    tiny_modules, card, captions
+):
+    cxr = vocabulary_from_captions(CXR_CAPTIONS).to_dict()
+    xray = GenerationPipeline.from_modules(tiny_modules, card("ldm", vocabulary=cxr, sampling={"steps": 2}))
+    with pytest.raises(
+        OutOfDomain, match=r"draws X-ray \(DX\) images of the chest, not MR images of the brain"
+    ):
+        xray.generate("axial brain MR", n=1)
+    demo = vocabulary_from_captions(captions).to_dict()
+    ctmr = GenerationPipeline.from_modules(tiny_modules, card("ldm", vocabulary=demo, sampling={"steps": 2}))
+    with pytest.raises(OutOfDomain, match="draws CT or MR images of the brain, chest or head, not DX images"):
+        ctmr.generate("PA chest X-ray", n=1)
+    with pytest.raises(OutOfDomain, match="draws X-ray .* not DX images of the knee"):
+        xray.generate("AP X-ray of the knee", n=1)
+    with pytest.raises(OutOfDomain, match="not MR images of the knee"):
+        ctmr.generate("sagittal knee MR", n=1)
+    (image,) = xray.generate("enlarged heart on a PA chest X-ray", n=1)  # a heart inside the chest
+    assert image.modality == "DX"
+
+
+def test_a_prompt_naming_no_modality_gets_the_one_the_model_learnt(tiny_modules, card):
+    cxr = vocabulary_from_captions(CXR_CAPTIONS).to_dict()
+    xray = GenerationPipeline.from_modules(tiny_modules, card("ldm", vocabulary=cxr, sampling={"steps": 2}))
+    (image,) = xray.generate("PA view, 60-year-old man, pneumonia", n=1)
+    assert image.modality == "DX" and not image.metadata["low_confidence"]
 
 
 @pytest.mark.parametrize(
@@ -199,3 +233,15 @@ def test_guidance_interval_from_the_card_is_used_and_recorded(tiny_modules, card
     assert not np.array_equal(limited.array, full.array)
     with pytest.raises(CheckpointMismatch, match="guidance interval|unknown"):
         GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"guidance_interval": [0.9, 0.1]}))
+
+
+def test_a_card_without_pixel_spacing_gives_images_whose_spacing_writers_leave_out(tiny_modules, card):
+    from radsynth.io.image import unit_spacing_assumed
+
+    no_spacing = card("ldm", image={"size": [16, 16]}, sampling={"steps": 2})
+    (image,) = GenerationPipeline.from_modules(tiny_modules, no_spacing).generate(PROMPT, n=1)
+    assert image.spacing == (1.0, 1.0) and unit_spacing_assumed(image)
+    (stated,) = GenerationPipeline.from_modules(tiny_modules, card("ldm", sampling={"steps": 2})).generate(
+        PROMPT, n=1
+    )
+    assert not unit_spacing_assumed(stated)

@@ -91,3 +91,68 @@ def test_mr_title_is_not_the_mr_modality():
     assert parse_prompt("Mr Smith, axial chest CT").modality == "CT"
     assert parse_prompt("Mr. Smith: chest radiograph").modality == "DX"
     assert parse_prompt("axial brain MR").modality == "MR"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "view", "sex", "age"),
+    [
+        ("PA chest X-ray of a 60-year-old man, right lower lobe pneumonia", "PA", "M", 60.0),
+        ("Chest X-ray, AP view, adult, 48 years, female. Pneumonia.", "AP", "F", 48.0),
+        ("posteroanterior radiograph, woman aged 71", "PA", "F", 71.0),
+        ("lateral chest film of a 7 yo boy", "lateral", "M", 7.0),
+        ("18-month-old girl, anteroposterior chest radiograph", "AP", "F", 1.5),
+        ("Chest X-ray, frontal view, child, age 1-5 years. No finding.", None, None, None),
+        ("axial chest CT, lung window, 23 mm", None, None, None),
+    ],
+)
+def test_view_sex_and_age_of_a_radiograph_prompt(prompt, view, sex, age):
+    a = parse_prompt(prompt)
+    assert (a.view, a.sex, a.age_years) == (view, sex, age)
+    assert not {"year", "old", "man", "pa"} & set(a.other_words)
+
+
+def test_the_female_in_a_caption_is_not_a_male():
+    assert parse_prompt("Chest X-ray, PA view, adult, 37 years, female. No finding.").sex == "F"
+
+
+CXR = [
+    "Chest X-ray, PA view, adult, 37 years, female. No finding.",
+    "Chest X-ray, AP view, older adult, 70 years, male. Pneumonia with effusion.",
+    "Chest X-ray, frontal view, child, age 1-5 years. Bacterial pneumonia.",
+]
+
+
+def test_views_sexes_and_ages_of_the_captions_bound_what_a_prompt_may_ask():
+    vocab = vocabulary_from_captions(CXR)
+    assert (vocab.view, vocab.sex, vocab.age_range_years) == ({"PA", "AP"}, {"F", "M"}, (1.0, 70.0))
+    assert unknown_terms(parse_prompt("PA chest X-ray of a 60-year-old man, pneumonia"), vocab) == []
+    assert unknown_terms(parse_prompt("lateral chest X-ray of a 95 year old woman"), vocab) == [
+        "view 'lateral'",
+        "age 95 years (training 1-70 years)",
+    ]
+    assert PromptVocabulary.from_dict(vocab.to_dict()) == vocab
+
+
+def test_a_card_written_before_views_and_sexes_were_read_recovers_them_from_its_words():
+    old = vocabulary_from_captions(CXR).to_dict()
+    for key in ("view", "sex", "age_range_years"):
+        del old[key]
+    vocab = PromptVocabulary.from_dict(old)
+    assert (vocab.view, vocab.sex, vocab.age_range_years) == ({"PA", "AP"}, {"F", "M"}, None)
+    demo = PromptVocabulary.from_dict(
+        {k: v for k, v in vocabulary_from_captions(DEMO).to_dict().items() if k != "sex"}
+    )
+    assert "sex 'M'" in unknown_terms(parse_prompt("axial chest CT of a man"), demo)
+
+
+def test_the_domain_in_words():
+    assert vocabulary_from_captions(CXR).domain() == "X-ray (DX) images of the chest"
+    assert vocabulary_from_captions(DEMO).domain() == "CT or MR images of the brain, breast, chest or head"
+
+
+def test_every_anatomy_named_counts_but_a_window_is_not_anatomy():
+    from radsynth.text.prompt import named_anatomies
+
+    assert named_anatomies("enlarged heart on a PA chest X-ray") == {"heart", "chest"}
+    assert named_anatomies("axial head CT, brain window") == {"head"}
+    assert named_anatomies("PA view, 60-year-old man") == frozenset()

@@ -53,6 +53,14 @@ def generate(
     ] = True,
     seed: Annotated[int, typer.Option("--seed", help="Image i uses seed + i: reproducible per image.")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="png, dicom or nifti.")] = "png",
+    size: Annotated[
+        int | None,
+        typer.Option(
+            "--size",
+            help="Image side in pixels (default: the model's own; twice that where the family ships a "
+            "x2 super-resolution stage, e.g. 256 for cxr-128).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
     device: Device = None,
     precision: Precision = "auto",
@@ -74,7 +82,9 @@ def generate(
     ] = 0.95,
 ) -> None:
     """Generate N images from a text prompt; every file is marked synthetic (DICOM Conversion
-    Type SYN and derivation, PNG text, NIfTI description + JSON sidecar)."""
+    Type SYN and derivation, PNG text, NIfTI description + JSON sidecar). A prompt naming
+    a modality, or only anatomy, the model never learnt is refused in one line saying what
+    it draws."""
     from radsynth.provenance.marking import FORMATS
     from radsynth.sampling.bounds import LIBRARY
     from radsynth.sampling.pipeline import KINDS
@@ -91,7 +101,9 @@ def generate(
 
     check_output_folder(out, create=False)  # a bad folder fails before minutes of sampling
     console = Console(stderr=True)
-    pipeline = load_pipeline(weights, model, device=device, precision=precision, distilled=distilled)
+    pipeline = load_pipeline(
+        weights, model, device=device, precision=precision, distilled=distilled, size=size
+    )
     for option, value in (("--sampler", sampler), ("--guidance-interval", guidance_interval)):
         if value is not None and not isinstance(pipeline.generator, LatentDiffusion):
             raise InvalidInput(f"{option}: a {pipeline.kind} model has no sampler or guidance")
@@ -99,6 +111,7 @@ def generate(
         pipeline.generator.use_sampler(sampler)
     if guidance_interval is not None:
         pipeline.generator.use_guidance_interval(_interval(guidance_interval))
+    pipeline.check_domain(prompt)
     unknown = pipeline.check_prompt(prompt)
     if unknown:
         console.print(f"[yellow]warning:[/] low confidence: the model never saw {'; '.join(unknown)}")

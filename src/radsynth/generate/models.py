@@ -3,7 +3,9 @@
 Shipped weights live in the package (``radsynth.models.registry.SHIPPED_WEIGHTS``:
 ``<family>/<kind>/``), each a checkpoint folder: ``model.safetensors`` + ``card.json``.
 They are trained here by the recipes in ``configs/`` (the card says which, with the data
-sources and licences).
+sources and licences). A family whose generators draw at N pixels and that ships a x2
+super-resolution stage beside them (``<family>/translate-sr2/``: a ``translate`` card of
+``mode: sr``) also draws at 2N, as a cascade (``radsynth.sampling.cascade``).
 """
 
 from __future__ import annotations
@@ -12,11 +14,22 @@ from pathlib import Path
 
 import torch
 
-from radsynth.errors import InvalidInput
-from radsynth.models.registry import DEFAULT_FAMILY, ShippedModel, checkpoint_folder, shipped_models
+from radsynth.errors import CheckpointMismatch, InvalidInput
+from radsynth.models.checkpoint import CARD
+from radsynth.models.registry import (
+    DEFAULT_FAMILY,
+    ShippedModel,
+    checkpoint_folder,
+    load_pretrained,
+    read_card,
+    shipped_models,
+)
+from radsynth.sampling.cascade import SuperResolution
 from radsynth.sampling.pipeline import KINDS, GenerationPipeline
 
 DEFAULT_KIND = "ldm"
+SUPER_RESOLUTION = "translate-sr2"  # the family's x2 stage, a folder beside its generators
+SUPER_RESOLUTION_FACTOR = 2
 
 
 def list_models() -> list[ShippedModel]:
@@ -30,6 +43,44 @@ def resolve_checkpoint(name: str | Path = DEFAULT_FAMILY, kind: str = DEFAULT_KI
     if kind not in KINDS:
         raise InvalidInput(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
     return checkpoint_folder(name, kind)
+
+
+def output_sizes(checkpoint: str | Path) -> dict[int, Path | None]:
+    """Image sides (pixels) a generator checkpoint's family draws, each with the
+    super-resolution stage it needs (None: the generator's own size)."""
+    checkpoint = Path(checkpoint)
+    size = read_card(checkpoint).image_size
+    if size is None:
+        raise CheckpointMismatch(
+            "card has no task_info.image.size (pixels of the training images)", checkpoint
+        )
+    sizes: dict[int, Path | None] = {size[-1]: None}
+    stage = checkpoint.parent / SUPER_RESOLUTION
+    if (stage / CARD).is_file():
+        sizes[size[-1] * SUPER_RESOLUTION_FACTOR] = stage
+    return sizes
+
+
+def super_resolution(folder: str | Path) -> SuperResolution:
+    """The x2 stage in ``folder``: a translator whose card says it restores resolution."""
+    pretrained = load_pretrained(folder, "translate", exported=True)
+    mode = (pretrained.card.task_info.get("translation") or {}).get("mode")
+    if mode != "sr":
+        raise CheckpointMismatch(f"not a super-resolution translator (its card says mode {mode!r})", folder)
+    model_id = pretrained.card.model_id or Path(folder).name
+    return SuperResolution(pretrained.modules["translator"], SUPER_RESOLUTION_FACTOR, model_id)
+
+
+def check_size(checkpoint: str | Path, size: int | None) -> Path | None:
+    """The super-resolution stage ``size`` needs (None: none), or one line naming the sizes
+    the family draws."""
+    sizes = output_sizes(checkpoint)
+    if size is None:
+        return None
+    if size not in sizes:
+        known = " or ".join(str(s) for s in sorted(sizes))
+        raise InvalidInput(f"size {size}: this model draws images of {known} pixels a side")
+    return sizes[size]
 
 
 def default_device() -> torch.device:
@@ -47,6 +98,7 @@ def load_pipeline(
     fast_attention: bool = True,
     distilled: bool = True,
     exported: bool = True,
+    size: int | None = None,
 ) -> GenerationPipeline:
     """A ready generation pipeline: ``load_pipeline().generate(prompt, n=16)``.
 
@@ -63,9 +115,13 @@ def load_pipeline(
     family's. ``exported``: run the shipped inference traces where they apply (fast start,
     same images); ``False`` loads the eager networks, which whatever needs more than
     sampling uses (a membership attack reads the VAE's encoder and the training loss).
+    ``size``: the side of the images in pixels (None: the generator's own; twice that runs
+    the family's super-resolution stage, where it ships one: ``output_sizes``).
     """
+    folder = resolve_checkpoint(name, kind)
+    stage = check_size(folder, size)
     return GenerationPipeline.from_checkpoint(
-        resolve_checkpoint(name, kind),
+        folder,
         device=device if device is not None else default_device(),
         precision=precision,
         batch_size=batch_size,
@@ -73,4 +129,5 @@ def load_pipeline(
         fast_attention=fast_attention,
         distilled=distilled,
         exported=exported,
+        upscale=None if stage is None else super_resolution(stage),
     )

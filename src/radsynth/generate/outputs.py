@@ -4,7 +4,9 @@ batch card, all or nothing.
 Generators draw images in [0, 1] (the display range they were trained on). A CT caption
 names its window, so a CT output is mapped back to Hounsfield units through that window
 (``radsynth.data.normalise.WINDOWS``); the DICOM then carries HU with the window as its
-default display, like a scan would. Other modalities stay in [0, 1].
+default display, like a scan would. Other modalities stay in [0, 1]. What the prompt says
+of the synthetic patient (age, sex) and of a radiograph's projection (PA, AP) goes into
+the DICOM attributes a viewer shows (``patient_attributes``).
 
 Every file is written into a hidden temporary folder inside the output folder and moved
 into place only when the whole batch has been written, so a failure leaves nothing
@@ -38,6 +40,8 @@ from radsynth.provenance import (
 )
 from radsynth.text.prompt import parse_prompt
 
+RADIOGRAPHS = ("DX", "CR")  # projection modalities, where View Position applies
+MAX_STATED_AGE = 89  # years
 CONTACT_SHEET = "contact-sheet.png"
 BATCH_CARD = "generation.json"
 DEFAULT_CT_WINDOW = "soft_tissue"
@@ -87,6 +91,24 @@ def physical(image: Image) -> tuple[Image, tuple[float, float], dict[str, Any]]:
         metadata=meta,
     )
     return out, (lo, lo + width), {"WindowCenter": level, "WindowWidth": width}
+
+
+def patient_attributes(image: Image) -> dict[str, str]:
+    """DICOM attributes of what the image's (scrubbed) prompt states: Patient's Age
+    (``060Y``; under two years in months, ``018M``), Patient's Sex (M, F) and, for a
+    radiograph, View Position (PA, AP). An age over 89 is an identifier (HIPAA Safe
+    Harbor; the corpus captions say "over 89 years") and is left out."""
+    asked = parse_prompt(str(image.metadata.get("prompt", "")))
+    out: dict[str, str] = {}
+    if asked.age_years is not None and asked.age_years <= MAX_STATED_AGE:
+        years = asked.age_years
+        whole = years >= 2 or years == int(years)
+        out["PatientAge"] = f"{round(years):03d}Y" if whole else f"{round(years * 12):03d}M"
+    if asked.sex is not None:
+        out["PatientSex"] = asked.sex
+    if asked.view in ("PA", "AP") and image.modality in RADIOGRAPHS:
+        out["ViewPosition"] = asked.view
+    return out
 
 
 def check_output_folder(folder: str | Path, create: bool = True) -> Path:
@@ -164,7 +186,7 @@ def write_batch(
                 facts,
                 fmt,
                 value_range=value_range,
-                dicom_attributes={**window_tags, "InstanceNumber": i + 1},
+                dicom_attributes={**window_tags, **patient_attributes(image), "InstanceNumber": i + 1},
                 study_instance_uid=study_uid,
             )
             records.append(
@@ -217,7 +239,15 @@ def _facts(image: Image, seed: int | None | str = "from-image") -> SyntheticFact
     meta = image.metadata
     settings = {
         k: meta.get(k)
-        for k in ("model_kind", "sampler", "steps", "guidance", "guidance_interval", "precision")
+        for k in (
+            "model_kind",
+            "sampler",
+            "steps",
+            "guidance",
+            "guidance_interval",
+            "precision",
+            "super_resolution",
+        )
         if meta.get(k) is not None
     }
     return SyntheticFacts(
@@ -247,6 +277,8 @@ def _card(images: list[Image], fmt: str, records: list[dict], extra: dict[str, A
         "guidance": meta.get("guidance"),
         "guidance_interval": meta.get("guidance_interval"),
         "precision": meta.get("precision"),
+        "super_resolution": meta.get("super_resolution"),
+        "size": list(images[0].array.shape),
         "format": fmt,
         "n": len(images),
         "low_confidence": bool(meta.get("low_confidence")),

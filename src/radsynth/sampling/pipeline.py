@@ -6,15 +6,19 @@ and per-sample seeds into pixels; the pipeline checks the request, encodes the p
 batches, runs the networks in the chosen precision and attaches each image's facts.
 
 Images come back 2D (or 3D for ``spatial_dims=3``), float32 in [0, 1], with the training
-data's pixel spacing (mm) and the modality the prompt names. Image i is drawn from seed
-``seed + i`` and, in fp32, does not depend on the batch it was computed in (bf16 rounding
-does: see ``radsynth.models.precision``).
+data's pixel spacing (mm) and the modality the prompt names (else the one modality the
+training captions named). A cascade's super-resolution stage (``upscale``:
+``radsynth.sampling.cascade``) makes them ``factor`` times finer, spacing divided alike.
+Image i is drawn from seed ``seed + i`` and, in fp32, does not depend on the batch it was
+computed in (bf16 rounding does: see ``radsynth.models.precision``).
 
 What the pipeline reads from a checkpoint's ``Card``: ``task`` (the family), ``model_id``,
 ``config`` (the sections the family needs; other keys, the training settings, are
 ignored) and ``task_info``: ``image`` = {``size``: pixels in array order, ``spacing``: mm
 in ``Image.spacing`` order (x, y[, z])}, optionally ``vocabulary`` =
-``PromptVocabulary.to_dict()`` of the training captions (for low-confidence warnings),
+``PromptVocabulary.to_dict()`` of the training captions (its ``modality`` and ``anatomy``
+values are what the model draws: a prompt naming another modality, or only other
+anatomy, is refused, ``OutOfDomain``; other unseen terms give low-confidence warnings),
 and what the family reads itself (``sampling`` defaults for an LDM).
 """
 
@@ -30,21 +34,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from radsynth.errors import CheckpointMismatch, InvalidInput
+from radsynth.errors import CheckpointMismatch, InvalidInput, OutOfDomain
 from radsynth.io.image import Image
 from radsynth.models.card import Card
 from radsynth.models.diffusion import Cond
 from radsynth.models.precision import resolve_precision
 from radsynth.models.registry import load_pretrained
 from radsynth.sampling.bounds import LIBRARY
+from radsynth.sampling.cascade import SuperResolution
 from radsynth.sampling.families import GENERATORS, BuildOptions, Generator, Run
 from radsynth.sampling.inference import cached_context_projections, fused_attention
 from radsynth.sampling.seeds import sample_seeds
 from radsynth.text.base import TextEncoder
 from radsynth.text.phi import scrub_phi
-from radsynth.text.prompt import PromptVocabulary, parse_prompt, unknown_terms
+from radsynth.text.prompt import PromptVocabulary, named_anatomies, parse_prompt, unknown_terms
 
 log = logging.getLogger(__name__)
+NO_SPACING = {"pixel_spacing": "unit: the model's card states no pixel spacing"}
 
 KINDS = tuple(GENERATORS)  # one file per family: radsynth.sampling.families
 
@@ -59,7 +65,10 @@ class GenerationPipeline:
     ``precision``: ``fp32``, ``bf16`` (network forwards under ``torch.autocast(bfloat16)``,
     solver state in float32) or ``auto`` (bf16 where the device runs it faster; resolved
     here and recorded in every image's facts). ``fast_attention`` runs MONAI's attention
-    through fused SDPA while generating (``radsynth.sampling.inference``).
+    through fused SDPA while generating (``radsynth.sampling.inference``). ``upscale``: a
+    cascade's super-resolution stage run on every batch (None: the generator's size).
+    ``spacing_known``: False when the card states no pixel spacing (the 1 mm used is then
+    recorded as assumed, so writers leave it out rather than state it as fact).
     """
 
     generator: Generator
@@ -72,6 +81,8 @@ class GenerationPipeline:
     precision: str = "fp32"
     fast_attention: bool = True
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    upscale: SuperResolution | None = None
+    spacing_known: bool = True
 
     def __post_init__(self) -> None:
         if len(self.spacing) != len(self.image_size):
@@ -82,6 +93,8 @@ class GenerationPipeline:
         self.precision = resolve_precision(self.precision, self.device)
         for module in self.generator.modules():
             module.to(self.device)
+        if self.upscale is not None:
+            self.upscale.net.to(self.device).eval()
 
     # -- construction ------------------------------------------------------------------
 
@@ -100,7 +113,7 @@ class GenerationPipeline:
         (``radsynth.models.registry.BUILDERS``). A frozen text encoder (MiniLM) is rebuilt
         from the card unless ``text_encoder`` is given (to share one between pipelines).
         ``build`` goes to the family; ``options`` to the constructor (``batch_size``,
-        ``precision``, ``device``, ``fast_attention``).
+        ``precision``, ``device``, ``fast_attention``, ``upscale``).
         """
         if card.task not in GENERATORS:
             raise CheckpointMismatch(f"card task {card.task!r} is not one of {', '.join(GENERATORS)}")
@@ -113,6 +126,7 @@ class GenerationPipeline:
             kind=card.task,
             image_size=size,
             spacing=card.spacing or (1.0,) * len(size),
+            spacing_known=card.spacing is not None,
             vocabulary=PromptVocabulary.from_dict(vocab) if vocab else None,
             model_id=card.model_id,
             **options,
@@ -153,6 +167,24 @@ class GenerationPipeline:
 
     # -- generation --------------------------------------------------------------------
 
+    def check_domain(self, prompt: str) -> None:
+        """Refuse a prompt outside what the model learnt (``OutOfDomain``, one line saying
+        what it draws): a modality the training captions never named, or anatomy none of
+        which they named. Nothing to refuse without a vocabulary."""
+        vocab = self.vocabulary
+        if vocab is None:
+            return
+        asked = parse_prompt(prompt)
+        anatomies = named_anatomies(prompt)
+        other_modality = bool(vocab.modality) and asked.modality not in (None, *vocab.modality)
+        other_anatomy = bool(vocab.anatomy and anatomies) and not anatomies & vocab.anatomy
+        if not (other_modality or other_anatomy):
+            return
+        what = " ".join(filter(None, (asked.modality, "images")))
+        what += f" of the {asked.anatomy}" if asked.anatomy else ""
+        name = f"model {self.model_id}" if self.model_id else "this model"
+        raise OutOfDomain(f"{name} draws {vocab.domain()}, not {what}: the prompt is outside what it learnt")
+
     def check_prompt(self, prompt: str) -> list[str]:
         """What ``prompt`` names that the training captions never did (empty: all known)."""
         if self.vocabulary is None:
@@ -174,6 +206,7 @@ class GenerationPipeline:
         """
         prompt = self._check_request(prompt, n, seed)
         LIBRARY.check_sampling(steps, guidance)  # None: the model's own defaults
+        self.check_domain(prompt)
         unknown = self.check_prompt(prompt)
         if unknown:
             log.warning("low confidence: the model never saw %s", "; ".join(unknown))
@@ -193,20 +226,28 @@ class GenerationPipeline:
             "model_kind": self.kind,
             **run.facts,
             "precision": self.precision,
+            **({} if self.upscale is None else {"super_resolution": self.upscale.model_id}),
+            **({} if self.spacing_known else {"geometry_assumed": dict(NO_SPACING)}),
             "low_confidence": bool(unknown),
             "unknown_terms": unknown,
             "synthetic": True,
         }
-        modality = parse_prompt(prompt).modality or "OT"
+        factor = 1 if self.upscale is None else self.upscale.factor
         return [
             Image(
                 array=pixels[i, 0].copy(),
-                spacing=self.spacing,
-                modality=modality,
+                spacing=tuple(s / factor for s in self.spacing),
+                modality=self._modality(prompt),
                 metadata={**facts, "seed": s},
             )
             for i, s in enumerate(seeds)
         ]
+
+    def _modality(self, prompt: str) -> str:
+        """The prompt's modality, else the training captions' only one, else OT (other)."""
+        named = parse_prompt(prompt).modality
+        learnt = sorted(self.vocabulary.modality) if self.vocabulary is not None else []
+        return named or (learnt[0] if len(learnt) == 1 else "OT")
 
     def _check_request(self, prompt: str, n: int, seed: int) -> str:
         prompt = LIBRARY.check(prompt, n)
@@ -265,6 +306,8 @@ class GenerationPipeline:
                     sub.training = training
 
     def _draw(self, run: Run, cond: Cond, seeds: list[int]) -> torch.Tensor:
-        """One network batch, its forwards in the pipeline's precision: (b, C, *size) in [0, 1]."""
+        """One network batch, its forwards in the pipeline's precision: (b, C, *size) (times
+        the stage's factor) in [0, 1]."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return run(cond, seeds)
+            pixels = run(cond, seeds)
+            return pixels if self.upscale is None else self.upscale(pixels)

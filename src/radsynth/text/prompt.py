@@ -1,8 +1,9 @@
 """Free-text prompt -> structured attributes, and what a model never saw in training.
 
 :func:`parse_prompt` reads the facts a radiology caption states (modality, MR contrast,
-anatomy, plane, CT window, finding, side, size) with common synonyms ("MRI", "T1w",
-"lung window", "mass", "no tumour", "normal"). It is the inverse of
+anatomy, plane, CT window, finding, side, size; for a radiograph the view, and the
+patient's age and sex) with common synonyms ("MRI", "T1w", "lung window", "mass",
+"no tumour", "normal", "PA", "60-year-old man"). It is the inverse of
 ``radsynth.data.describe`` for the demo captions and tolerant of free text otherwise.
 
 :func:`vocabulary_from_captions` summarises the training captions, and
@@ -20,7 +21,7 @@ from typing import Any
 from radsynth.errors import InvalidInput
 from radsynth.text.phi import scrub_phi
 
-ATTRIBUTES = ("modality", "contrast", "anatomy", "plane", "window", "finding", "side")
+ATTRIBUTES = ("modality", "contrast", "anatomy", "plane", "window", "finding", "side", "view", "sex")
 
 
 def _table(entries: dict[str, str]) -> list[tuple[str, re.Pattern[str]]]:
@@ -93,6 +94,31 @@ _FINDING = _table(
     }
 )
 _SIDE = _table({"bilateral": r"\bbilateral\w*|\bboth sides\b", "right": r"\bright\b", "left": r"\bleft\b"})
+# A radiograph's projection (the values are DICOM View Position terms, PS3.3 C.8.11.5).
+_VIEW = _table(
+    {
+        "PA": r"\bpa\b|\bpostero[\s-]*anterior\b",
+        "AP": r"\bap\b|\bantero[\s-]*posterior\b",
+        "lateral": r"\blateral\s+(?:view|projection|film|radiograph|chest)\b",
+    }
+)
+# The patient's sex as DICOM Patient's Sex (M, F).
+_SEX = _table(
+    {
+        "M": r"\b(?:man|men|male|boy|gentleman)\b",
+        "F": r"\b(?:woman|women|female|girl|lady)\b",
+    }
+)
+# One stated age ("60-year-old", "60 years", "aged 60", "60 yo", "18 months"), never one
+# end of a range ("age 1-5 years" states no single age).
+_AGE = re.compile(
+    r"(?<![\d.-])(?:aged?\s+)?(\d{1,3})(?![\d.])\s*-?\s*"
+    r"(?:(years?|yrs?|y/?o\b|months?)(?:[\s-]*old\b)?)"
+    r"|\baged?\s+(\d{1,3})\b(?!\s*-\s*\d)"
+)
+# An age range a caption may state for a whole data set ("age 1-5 years"): both ends count
+# as ages seen in training, though neither is one patient's age.
+_AGE_RANGE = re.compile(r"\b(\d{1,3})\s*(?:-|to)\s*(\d{1,3})\s*years?\b")
 _TITLE_MR = re.compile(r"\bMr\.|\bMr(?=\s+[A-Z\[])")
 _SIZE = re.compile(r"\b(\d+(?:\.\d+)?)\s*(mm|cm)\b")
 _WORD = re.compile(r"[a-z][a-z0-9']*")
@@ -112,7 +138,9 @@ class PromptAttributes:
 
     ``modality`` is a DICOM code ("CT", "MR", "DX", ...), ``window`` a CT window name
     ("lung", "soft_tissue", ...), ``finding`` "none" for an explicitly normal image,
-    ``size_mm`` in mm. ``other_words`` are the content words no rule recognised.
+    ``size_mm`` in mm, ``view`` a radiograph's projection ("PA", "AP", "lateral"),
+    ``sex`` "M" or "F", ``age_years`` the patient's age (months as a fraction of a
+    year). ``other_words`` are the content words no rule recognised.
     """
 
     modality: str | None = None
@@ -123,6 +151,9 @@ class PromptAttributes:
     finding: str | None = None
     side: str | None = None
     size_mm: float | None = None
+    view: str | None = None
+    sex: str | None = None
+    age_years: float | None = None
     other_words: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,16 +182,10 @@ def parse_prompt(text: str) -> PromptAttributes:
     >>> parse_prompt("axial chest CT, lung window, mid thorax, tumour in the right lung, 23 mm").finding
     'tumour'
     """
-    if not isinstance(text, str):
-        raise InvalidInput(f"prompt must be a string, got {type(text).__name__}")
-    # "Mr Smith" / "Mr." is a title, not the MR modality (which captions write "MR" or "mr").
-    low = _TITLE_MR.sub(lambda m: " " * len(m.group()), text).lower()
+    low = _lowered(text)
     spans: list[tuple[int, int]] = []
     window = _first(_WINDOW, low, spans)
-    # "brain window" names a CT window, not the anatomy: blank windows out before anatomy.
-    no_window = low
-    for start, end in spans:
-        no_window = no_window[:start] + " " * (end - start) + no_window[end:]
+    no_window = _blanked(low, spans)
     found = {
         "contrast": _first(_CONTRAST, low, spans),
         "modality": _first(_MODALITY, low, spans),
@@ -168,6 +193,8 @@ def parse_prompt(text: str) -> PromptAttributes:
         "plane": _first(_PLANE, low, spans),
         "finding": _first(_FINDING, low, spans),
         "side": _first(_SIDE, low, spans),
+        "view": _first(_VIEW, low, spans),
+        "sex": _first(_SEX, low, spans),
     }
     if re.search(r"\bUS\b", text) and found["modality"] is None:  # "US" only in capitals: not the pronoun
         found["modality"] = "US"
@@ -178,20 +205,61 @@ def parse_prompt(text: str) -> PromptAttributes:
     if m := _SIZE.search(low):
         size = float(m.group(1)) * (10.0 if m.group(2) == "cm" else 1.0)
         spans.append(m.span())
-    return PromptAttributes(window=window, size_mm=size, other_words=_leftover(low, spans), **found)
+    age = _age(low, spans)
+    return PromptAttributes(
+        window=window, size_mm=size, age_years=age, other_words=_leftover(low, spans), **found
+    )
+
+
+def named_anatomies(text: str) -> frozenset[str]:
+    """Every anatomy ``text`` names (``parse_prompt`` keeps the first one only).
+
+    >>> sorted(named_anatomies("enlarged heart on a chest X-ray, brain window aside"))
+    ['chest', 'heart']
+    """
+    low = _lowered(text)
+    windows: list[tuple[int, int]] = []
+    _first(_WINDOW, low, windows)
+    no_window = _blanked(low, windows)
+    return frozenset(value for value, pattern in _ANATOMY if pattern.search(no_window))
+
+
+def _lowered(text: str) -> str:
+    if not isinstance(text, str):
+        raise InvalidInput(f"prompt must be a string, got {type(text).__name__}")
+    # "Mr Smith" / "Mr." is a title, not the MR modality (which captions write "MR" or "mr").
+    return _TITLE_MR.sub(lambda m: " " * len(m.group()), text).lower()
+
+
+def _blanked(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with ``spans`` blanked: "brain window" names a CT window, not the anatomy."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
+def _age(text: str, spans: list[tuple[int, int]]) -> float | None:
+    """The first single age stated, in years (months / 12)."""
+    m = _AGE.search(text)
+    if m is None:
+        return None
+    spans.append(m.span())
+    if m.group(3) is not None:
+        return float(m.group(3))
+    return float(m.group(1)) / (12.0 if m.group(2).startswith("month") else 1.0)
 
 
 def _leftover(text: str, spans: list[tuple[int, int]]) -> tuple[str, ...]:
-    for start, end in spans:
-        text = text[:start] + " " * (end - start) + text[end:]
-    words = (w for w in _WORD.findall(text) if w not in _STOPWORDS)
+    words = (w for w in _WORD.findall(_blanked(text, spans)) if w not in _STOPWORDS)
     return tuple(dict.fromkeys(words))
 
 
 @dataclass(frozen=True)
 class PromptVocabulary:
     """What the training captions said: the values seen per attribute, every content word,
-    and the range of sizes (mm). Built from PHI-scrubbed captions; stored in cards."""
+    and the ranges of sizes (mm) and ages (years; None: no age stated, or a card written
+    before ages were read, so ages are not checked). Built from PHI-scrubbed captions;
+    stored in cards."""
 
     modality: frozenset[str] = frozenset()
     contrast: frozenset[str] = frozenset()
@@ -200,15 +268,28 @@ class PromptVocabulary:
     window: frozenset[str] = frozenset()
     finding: frozenset[str] = frozenset()
     side: frozenset[str] = frozenset()
+    view: frozenset[str] = frozenset()
+    sex: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
     size_range_mm: tuple[float, float] | None = None
+    age_range_years: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
-            f.name: sorted(getattr(self, f.name)) for f in fields(self) if f.name != "size_range_mm"
+            f.name: sorted(getattr(self, f.name)) for f in fields(self) if f.name not in _RANGES
         }
-        d["size_range_mm"] = None if self.size_range_mm is None else list(self.size_range_mm)
+        for name in _RANGES:
+            value = getattr(self, name)
+            d[name] = None if value is None else list(value)
         return d
+
+    def domain(self) -> str:
+        """What the captions showed, in words: "X-ray (DX) images of the chest"."""
+        modalities = _either(
+            f"{_MODALITY_NAMES[m]} ({m})" if m in _MODALITY_NAMES else m for m in sorted(self.modality)
+        )
+        anatomy = f" of the {_either(sorted(self.anatomy))}" if self.anatomy else ""
+        return f"{modalities or 'images'} images{anatomy}"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PromptVocabulary:
@@ -216,15 +297,36 @@ class PromptVocabulary:
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidInput(f"PromptVocabulary: unknown key(s) {', '.join(map(repr, unknown))}")
-        values: dict[str, Any] = {k: frozenset(v) for k, v in data.items() if k != "size_range_mm"}
-        size = data.get("size_range_mm")
-        return cls(**values, size_range_mm=None if size is None else (float(size[0]), float(size[1])))
+        values: dict[str, Any] = {k: frozenset(v) for k, v in data.items() if k not in _RANGES}
+        # a card written before views and sexes were read: its caption words say which it saw
+        recovered = [parse_prompt(w) for w in sorted(values.get("words", ()))]
+        for name in ("view", "sex"):
+            values.setdefault(name, frozenset(v for a in recovered if (v := getattr(a, name)) is not None))
+        ranges = {k: None if data.get(k) is None else (float(data[k][0]), float(data[k][1])) for k in _RANGES}
+        return cls(**values, **ranges)
+
+
+_RANGES = ("size_range_mm", "age_range_years")
+_MODALITY_NAMES = {
+    "DX": "X-ray",
+    "MG": "mammography",
+    "US": "ultrasound",
+    "PT": "PET",
+    "NM": "nuclear medicine",
+}
+
+
+def _either(values: Iterable[str]) -> str:
+    """ "a", "a or b", "a, b or c"."""
+    values = list(values)
+    return " or ".join([", ".join(values[:-1]), values[-1]]) if len(values) > 1 else "".join(values)
 
 
 def vocabulary_from_captions(captions: Iterable[str]) -> PromptVocabulary:
     """Summarise training captions (scrubbed first: the result goes into a card)."""
     seen: dict[str, set[str]] = {a: set() for a in (*ATTRIBUTES, "words")}
     sizes: list[float] = []
+    ages: list[float] = []
     for caption in captions:
         caption = scrub_phi(caption)
         attrs = parse_prompt(caption)
@@ -234,8 +336,14 @@ def vocabulary_from_captions(captions: Iterable[str]) -> PromptVocabulary:
         seen["words"].update(_WORD.findall(caption.lower()))
         if attrs.size_mm is not None:
             sizes.append(attrs.size_mm)
-    size_range = (min(sizes), max(sizes)) if sizes else None
-    return PromptVocabulary(**{k: frozenset(v) for k, v in seen.items()}, size_range_mm=size_range)
+        if attrs.age_years is not None:
+            ages.append(attrs.age_years)
+        ages.extend(float(end) for m in _AGE_RANGE.finditer(caption.lower()) for end in m.groups())
+    return PromptVocabulary(
+        **{k: frozenset(v) for k, v in seen.items()},
+        size_range_mm=(min(sizes), max(sizes)) if sizes else None,
+        age_range_years=(min(ages), max(ages)) if ages else None,
+    )
 
 
 def unknown_terms(attrs: PromptAttributes, vocabulary: PromptVocabulary) -> list[str]:
@@ -256,5 +364,8 @@ def unknown_terms(attrs: PromptAttributes, vocabulary: PromptVocabulary) -> list
             terms.append(f"size {attrs.size_mm:g} mm (training captions state no size)")
         elif not low_high[0] <= attrs.size_mm <= low_high[1]:
             terms.append(f"size {attrs.size_mm:g} mm (training {low_high[0]:g}-{low_high[1]:g} mm)")
+    ages = vocabulary.age_range_years
+    if attrs.age_years is not None and ages is not None and not ages[0] <= attrs.age_years <= ages[1]:
+        terms.append(f"age {attrs.age_years:g} years (training {ages[0]:g}-{ages[1]:g} years)")
     terms.extend(f"word {w!r}" for w in attrs.other_words if w not in vocabulary.words)
     return terms
