@@ -35,12 +35,13 @@ def adam(params: Any, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> t
 
 
 def image_fields(config: TrainConfig, data: TrainingData) -> dict[str, Any]:
-    """The card's ``task_info`` basics: ``image`` (size in pixels, spacing in mm, x then y)
-    and ``vocabulary`` (what the training captions said)."""
+    """The card's ``task_info`` basics: ``image`` (size in pixels, and spacing in mm, x then
+    y, where the training records state one: a chest X-ray PNG does not, and a card that
+    claimed 1 mm would put it in every DICOM) and ``vocabulary`` (what the captions said)."""
     size = [config.data.image_size, config.data.image_size]
     spacing = data.spacing()
     return {
-        "image": {"size": size, "spacing": spacing or [1.0, 1.0]},
+        "image": {"size": size, **({"spacing": spacing} if spacing else {})},
         "vocabulary": vocabulary_from_captions(data.captions).to_dict(),
     }
 
