@@ -15,6 +15,10 @@ from radsynth.data.cxr import build_cxr, default_root
 from radsynth.data.cxr_sources import KERMANY, NIH
 from radsynth.text.phi import scrub_phi
 
+# About 31 s of CPU (a tiny corpus build, torch and MONAI imports, MS-SSIM and bootstraps),
+# measured on 2 AVX2 cores shared with a training run: slow tier to be safe.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 PER_SOURCE = 40
 
