@@ -270,16 +270,17 @@ def cxr_cells(results: dict[str, Any]) -> list[list[str]]:
          _accuracies(held_out["reader_accuracy"]), "-", "-",
          f"{held_out['nearest_training_correlation']['median']:.2f}", "-", "-"]
     ]  # fmt: skip
-    for name, m in results["rows"].items():
+    order = list(CXR_NAMES)  # the JSON's keys are sorted; the table keeps this order
+    for name, m in sorted(results["rows"].items(), key=lambda kv: order.index(kv[0])):
         if "skipped" in m:
-            rows.append([CXR_NAMES.get(name, name), *["-"] * 11, f"not run: {m['skipped']}"])
+            rows.append([CXR_NAMES[name], *["-"] * 11, f"not run: {m['skipped']}"])
             continue
         f, d, p = m["fidelity"], m["diversity"], m["privacy"]
         prdc = f.get("prdc", {})
         copies = "100 % (they are)" if name == "real train" else _share(p.get("share_synthetic_flagged"))
         rows.append(
             [
-                CXR_NAMES.get(name, name),
+                CXR_NAMES[name],
                 str(m["n"]),
                 _value(f.get("frd"), "{:,.0f}"),
                 _value(f.get("fid_domain"), "{:.2f}"),
@@ -301,7 +302,7 @@ def cxr_cells(results: dict[str, Any]) -> list[list[str]]:
 def cxr_target_cells(results: dict[str, Any]) -> list[list[str]]:
     """The issue's targets per generator row: value and pass / FAIL."""
     rows = []
-    for model, checks in results["targets"].items():
+    for model, checks in sorted(results["targets"].items(), key=lambda kv: list(CXR_NAMES).index(kv[0])):
         if "skipped" in checks:
             rows.append([CXR_NAMES[model], "-", "-", f"not measured: {checks['skipped']}"])
             continue
@@ -310,17 +311,6 @@ def cxr_target_cells(results: dict[str, Any]) -> list[list[str]]:
                 c = checks[key]
                 rows.append([CXR_NAMES[model], label, f"{c['value']:.3g}", "pass" if c["pass"] else "FAIL"])
     return rows
-
-
-def cxr() -> str:
-    """``benchmarks/cxr.py``: the chest X-ray rows, then the issue's targets (once a
-    generator row is measured)."""
-    results = _load("cxr.json")
-    out = _table(list(CXR_COLUMNS), cxr_cells(results))
-    targets = cxr_target_cells(results)
-    if targets:
-        out += "\n\n" + _table(["model", "target", "value", "result"], targets)
-    return out
 
 
 TABLES: dict[str, Callable[[], str]] = {
@@ -332,7 +322,6 @@ TABLES: dict[str, Callable[[], str]] = {
     "prediction-targets": prediction_targets,
     "watermark": watermark,
     "detector": detector,
-    "cxr": cxr,
 }
 
 
