@@ -232,6 +232,87 @@ def detector() -> str:
     return _table(header, rows)
 
 
+CXR_COLUMNS = (
+    "row", "n", "FRD", "FID (encoder)", "KID", "precision / recall", "MS-SSIM within / across prompts",
+    "view / age group / sex / finding read back", "IU reports: finding", "copies",
+    "nearest training r (median)", "membership AUC", "img/s",
+)  # fmt: skip
+CXR_NAMES = {"real train": "real train", "blurred real": "blurred real (sanity)", "ldm": "LDM 128",
+             "ldm+sr": "LDM + SR 256 (measured at 128)", "gan": "GAN"}  # fmt: skip
+CXR_ATTRIBUTES = ("plane", "age_group", "sex", "finding")  # the reader's heads; "plane" is the view
+CXR_TARGETS = {
+    "fid_ratio": "FID / real-train FID <= 2",
+    "adherence_plane": "view read back >= 90 % of the ceiling",
+    "adherence_age_group": "age group read back >= 90 % of the ceiling",
+    "adherence_finding": "finding read back >= 90 % of the ceiling",
+    "copies": "copies <= 1 %",
+    "images_per_s": ">= 5 img/s at 128 px",
+}
+
+
+def _value(record: Any, fmt: str) -> str:
+    return fmt.format(record["value"]) if isinstance(record, dict) and "value" in record else "-"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else _pct(value)
+
+
+def _accuracies(report: dict[str, Any]) -> str:
+    return " / ".join(_share(report[a]["accuracy"]) if a in report else "-" for a in CXR_ATTRIBUTES)
+
+
+def cxr_cells(results: dict[str, Any]) -> list[list[str]]:
+    """``benchmarks/cxr.py``'s rows as table cells (its printed table and the README's)."""
+    held_out = results["held_out"]
+    rows = [
+        ["held-out real (reference; the reader's ceiling)", str(held_out["n"]), *["-"] * 5,
+         _accuracies(held_out["reader_accuracy"]), "-", "-",
+         f"{held_out['nearest_training_correlation']['median']:.2f}", "-", "-"]
+    ]  # fmt: skip
+    order = list(CXR_NAMES)  # the JSON's keys are sorted; the table keeps this order
+    for name, m in sorted(results["rows"].items(), key=lambda kv: order.index(kv[0])):
+        if "skipped" in m:
+            rows.append([CXR_NAMES[name], *["-"] * 11, f"not run: {m['skipped']}"])
+            continue
+        f, d, p = m["fidelity"], m["diversity"], m["privacy"]
+        prdc = f.get("prdc", {})
+        copies = "100 % (they are)" if name == "real train" else _share(p.get("share_synthetic_flagged"))
+        rows.append(
+            [
+                CXR_NAMES[name],
+                str(m["n"]),
+                _value(f.get("frd"), "{:,.0f}"),
+                _value(f.get("fid_domain"), "{:.2f}"),
+                _value(f.get("kid_domain"), "{:.3f}"),
+                f"{_value(prdc.get('precision'), '{:.2f}')} / {_value(prdc.get('recall'), '{:.2f}')}",
+                f"{_value(d.get('ms_ssim_within_prompt'), '{:.2f}')} / "
+                f"{_value(d.get('ms_ssim_across_prompts'), '{:.2f}')}",
+                _accuracies(m["adherence"]),
+                _share(m.get("adherence_iu", {}).get("finding", {}).get("accuracy")),
+                copies,
+                f"{p['correlation']['median']:.2f}" if "correlation" in p else "-",
+                _value(m.get("membership", {}).get("ldm_denoising"), "{:.2f}"),
+                f"{m['images_per_s']:.1f}" if "images_per_s" in m else "-",
+            ]
+        )
+    return rows
+
+
+def cxr_target_cells(results: dict[str, Any]) -> list[list[str]]:
+    """The issue's targets per generator row: value and pass / FAIL."""
+    rows = []
+    for model, checks in sorted(results["targets"].items(), key=lambda kv: list(CXR_NAMES).index(kv[0])):
+        if "skipped" in checks:
+            rows.append([CXR_NAMES[model], "-", "-", f"not measured: {checks['skipped']}"])
+            continue
+        for key, label in CXR_TARGETS.items():
+            if key in checks:
+                c = checks[key]
+                rows.append([CXR_NAMES[model], label, f"{c['value']:.3g}", "pass" if c["pass"] else "FAIL"])
+    return rows
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "speed": speed,
     "distilled": distilled,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radsynth.evaluate import adherence, prompt_attributes, radiomics_features
+from radsynth.evaluate import adherence, adherence_to, prompt_attributes, radiomics_features
 
 ITK = Path("/usr/share/doc/insighttoolkit5-examples/examples/Data")
 
@@ -57,3 +57,12 @@ def test_adherence_scores_only_what_the_prompt_states():
     assert report["modality"]["accuracy"] == pytest.approx(2 / 3)
     assert report["anatomy"]["confusion"]["brain"] == {"head": 1}
     assert report["finding"]["n"] == 1 and report["finding"]["accuracy"] == 1.0
+
+
+def test_adherence_to_known_attributes_scores_only_the_stated_ones():
+    asked = [{"sex": "male", "plane": "PA"}, {"sex": None, "plane": "AP"}, {"plane": "frontal"}]
+    reads = {"sex": ["male", "female", "female"], "plane": ["PA", "PA", "frontal"]}
+    report = adherence_to(asked, reads)
+    assert report["sex"] == {"accuracy": 1.0, "n": 1, "confusion": {"male": {"male": 1}}}
+    assert report["plane"]["accuracy"] == pytest.approx(2 / 3)
+    assert report["plane"]["confusion"]["AP"] == {"PA": 1}

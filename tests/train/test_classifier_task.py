@@ -3,10 +3,15 @@ and a checkpoint the evaluation's reader loads."""
 
 from __future__ import annotations
 
-from radsynth.data.manifest import Record, read_unit_image
+import dataclasses
+
+import torch
+
+from radsynth.data.manifest import Record, load_manifest, read_unit_image, write_manifest
 from radsynth.evaluate import DomainReader
 from radsynth.train import config_from_dict, train
-from radsynth.train.tasks.classifier import record_attribute
+from radsynth.train.data import select_records
+from radsynth.train.tasks.classifier import ClassifierTask, record_attribute
 
 from .conftest import smoke_config
 
@@ -29,6 +34,37 @@ def test_labels_come_from_the_records_facts_and_unknown_stays_unknown():
     assert record_attribute(_record(labels={"finding": "none"}), "finding") == "absent"
     assert record_attribute(_record(labels={"finding": "unknown"}), "finding") is None
     assert record_attribute(_record(anatomy="chest"), "anatomy") == "chest"
+
+
+def test_chest_xray_labels_are_read_from_the_labels_and_kept_as_they_are():
+    record = _record(plane="PA", labels={"finding": "pneumonia", "age_group": "older adult", "age": 70})
+    assert record_attribute(record, "plane") == "PA"
+    assert record_attribute(record, "age_group") == "older adult"
+    assert record_attribute(record, "age") == "70"
+    assert record_attribute(record, "finding") == "pneumonia"
+    assert record_attribute(_record(labels={"finding": "normal"}), "finding") == "normal"
+    assert record_attribute(record, "sex") is None  # Kermany states no sex: not known, not a guess
+
+
+def test_a_head_learns_only_from_the_images_that_state_its_attribute(tiny_manifest, tmp_path):
+    records = load_manifest(tiny_manifest)
+    labelled = [
+        dataclasses.replace(r, labels={"sex": "female"} if i % 2 else {}) for i, r in enumerate(records)
+    ]
+    manifest = write_manifest(labelled, tiny_manifest.parent / "labelled.jsonl")
+    recipe = smoke_config(
+        manifest,
+        tmp_path / "cls",
+        task="classifier",
+        steps=1,
+        model={"channels": [8, 16], "attributes": {"sex": ["female", "male"]}},
+    )
+    config = config_from_dict(recipe)
+    task = ClassifierTask(config, select_records(config.data), torch.device("cpu"))
+    assert task.targets[:, 0].tolist() == [-1, 0] * (len(records) // 2)  # -1: ignored by the loss
+    batch = {"image": torch.zeros(2, 1, 16, 16), "index": torch.tensor([0, 2])}  # no image states it
+    loss, logs = task.loss(batch, task.modules())
+    assert loss.item() == 0.0 and logs["acc_sex"].item() == 0.0
 
 
 def test_a_tiny_classifier_trains_and_reads_real_slices(tiny_manifest, tmp_path):

@@ -3,7 +3,7 @@ Fréchet distances, KID, precision/recall/density/coverage), diversity (MS-SSIM,
 duplicates), text adherence, privacy (nearest training image, membership inference) and
 downstream utility, drawn into one HTML report (``radsynth evaluate``)."""
 
-from radsynth.evaluate.adherence import adherence, prompt_attributes
+from radsynth.evaluate.adherence import adherence, adherence_to, prompt_attributes
 from radsynth.evaluate.features import DomainReader, radiomics_features
 from radsynth.evaluate.frechet import frechet_distance, frechet_radiomics_distance, zscore_against
 from radsynth.evaluate.report import write_report
@@ -17,6 +17,7 @@ __all__ = [
     "ImageSet",
     "Models",
     "adherence",
+    "adherence_to",
     "evaluate",
     "frechet_distance",
     "frechet_radiomics_distance",

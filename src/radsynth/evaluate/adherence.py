@@ -29,10 +29,16 @@ def prompt_attributes(prompt: str) -> dict[str, str | None]:
 def adherence(prompts: list[str], predicted: dict[str, list[str]]) -> dict[str, Any]:
     """Per attribute: accuracy over the images whose prompt states it, the count, and the
     confusion matrix as ``{asked: {read: count}}``."""
-    asked = [prompt_attributes(p) for p in prompts]
+    return adherence_to([prompt_attributes(p) for p in prompts], predicted)
+
+
+def adherence_to(asked: list[dict[str, str | None]], predicted: dict[str, list[str]]) -> dict[str, Any]:
+    """:func:`adherence` against attributes known otherwise than by parsing the prompt
+    (a real caption's structured labels, a report's curated index terms): ``asked[i]``
+    holds what image i was asked to show (None or absent: not scored)."""
     report: dict[str, Any] = {}
     for name, reads in predicted.items():
-        pairs = [(a[name], r) for a, r in zip(asked, reads, strict=True) if a.get(name) is not None]
+        pairs = [(a.get(name), r) for a, r in zip(asked, reads, strict=True) if a.get(name) is not None]
         confusion: dict[str, Counter] = {}
         for want, got in pairs:
             confusion.setdefault(want, Counter())[got] += 1

@@ -45,17 +45,20 @@ class ClassifierOptions:
 
 
 def record_attribute(record: Record, name: str) -> str | None:
-    """The value of attribute ``name`` for a real record, None where it is not known."""
-    if name == "modality":
-        return record.modality
-    if name == "anatomy":
-        return record.anatomy
+    """The value of attribute ``name`` for a real record, None where it is not known: a
+    record field (``modality``, ``anatomy``, ``plane``, ...), else the label of that name
+    (the chest X-ray corpus' ``age_group``, ``sex``). A demo finding reads "absent" /
+    "present"; another finding label (``normal``, ``pneumonia``) is kept as it is."""
+    labels = record.labels or {}
     if name == "finding":
-        finding = (record.labels or {}).get("finding")
+        finding = labels.get("finding")
         if finding == "none":
             return "absent"
-        return "present" if finding in FINDINGS_PRESENT else None
-    return getattr(record, name, None)
+        if finding in FINDINGS_PRESENT:
+            return "present"
+        return None if finding in (None, "unknown") else str(finding)
+    value = getattr(record, name) if hasattr(record, name) else labels.get(name)
+    return None if value is None else str(value)
 
 
 class ClassifierTask(LossTask):
