@@ -92,3 +92,19 @@ def test_the_cascade_keeps_image_i_the_same_at_any_batch_size(tiny_cxr):
     assert two[1].array.shape == (32, 32)
     np.testing.assert_allclose(two[1].array, one[0].array, atol=1e-5)
     assert two[1].spacing == tuple(s / 2 for s in load_pipeline(tiny_cxr).spacing)
+
+
+def test_the_shipped_family_draws_128_and_256_pixel_chest_xrays(tmp_path, capsys):
+    """The shipped ``cxr-128`` (float16-stored LDM + x2 stage) as `make demo` runs it."""
+    code, _, err = _run(capsys, PROMPT, "--weights", "cxr-128", "-n", 2, "--seed", 0, "-o", tmp_path / "a")
+    assert code == 0, err
+    small = [np.asarray(PILImage.open(p), float) for p in sorted((tmp_path / "a").glob("ldm_*.png"))]
+    assert [a.shape for a in small] == [(128, 128)] * 2
+    assert all(a.std() / a.max() > 0.1 for a in small)  # an image, not a flat field
+    code, _, err = _run(
+        capsys, PROMPT, "--weights", "cxr-128", "-n", 1, "--size", 256, "--format", "dicom", "-o", tmp_path / "b"
+    )
+    assert code == 0, err
+    ds = pydicom.dcmread(next((tmp_path / "b").glob("*.dcm")))
+    assert (ds.Rows, ds.Columns, ds.Modality, ds.PatientAge) == (256, 256, "DX", "060Y")
+    assert "PixelSpacing" not in ds  # the corpus states none, so none is claimed
