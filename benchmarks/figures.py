@@ -313,6 +313,14 @@ def cxr_target_cells(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def cxr() -> str:
+    """``benchmarks/cxr.py``: the chest X-ray rows, then the issue's targets."""
+    results = _load("cxr.json")
+    out = _table(list(CXR_COLUMNS), cxr_cells(results))
+    targets = cxr_target_cells(results)
+    return out + ("\n\n" + _table(["model", "target", "value", "result"], targets) if targets else "")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "speed": speed,
     "distilled": distilled,
@@ -322,6 +330,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "prediction-targets": prediction_targets,
     "watermark": watermark,
     "detector": detector,
+    "cxr": cxr,
 }
 
 

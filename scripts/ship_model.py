@@ -27,7 +27,9 @@ from radsynth.train.tasks.common import image_fields
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("source", type=Path, help="trained checkpoint folder (card.json + model.safetensors)")
     parser.add_argument("dest", type=Path, help="shipped folder, e.g. src/radsynth/weights/cxr-128/ldm")
     parser.add_argument("--float16", action="store_true", help="store floating-point tensors as float16")

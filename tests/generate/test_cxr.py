@@ -102,7 +102,18 @@ def test_the_shipped_family_draws_128_and_256_pixel_chest_xrays(tmp_path, capsys
     assert [a.shape for a in small] == [(128, 128)] * 2
     assert all(a.std() / a.max() > 0.1 for a in small)  # an image, not a flat field
     code, _, err = _run(
-        capsys, PROMPT, "--weights", "cxr-128", "-n", 1, "--size", 256, "--format", "dicom", "-o", tmp_path / "b"
+        capsys,
+        PROMPT,
+        "--weights",
+        "cxr-128",
+        "-n",
+        1,
+        "--size",
+        256,
+        "--format",
+        "dicom",
+        "-o",
+        tmp_path / "b",
     )
     assert code == 0, err
     ds = pydicom.dcmread(next((tmp_path / "b").glob("*.dcm")))
