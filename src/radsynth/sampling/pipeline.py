@@ -307,7 +307,8 @@ class GenerationPipeline:
 
     def _draw(self, run: Run, cond: Cond, seeds: list[int]) -> torch.Tensor:
         """One network batch, its forwards in the pipeline's precision: (b, C, *size) (times
-        the stage's factor) in [0, 1]."""
+        the stage's factor) in [0, 1]. The super-resolution stage runs in float32 outside
+        autocast, as ``radsynth translate`` runs it: its TorchScript trace takes float32 only."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             pixels = run(cond, seeds)
-            return pixels if self.upscale is None else self.upscale(pixels)
+        return pixels if self.upscale is None else self.upscale(pixels)

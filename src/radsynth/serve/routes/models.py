@@ -1,4 +1,6 @@
-"""``GET /api/models``: the shipped generators with their cards and sampling defaults."""
+"""``GET /api/models``: the shipped generators with their cards and sampling defaults, the
+default family (``radsynth.DEFAULT_FAMILY``) first, so a client that takes the first LDM
+draws what the example prompts ask for."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.serve.deps import Caller
 
 router = APIRouter(prefix="/api")
@@ -17,7 +20,7 @@ def models(_: Caller) -> dict[str, Any]:
     from radsynth.sampling import SamplingDefaults
 
     out = []
-    for shipped in list_models():
+    for shipped in sorted(list_models(), key=lambda m: m.name != DEFAULT_FAMILY):
         card = shipped.card().to_dict()
         defaults = SamplingDefaults(**((card.get("task_info") or {}).get("sampling") or {}))
         ldm = shipped.kind == "ldm"
@@ -25,6 +28,7 @@ def models(_: Caller) -> dict[str, Any]:
             {
                 "name": shipped.name,
                 "kind": shipped.kind,
+                "default": shipped.name == DEFAULT_FAMILY,
                 "model_id": card.get("model_id"),
                 "steps": defaults.steps if ldm else None,
                 "guidance": defaults.guidance if ldm else None,
