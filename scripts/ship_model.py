@@ -17,13 +17,18 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from radsynth.io.atomic import atomic_path
 from radsynth.models.checkpoint import CARD, WEIGHTS
 from radsynth.train.config import config_from_dict
 from radsynth.train.data import select_records
 from radsynth.train.tasks.common import image_fields
+
+
+def _half(tensor: torch.Tensor) -> torch.Tensor:
+    return (tensor.half() if tensor.is_floating_point() else tensor).contiguous()
 
 
 def main() -> None:
@@ -40,20 +45,14 @@ def main() -> None:
     card = json.loads((args.source / CARD).read_text(encoding="utf-8"))
     if args.refresh_task_info:
         config = config_from_dict(card["config"]["train"])
-        card["task_info"].pop("image", None)
         card["task_info"].update(image_fields(config, select_records(config.data)))
     card.setdefault("training", {})["weights_storage"] = "float16" if args.float16 else "float32"
     with atomic_path(args.dest) as tmp:
         tmp.mkdir()
         if args.float16:
-            from safetensors import safe_open
-
             with safe_open(str(args.source / WEIGHTS), "pt") as f:
                 metadata = f.metadata()
-            tensors = {
-                k: (v.half() if v.is_floating_point() else v).contiguous()
-                for k, v in load_file(args.source / WEIGHTS).items()
-            }
+                tensors = {k: _half(f.get_tensor(k)) for k in f.keys()}  # noqa: SIM118 (a safetensors handle, not a dict)
             save_file(tensors, str(tmp / WEIGHTS), metadata=metadata)
         else:
             shutil.copyfile(args.source / WEIGHTS, tmp / WEIGHTS)
