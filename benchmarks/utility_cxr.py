@@ -1,0 +1,418 @@
+"""Do synthetic chest X-rays make a pneumonia classifier better? (issue 19)
+
+    .venv/bin/python benchmarks/utility_cxr.py                 # every stage; resumes
+    .venv/bin/python benchmarks/utility_cxr.py --stage study --task adult   # one part
+
+Tasks (``radsynth.evaluate.utility``, finding: pneumonia vs normal / no finding):
+- ``pediatric``: Kermany (``cxr_kermany_pneumonia_256``), internal test = its held-out
+  patients (the corpus' test split), at ``--size`` px (64);
+- ``pediatric-28``: the same at 28 px, tested on the internal patients and on the official
+  PneumoniaMNIST test split (624 images, 28 px; an independent set: the 256-px Kermany
+  images come from the official *train* split), training images downsampled to 28 px;
+- ``adult``: the NIH ChestX-ray14 pneumonia subset, internal test only.
+
+Regimes: 100 %, 25 %, 10 % of the training patients (``subject_fraction``: per source and
+finding, nested). No leak: the 100 % arms use the shipped cxr-128 LDM, trained on the
+corpus' training patients only (no test patient); the 25 % and 10 % arms use an LDM
+retrained on that regime's patients only (``configs/ldm-cxr-128.yaml`` with the regime's
+manifest, the same 3,000 steps; stage ``generators``). The frozen VAE under every LDM is
+the shipped one, trained on all training patients: an autoencoder, no labels or text, but
+it did see patients outside the 25 % / 10 % regimes (said beside the results).
+
+Synthetic images (stage ``synthetic``): per regime and task, twice the real training
+count, half normal and half pneumonia; each prompt is the caption of a training image of
+that regime, source and class (the label comes from that caption's record); 15 guided
+Euler steps, guidance 4 (the shipped settings); cached in ``--work``.
+
+Arms (``STUDY_ARMS``), 3 training seeds each, every arm without augmentation except
+``real+augmentation``: real; real + synthetic 1x and 2x; real + count-matched duplicates;
+real + classical augmentation (flips, rotation, zoom, gamma, contrast, noise); synthetic
+only (1x); pretrain on all synthetic then fine-tune on real; shuffled labels (chance).
+AUROC, balanced accuracy, sensitivity at 90 % specificity, with 95 % bootstrap intervals
+over the test images and the paired difference to real-only.
+
+Training steps and learning rate: chosen on the validation split (stage ``tune``: real
+only, 100 % and 10 %, a small grid; the test split gives only the final figures).
+
+Writes ``benchmarks/results/utility_cxr.json`` (``--out``) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from radsynth import __version__
+from radsynth.data.manifest import Record, load_manifest, write_manifest
+from radsynth.data.splits import subject_fraction
+from radsynth.evaluate import ImageSet, load_set
+from radsynth.evaluate.report import json_ready
+from radsynth.evaluate.utility import STUDY_ARMS, UtilitySettings, regime_name, utility, utility_study
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cxr import git_commit, machine  # noqa: E402  (what every benchmark records)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "utility_cxr.json"
+SHARED = ROOT.parent / "shared" / "data"
+MEDMNIST = SHARED / "medmnist" / "pneumoniamnist.npz"
+LDM_RECIPE = ROOT / "configs" / "ldm-cxr-128.yaml"
+FRACTIONS = (1.0, 0.25, 0.1)
+TASKS = {
+    "pediatric": ("cxr_kermany_pneumonia_256", None),
+    "pediatric-28": ("cxr_kermany_pneumonia_256", 28),
+    "adult": ("cxr_nih14_pneumonia_subset_256", None),
+}
+CLASSES = ("normal", "pneumonia")
+SYNTHETIC_PER_REAL = 2  # generated per real training image; the arms take 1x and 2x of it
+STAGES = ("prepare", "generators", "synthetic", "tune", "study", "table")
+
+
+def training_records(manifest: Path) -> list[Record]:
+    """The corpus' redistributable training records (what the shipped LDM learnt from)."""
+    return [
+        r
+        for r in load_manifest(manifest)
+        if r.split == "train" and (r.labels or {}).get("redistributable", True) is True
+    ]
+
+
+def regime_manifest(manifest: Path, fraction: float) -> Path:
+    """The regime's training records, beside the corpus manifest (its image paths resolve)."""
+    return manifest.parent / f"regime-{round(fraction * 100)}.jsonl"
+
+
+def prepare(args, console: Console) -> None:
+    """Regime manifests and the LDM recipe for each regime below 100 %."""
+    records = training_records(args.manifest)
+    recipe = yaml.safe_load(LDM_RECIPE.read_text())
+    for fraction in args.fractions:
+        if fraction == 1.0:
+            continue
+        keep = subject_fraction(records, fraction, args.seed)
+        chosen = [r for r in records if r.subject in keep]
+        write_manifest(chosen, regime_manifest(args.manifest, fraction))
+        config = {
+            **recipe,
+            "data": {**recipe["data"], "manifest": str(regime_manifest(args.manifest, fraction))},
+        }
+        config["out"] = str(generator_run(args, fraction))
+        config["options"] = {**recipe["options"], "vae": args.vae}
+        path = args.work / f"ldm-regime-{round(fraction * 100)}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        console.print(f"{regime_name(fraction)}: {len(keep)} patients, {len(chosen)} images -> {path}")
+
+
+def generator_run(args, fraction: float) -> Path:
+    return args.work / f"ldm-regime-{round(fraction * 100)}"
+
+
+def generator(args, fraction: float) -> str | Path:
+    """The LDM that saw only this regime's patients (100 %: the shipped family)."""
+    return "cxr-128" if fraction == 1.0 else generator_run(args, fraction) / "model"
+
+
+def train_generators(args, console: Console) -> None:
+    """``radsynth train`` each regime's recipe whose model is missing (resumes)."""
+    for fraction in args.fractions:
+        if fraction == 1.0 or (generator_run(args, fraction) / "model" / "card.json").is_file():
+            continue
+        recipe = args.work / f"ldm-regime-{round(fraction * 100)}.yaml"
+        console.print(f"training the {regime_name(fraction)} LDM: radsynth train {recipe}")
+        subprocess.run([sys.executable, "-m", "radsynth", "train", str(recipe), "--resume"], check=True)
+
+
+def synthetic_path(args, fraction: float, source: str) -> Path:
+    return args.work / f"synthetic-{round(fraction * 100)}-{source}.npz"
+
+
+def make_synthetic(args, console: Console) -> None:
+    """Twice the real count per regime and source, class-balanced, prompted with the
+    regime's own training captions of that class."""
+    from radsynth.generate import load_pipeline
+
+    records = training_records(args.manifest)
+    for fraction in args.fractions:
+        keep = subject_fraction(records, fraction, args.seed)
+        pipeline = None
+        for source in sorted({s for s, _ in TASKS.values()}):
+            out = synthetic_path(args, fraction, source)
+            if out.is_file():
+                continue
+            pool = [r for r in records if r.subject in keep and r.source == source]
+            n = SYNTHETIC_PER_REAL * len(pool)
+            rng = np.random.default_rng(args.seed + round(fraction * 1000))
+            chosen = []
+            for k, finding in enumerate(CLASSES):
+                members = [r for r in pool if r.labels.get("finding") == finding]
+                count = n // len(CLASSES) + (k < n % len(CLASSES))
+                chosen += [members[i] for i in rng.integers(0, len(members), count)]
+            if pipeline is None:
+                pipeline = load_pipeline(generator(args, fraction), "ldm", device="cpu")
+            console.print(f"{regime_name(fraction)} {source}: generating {len(chosen)} images")
+            start, images = time.perf_counter(), []
+            for i in range(0, len(chosen), args.batch):
+                batch = chosen[i : i + args.batch]
+                seeds = [args.seed * 1_000_000 + i + j for j in range(len(batch))]
+                images.append(pipeline.sample([r.text for r in batch], seeds)[:, 0].float().numpy())
+            pixels = np.concatenate(images).astype(np.float16)
+            tmp = out.with_suffix(".partial.npz")
+            np.savez(
+                tmp,
+                images=pixels,
+                prompts=np.asarray([r.text for r in chosen]),
+                finding=np.asarray([r.labels["finding"] for r in chosen]),
+                model=np.asarray(str(generator(args, fraction))),
+                seconds=np.asarray(time.perf_counter() - start),
+            )
+            tmp.replace(out)
+            console.print(f"  {len(chosen) / (time.perf_counter() - start):.2f} img/s -> {out}")
+
+
+def real_set(args, split: str, source: str, size: int) -> ImageSet:
+    """The corpus' ``split`` images of one source, at ``size`` px, labelled by finding."""
+    images = load_set(args.manifest, f"{source} {split}", (split,))
+    keep = np.asarray([g.split(":", 1)[0] == source for g in images.groups], bool)
+    return images.subset(keep).resized((size, size))
+
+
+def synthetic_set(args, fraction: float, source: str, size: int) -> ImageSet:
+    data = np.load(synthetic_path(args, fraction, source))
+    prompts = tuple(str(p) for p in data["prompts"])
+    n = len(prompts)
+    images = ImageSet(
+        f"synthetic {regime_name(fraction)}",
+        data["images"].astype(np.float32),
+        prompts,
+        ("DX",) * n,
+        {"finding": tuple(str(f) for f in data["finding"])},
+        prompts,
+    )
+    return images.resized((size, size))
+
+
+def medmnist_test() -> ImageSet:
+    """The official PneumoniaMNIST test split (28 px; label 1 = pneumonia)."""
+    data = np.load(MEDMNIST)
+    images = data["test_images"].astype(np.float32) / 255.0
+    finding = tuple(CLASSES[int(v)] for v in data["test_labels"].ravel())
+    n = len(images)
+    return ImageSet(
+        "PneumoniaMNIST test", images, ("",) * n, ("DX",) * n, {"finding": finding}, tuple(map(str, range(n)))
+    )
+
+
+def regimes(args, source: str, size: int) -> dict[str, tuple[ImageSet, ImageSet]]:
+    train = real_set(args, "train", source, size)
+    records = training_records(args.manifest)
+    out = {}
+    for fraction in args.fractions:
+        keep = subject_fraction(records, fraction, args.seed)
+        real = train.subset(np.asarray([g in keep for g in train.groups], bool))
+        out[regime_name(fraction)] = (real, synthetic_set(args, fraction, source, size))
+    return out
+
+
+def settings(args, **changes) -> UtilitySettings:
+    base = UtilitySettings(
+        attribute="finding",
+        steps=args.steps,
+        batch_size=32,
+        lr=args.lr,
+        seed=args.seed,
+        seeds=args.seeds,
+        n_boot=args.n_boot,
+        augment=False,
+        synthetic_per_real=1.0,
+        arms=tuple(args.arms),
+        transfer_arms=(),
+    )
+    return base if not changes else UtilitySettings(**{**base.__dict__, **changes})
+
+
+def tune(args, console: Console) -> dict[str, Any]:
+    """Real-only on the validation patients over a small grid of steps and learning rates,
+    at 100 % and the smallest regime: the study's steps and lr are chosen here."""
+    out: dict[str, Any] = {}
+    for task in args.tasks:
+        source, size = TASKS[task]
+        size = size or args.size
+        val = real_set(args, "val", source, size)
+        for name, (train, _) in regimes(args, source, size).items():
+            if name not in (regime_name(max(args.fractions)), regime_name(min(args.fractions))):
+                continue
+            for steps in (150, 300, 600):
+                for lr in (3e-4, 1e-3):
+                    chosen = settings(args, steps=steps, lr=lr, arms=("real",), n_boot=20)
+                    report = utility(train, train.subset([]), val, chosen)
+                    value = report["arms"]["real"]["auroc"]["value"]
+                    out.setdefault(task, {}).setdefault(name, {})[f"steps={steps} lr={lr:g}"] = value
+                    console.print(f"tune {task} {name} steps={steps} lr={lr:g}: val AUROC {value:.3f}")
+    return out
+
+
+def study(args, task: str, console: Console) -> dict[str, Any]:
+    source, size = TASKS[task]
+    size = size or args.size
+    test = real_set(args, "test", source, size)
+    external = {"PneumoniaMNIST test": medmnist_test()} if size == 28 else None
+    start = time.perf_counter()
+    report = utility_study(
+        regimes(args, source, size),
+        test,
+        settings(args),
+        external=external,
+        progress=lambda regime, arm: console.print(
+            f"  {task} {regime} {arm} ({time.perf_counter() - start:.0f} s)"
+        ),
+    )
+    report.update(source=source, image_size=size, seconds=round(time.perf_counter() - start, 1))
+    return report
+
+
+def part_path(args, task: str) -> Path:
+    return args.work / f"study-{task}.json"
+
+
+def assemble(args) -> dict[str, Any]:
+    """Every task's part and the tuning grid into one results file."""
+    tasks = {}
+    for task in TASKS:
+        if part_path(args, task).is_file():
+            tasks[task] = json.loads(part_path(args, task).read_text())
+    tuned = args.work / "tune.json"
+    return {
+        "tasks": tasks,
+        "tune": json.loads(tuned.read_text()) if tuned.is_file() else {},
+        "settings": {
+            "fractions": list(args.fractions),
+            "arms": list(args.arms),
+            "seeds": args.seeds,
+            "steps": args.steps,
+            "lr": args.lr,
+            "size": args.size,
+            "synthetic_per_real_generated": SYNTHETIC_PER_REAL,
+            "generators": {regime_name(f): str(generator(args, f)) for f in args.fractions},
+            "vae": "the shipped cxr-128 VAE (trained on every training patient) under every regime's LDM",
+            "command": "benchmarks/utility_cxr.py " + " ".join(sys.argv[1:]),
+            "git_commit": git_commit(),
+            "radsynth_version": __version__,
+            "machine": machine(),
+        },
+    }
+
+
+def table(results: dict[str, Any]) -> Table:
+    """AUROC [95 % CI] per task, regime and arm, and the paired gain over real only."""
+    out = Table(
+        "task",
+        "test",
+        "regime",
+        "arm",
+        "AUROC [95 % CI]",
+        "vs real [95 % CI]",
+        "bal. acc.",
+        "sens@90%spec",
+        "n train",
+    )
+    for task, report in results["tasks"].items():
+        for regime, block in report.get("regimes", {}).items():
+            for arm, r in block.get("arms", {}).items():
+                tests = {"internal": r, **r.get("external", {})}
+                for test, s in tests.items():
+                    if "auroc" not in s:
+                        out.add_row(
+                            task,
+                            test,
+                            regime,
+                            arm,
+                            str(s.get("skipped", r.get("skipped", "-"))),
+                            "",
+                            "",
+                            "",
+                            "",
+                        )
+                        continue
+                    gain = s.get("vs_real", {}).get("auroc")
+                    out.add_row(
+                        task, test, regime, arm, _ci(s["auroc"]), _ci(gain, signed=True) if gain else "",
+                        f"{s['balanced_accuracy']['value']:.3f}",
+                        f"{s['sensitivity_at_90_specificity']['value']:.3f}",
+                        str(r.get("n_train", "")),
+                    )  # fmt: skip
+    return out
+
+
+def _ci(record: dict[str, float], signed: bool = False) -> str:
+    f = "+.3f" if signed else ".3f"
+    return f"{record['value']:{f}} [{record['low']:{f}}, {record['high']:{f}}]"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", type=Path, default=Path("runs/cxr-128/manifest.jsonl"))
+    parser.add_argument(
+        "--work", type=Path, default=Path("runs/utility-cxr"), help="cached generators and images"
+    )
+    parser.add_argument("--vae", default="runs/vae-cxr-128/model", help="the VAE under the regime LDMs")
+    parser.add_argument("--stage", choices=STAGES + ("all",), default="all")
+    parser.add_argument(
+        "--task", dest="tasks", action="append", choices=tuple(TASKS), help="default: every task"
+    )
+    parser.add_argument("--fractions", type=float, nargs="+", default=FRACTIONS)
+    parser.add_argument("--arms", nargs="+", default=STUDY_ARMS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--steps", type=int, default=300, help="training steps per arm (chosen on val: stage tune)"
+    )
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--size", type=int, default=64, help="classifier input size for the internal tasks")
+    parser.add_argument("--batch", type=int, default=16, help="generation batch")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    args.tasks = args.tasks or list(TASKS)
+    console = Console(width=200)
+    torch.manual_seed(args.seed)
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    if not args.manifest.is_file():
+        from radsynth.data.cxr import build_cxr
+        from radsynth.text.phi import scrub_phi
+
+        build_cxr(args.manifest.parent, scrub=scrub_phi, size=128, log=console.print)
+    args.work.mkdir(parents=True, exist_ok=True)
+    if "prepare" in stages:
+        prepare(args, console)
+    if "generators" in stages:
+        train_generators(args, console)
+    if "synthetic" in stages:
+        make_synthetic(args, console)
+    if "tune" in stages:
+        (args.work / "tune.json").write_text(json.dumps(tune(args, console), indent=2) + "\n")
+    if "study" in stages:
+        for task in args.tasks:
+            report = json_ready(study(args, task, console))
+            part_path(args, task).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if "table" in stages:
+        results = json_ready(assemble(args))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        console.print(table(results))
+        console.print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
