@@ -85,6 +85,16 @@ def evaluate(
     utility_steps: Annotated[
         int, typer.Option("--utility-steps", help="Training steps per utility arm.")
     ] = 300,
+    utility_regimes: Annotated[
+        str,
+        typer.Option(
+            "--utility-regimes",
+            help="Fractions of the training subjects, comma-separated (1: one regime, every subject).",
+        ),
+    ] = "1,0.25,0.1",
+    utility_seeds: Annotated[
+        int, typer.Option("--utility-seeds", help="Training runs per utility arm (seed, seed+1, ...).")
+    ] = 1,
     copy_threshold: Annotated[
         float, typer.Option("--copy-threshold", help="Pixel correlation above which an image is a copy.")
     ] = 0.95,
@@ -98,7 +108,9 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed of every random choice.")] = 0,
 ) -> None:
     """Evaluate a synthetic set: FRD/FID/KID, precision/recall, MS-SSIM, adherence, copies,
-    membership inference, and utility for a CNN on held-out real subjects."""
+    membership inference, and utility: a CNN trained on real, synthetic and both, tested on
+    held-out real subjects, with every training subject and with 25 % and 10 % of them
+    (scarce data, where synthetic images should help most), against a duplicates control."""
     if ctx.invoked_subcommand is not None:
         return
     missing = [
@@ -112,8 +124,9 @@ def evaluate(
         )
     if not 0 < copy_threshold <= 1:
         raise InvalidInput(f"--copy-threshold must be in (0, 1], got {copy_threshold}")
-    if min(utility_steps, n_boot, attack_images) < 1:
-        raise InvalidInput("--utility-steps, --bootstrap and --attack-images must be >= 1")
+    if min(utility_steps, utility_seeds, n_boot, attack_images) < 1:
+        raise InvalidInput("--utility-steps, --utility-seeds, --bootstrap and --attack-images must be >= 1")
+    regimes = _fractions(utility_regimes)
     if out.exists() and not out.is_dir():
         raise InvalidInput("output folder is a file", out)
     from radsynth.extras import require_extra
@@ -122,7 +135,7 @@ def evaluate(
     from radsynth.evaluate.report import write_report
     from radsynth.evaluate.run import EvaluationOptions
     from radsynth.evaluate.sets import load_set
-    from radsynth.evaluate.utility import UtilitySettings
+    from radsynth.evaluate.utility import STUDY_ARMS, UtilitySettings
 
     options = EvaluationOptions(
         seed=seed,
@@ -132,8 +145,16 @@ def evaluate(
         max_membership=attack_images,
         radiomics=radiomics,
         utility=UtilitySettings(
-            attribute=utility_task, within=_pairs(utility_within), steps=utility_steps, seed=seed
+            attribute=utility_task,
+            within=_pairs(utility_within),
+            steps=utility_steps,
+            seed=seed,
+            seeds=utility_seeds,
+            augment=False,
+            synthetic_per_real=1.0,
+            arms=STUDY_ARMS,
         ),
+        utility_regimes=regimes,
     )
     console = Console(stderr=True)
     with console.status("reading the sets"):
@@ -148,6 +169,17 @@ def evaluate(
     Console().print(f"[bold green]wrote[/] {report} and {metrics}")
     for line in _skipped(evaluation.metrics):
         console.print(f"[yellow]not reported:[/] {line}", highlight=False, soft_wrap=True)
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """``"1,0.25,0.1"`` -> ``(1.0, 0.25, 0.1)``; each in (0, 1]."""
+    try:
+        fractions = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        fractions = ()
+    if not fractions or any(not 0 < f <= 1 for f in fractions):
+        raise InvalidInput(f"--utility-regimes expects fractions in (0, 1] like 1,0.25,0.1, got {text!r}")
+    return fractions
 
 
 def _models(reader: str | None, encoder: str | None, attack: str | None):

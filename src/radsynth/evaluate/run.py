@@ -23,7 +23,7 @@ from radsynth.evaluate.membership import membership_inference
 from radsynth.evaluate.privacy import COPY_THRESHOLD, copy_audit
 from radsynth.evaluate.sets import ImageSet, check_comparable
 from radsynth.evaluate.stats import guarded
-from radsynth.evaluate.utility import UtilitySettings, encoder_start, utility
+from radsynth.evaluate.utility import UtilitySettings, encoder_start, regime_sets, utility, utility_study
 from radsynth.extras import require_extra
 from radsynth.sampling.pipeline import GenerationPipeline
 
@@ -37,7 +37,9 @@ class EvaluationOptions:
     size differs from the real set's (otherwise refused). ``copy_threshold``: pixel
     correlation above which a synthetic image is a copy. ``max_membership``: images per
     group in the membership attack. ``radiomics``: compute FRD (pyradiomics, the slowest
-    step, ~0.1 s per image)."""
+    step, ~0.1 s per image). ``utility_regimes``: fractions of the training subjects the
+    utility CNN learns from (one fraction of 1: every subject, one regime; several: a
+    study, see ``utility_study``; the synthetic set is the same in every regime)."""
 
     seed: int = 0
     n_boot: int = 100
@@ -46,6 +48,7 @@ class EvaluationOptions:
     max_membership: int = 300
     radiomics: bool = True
     utility: UtilitySettings = field(default_factory=UtilitySettings)
+    utility_regimes: tuple[float, ...] = (1.0,)
 
 
 @dataclass(frozen=True)
@@ -117,18 +120,7 @@ def evaluate(
     tick("membership inference", 0, 1)
     metrics["membership"] = guarded(lambda: _membership(models.attack, train, real, options))
     tick("membership inference", 1, 1)
-    arms = len(options.utility.arms) + len(options.utility.transfer_arms)
-    done = iter(range(1, arms + 1))
-    metrics["utility"] = guarded(
-        lambda: utility(
-            train,
-            synthetic,
-            real,
-            options.utility,
-            encoder_start(models.encoder),
-            progress=lambda _arm: tick("utility", next(done), arms),
-        )
-    )
+    metrics["utility"] = guarded(lambda: _utility(train, synthetic, real, options, models, tick))
     metrics["models"] = {
         "reader": models.reader.card.model_id,
         "encoder": models.encoder.card.model_id,
@@ -139,6 +131,7 @@ def evaluate(
         "n_boot": options.n_boot,
         "copy_threshold": options.copy_threshold,
         "resample": options.resample,
+        "utility_regimes": list(options.utility_regimes),
     }
     return Evaluation(metrics, real, synthetic, train)
 
@@ -155,6 +148,24 @@ def _radiomics(
         list(synthetic.images), progress=lambda i: tick("radiomics", done + i, total)
     )
     return {"real": known, "synthetic": syn_rad}
+
+
+def _utility(train, synthetic, real, options: EvaluationOptions, models: Models, tick: Progress):
+    """One regime (every training subject) or a study over ``options.utility_regimes``."""
+    u = options.utility
+    arms = (len(u.arms) + len(u.transfer_arms)) * len(options.utility_regimes)
+    done = iter(range(1, arms + 1))
+    encoder = encoder_start(models.encoder)
+    if tuple(options.utility_regimes) == (1.0,):
+        return utility(train, synthetic, real, u, encoder, lambda _arm: tick("utility", next(done), arms))
+    regimes = regime_sets(train, tuple(options.utility_regimes), u.attribute, options.seed)
+    return utility_study(
+        {name: (subset, synthetic) for name, subset in regimes.items()},
+        real,
+        u,
+        encoder=encoder,
+        progress=lambda _regime, _arm: tick("utility", next(done), arms),
+    )
 
 
 def _membership(attack, train: ImageSet, real: ImageSet, options: EvaluationOptions) -> dict[str, Any]:

@@ -341,25 +341,24 @@ def utility_study(
     test: ImageSet,
     settings: UtilitySettings,
     external: Mapping[str, ImageSet] | None = None,
+    encoder: dict[str, Any] | None = None,
     progress=None,
 ) -> dict[str, Any]:
     """:func:`utility` in every regime: ``{"10 %": (real training images, synthetic images
-    from a generator that saw only those patients)}`` -> ``{"regimes": {name: report}}``.
-    ``progress(regime, arm)`` is called as each arm finishes."""
+    from a generator that saw only those patients)}`` -> ``{"regimes": {name: report}}``,
+    each report with the regime's number of training subjects. ``progress(regime, arm)`` is
+    called as each arm finishes."""
     out: dict[str, Any] = {"attribute": settings.attribute, "regimes": {}}
     for name, (train, synthetic) in regimes.items():
+
+        def tick(arm: str, regime: str = name) -> None:
+            if progress is not None:
+                progress(regime, arm)
+
         report = guarded(
-            lambda t=train, s=synthetic, n=name: utility(
-                t,
-                s,
-                test,
-                settings,
-                progress=None if progress is None else (lambda arm, n=n: progress(n, arm)),
-                external=external,
-            )
+            lambda t=train, s=synthetic, f=tick: utility(t, s, test, settings, encoder, f, external)
         )
-        report["subjects"] = len(set(train.groups))
-        out["regimes"][name] = report
+        out["regimes"][name] = {**report, "subjects": len(set(train.groups))}
     return out
 
 
@@ -393,17 +392,18 @@ def _plan(
 
 
 def _balanced(data: Labelled, n: int, rng: np.random.Generator, replace: bool = False) -> Labelled:
-    """``n`` images of ``data``, as equal a count per class as the classes allow."""
-    by_class = [np.flatnonzero(data.labels == c) for c in np.unique(data.labels)]
-    if not by_class or n <= 0:
-        return Labelled(data.images[:0], data.labels[:0])
-    want = [n // len(by_class) + (k < n % len(by_class)) for k in range(len(by_class))]
-    index = []
-    for members, count in zip(by_class, want, strict=True):
+    """``n`` images of ``data`` (fewer only when it holds fewer), as equal a count per class
+    as the classes allow: a class short of its share leaves the rest to the others."""
+    by_class = sorted((np.flatnonzero(data.labels == c) for c in np.unique(data.labels)), key=len)
+    index, left = [], max(n, 0)
+    for k, members in enumerate(by_class):
+        share = -(-left // (len(by_class) - k))  # ceil: the larger classes come last
+        count = share if replace else min(share, len(members))
         index.append(
             rng.choice(members, count, replace=True) if replace else rng.permutation(members)[:count]
         )
-    index = np.concatenate(index)
+        left -= count
+    index = np.concatenate(index) if index else np.zeros(0, int)
     return Labelled(data.images[index], data.labels[index])
 
 
