@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+# The browser fixtures (the web page, report.html), registered once for the whole suite:
+# Playwright's sync API runs one browser per thread, and each registration would start its own.
+from .serve.browser import browser, page, screenshot  # noqa: F401
+
 # A test using one of these is slow: Orthanc is started for it (tests/serve/orthanc.py),
 # Chromium drives the web page (tests/serve/browser.py), or the whole demo corpus is built
 # from its sources into a fresh cache, pip download of the pyradiomics archive included

@@ -1,7 +1,7 @@
 """Headless Chromium for the web-page tests: Debian's ``/usr/bin/chromium`` driven by Playwright's
 sync API (no browser is ever downloaded; ``RADSYNTH_CHROMIUM`` names another binary).
 
-Import the fixtures into a test module: ``from .browser import browser, page, screenshot``.
+tests/conftest.py registers the fixtures for the whole suite (``browser``, ``page``, ``screenshot``).
 ``page`` fails its test when the page raised a JavaScript error; ``screenshot`` saves a PNG
 under the test's ``tmp_path`` and, when ``RADSYNTH_SCREENSHOTS`` names a folder, there too.
 """

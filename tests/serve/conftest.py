@@ -15,10 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-# The browser fixtures, registered once for every web test module (Playwright's sync API runs
-# one browser per thread; a module-level import would start one per module).
-from .browser import browser, page, screenshot  # noqa: F401
-
 RADSYNTH = [str(Path(sys.executable).parent / "radsynth")]
 
 

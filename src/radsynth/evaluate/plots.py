@@ -86,18 +86,46 @@ def bars_with_ci(values: dict[str, dict[str, float]], ylabel: str, chance: float
     """One bar per name with its ``[low, high]`` interval as an error bar."""
     plt = _pyplot()
     names = list(values)
-    mid = np.asarray([values[n]["value"] for n in names])
-    # a subsampling interval need not contain the full-set value: draw what lies beyond it as 0
-    low = np.maximum(mid - np.asarray([values[n]["low"] for n in names]), 0)
-    high = np.maximum(np.asarray([values[n]["high"] for n in names]) - mid, 0)
+    mid, errors = _error_bars([values[n] for n in names])
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(names)), 2.8))
-    ax.bar(range(len(names)), mid, yerr=[low, high], capsize=4, color="#4c78a8")
+    ax.bar(range(len(names)), mid, yerr=errors, capsize=4, color="#4c78a8")
     if chance is not None:
         ax.axhline(chance, color="k", linestyle="--", linewidth=1, label="chance")
         ax.legend(fontsize=7)
     ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     return figure_uri(fig)
+
+
+def points_by_group(
+    values: dict[str, dict[str, dict[str, float]]], ylabel: str, chance: float | None = None
+) -> str:
+    """``{group: {name: interval}}`` as points with error bars: x = name, one colour per
+    group, side by side; a name missing from a group (a skipped arm) leaves a gap."""
+    plt = _pyplot()
+    names = list(dict.fromkeys(name for group in values.values() for name in group))
+    width = 0.7 / max(len(values), 1)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.0 * len(names)), 3.2))
+    for k, (group, records) in enumerate(values.items()):
+        shown = [name for name in names if name in records]
+        mid, errors = _error_bars([records[name] for name in shown])
+        x = np.asarray([names.index(name) for name in shown]) + (k - (len(values) - 1) / 2) * width
+        ax.errorbar(x, mid, yerr=errors, fmt="o", capsize=3, markersize=4, label=group)
+    if chance is not None:
+        ax.axhline(chance, color="k", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(range(len(names)), names, rotation=25, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return figure_uri(fig)
+
+
+def _error_bars(records: Sequence[dict[str, float]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Interval records as ``(values, [below, above])`` for matplotlib's ``yerr``."""
+    mid = np.asarray([r["value"] for r in records], float)
+    # a subsampling interval need not contain the full-set value: draw what lies beyond it as 0
+    low = np.maximum(mid - np.asarray([r["low"] for r in records], float), 0)
+    high = np.maximum(np.asarray([r["high"] for r in records], float) - mid, 0)
+    return mid, [low, high]
 
 
 def confusion_figure(confusion: dict[str, dict[str, int]], title: str) -> str:

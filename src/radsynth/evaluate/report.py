@@ -26,8 +26,9 @@ STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:.25em .6em;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.note{color:#555;font-size:.92em}.skip{color:#a33}.row{display:flex;gap:1.5em;flex-wrap:wrap}
+th{background:#f4f4f4}td{white-space:nowrap}td:first-child,th:first-child{text-align:left}
+.note{color:#555;font-size:.92em}.skip{color:#a33;white-space:normal}.gain{color:#1a7f37;font-weight:bold}
+.row{display:flex;gap:1.5em;flex-wrap:wrap;align-items:flex-start}
 img{max-width:100%}
 """
 
@@ -220,6 +221,8 @@ def _membership(mi: dict[str, Any]) -> str:
 def _utility(u: dict[str, Any]) -> str:
     if "skipped" in u:
         return "<h2>Utility</h2>" + fmt(u)
+    if "regimes" in u:
+        return _utility_study(u)
     rows = [
         [
             name,
@@ -243,6 +246,83 @@ def _utility(u: dict[str, Any]) -> str:
     )
     header = ["arm", "accuracy", "balanced accuracy", "AUROC", "training images"]
     return "<h2>Utility</h2>" + _table(header, rows) + note + chart
+
+
+def _utility_study(u: dict[str, Any]) -> str:
+    """``utility_study``'s regimes: one table per test set (regime x arm) and one chart of
+    AUROC per arm, a colour per regime."""
+    regimes = u["regimes"]
+    ran = [r for r in regimes.values() if "arms" in r]
+    external = list(dict.fromkeys(name for r in ran for name in r["external_counts"]))
+    header = [
+        "regime",
+        "arm",
+        "AUROC [95 % CI]",
+        "AUROC gain vs real only [95 % CI]",
+        "balanced accuracy",
+        "sensitivity at 90 % specificity",
+        "training images",
+    ]
+    tables = "".join(
+        (f"<h3>External test set: {html.escape(test)}</h3>" if test else "")
+        + _table(header, _study_rows(regimes, test))
+        for test in ["", *external]
+    )
+    if not ran:
+        return "<h2>Utility</h2>" + tables
+    scored = {
+        name: {arm: a["auroc"] for arm, a in r["arms"].items() if "auroc" in a}
+        for name, r in regimes.items()
+        if "arms" in r
+    }
+    chart = plots.points_by_group(scored, "AUROC (95 % CI)", chance=0.5)
+    first = ran[0]
+    note = (
+        f"<p class='note'>Task: {html.escape(u['attribute'])} "
+        f"({', '.join(map(html.escape, first['classes']))}); test counts {first['test_counts']} "
+        "(held-out real patients). Regime: the share of the training patients each arm learns from "
+        "(synthetic images come from a generator trained on those patients only). Arms: real only; "
+        "real+synthetic (x2: twice as many synthetic images); real+duplicates: as many extra images as "
+        "real+synthetic adds, drawn again from the real ones (the control for a larger set); "
+        "real+augmentation: classical augmentation; synthetic only; pretrain:synthetic: pretrained on "
+        "synthetic, fine-tuned on real; shuffled_labels: real images with permuted labels, chance on this "
+        "test set; transfer: starts from the domain encoder. Intervals: 95 % bootstrap over the test "
+        f"images; values are means over {first['settings'].get('seeds', '-')} training seeds (each seed's "
+        "value is in metrics.json). Gain: paired difference to real only on the same test images, "
+        "<span class='gain'>green</span> when its whole interval lies above 0.</p>"
+    )
+    return "<h2>Utility</h2>" + tables + note + f"<img src='{chart}' alt='AUROC per arm and regime'>"
+
+
+def _study_rows(regimes: dict[str, Any], test: str) -> list[list[str]]:
+    """Rows of the study table for the internal test set (``test == ""``) or an external one."""
+    rows = []
+    for regime, report in regimes.items():
+        label = html.escape(regime) + (f" ({report['subjects']} patients)" if "subjects" in report else "")
+        if "arms" not in report:
+            rows.append([label, fmt(report), "", "", "", "", ""])
+            continue
+        for arm, record in report["arms"].items():
+            scored = record["external"][test] if test and "external" in record else record
+            if "auroc" not in scored:
+                rows.append([label, html.escape(arm), fmt(scored), "", "", "", ""])
+                continue
+            gain = scored.get("vs_real", {}).get("auroc")
+            cell = fmt(gain) if gain else ""
+            if gain and gain["low"] > 0:
+                cell = f"<span class='gain'>{cell}</span>"
+            rows.append(
+                [
+                    label,
+                    html.escape(arm),
+                    fmt(scored["auroc"]),
+                    cell,
+                    fmt(scored["balanced_accuracy"]),
+                    fmt(scored.get("sensitivity_at_90_specificity")),
+                    fmt(record["n_train"]),
+                ]
+            )
+    return rows
 
 
 def json_ready(value: Any) -> Any:
