@@ -321,6 +321,50 @@ def cxr() -> str:
     return out + ("\n\n" + _table(["model", "target", "value", "result"], targets) if targets else "")
 
 
+UTILITY_TASKS = {
+    "pediatric": "pediatric (Kermany), 64 px",
+    "pediatric-28": "pediatric (Kermany), 28 px",
+    "adult": "adult (NIH), 64 px",
+}
+
+
+def _ci(record: dict[str, float] | None, signed: bool = False) -> str:
+    if not record:
+        return "-"
+    f = "+.3f" if signed else ".3f"
+    text = f"{record['value']:{f}} [{record['low']:{f}}, {record['high']:{f}}]"
+    return f"**{text}**" if signed and record["low"] > 0 else text
+
+
+def utility_cells(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Task x test x arm rows; per regime the mean AUROC over seeds [95 % CI over test
+    images] and the paired gain over real only (bold where its interval lies above 0)."""
+    regimes: list[str] = []
+    for report in results["tasks"].values():
+        regimes += [r for r in report.get("regimes", {}) if r not in regimes]
+    header = ["task", "test", "arm"] + [f"{r}: {m}" for r in regimes for m in ("AUROC", "vs real")]
+    rows = []
+    for task, report in results["tasks"].items():
+        blocks = report.get("regimes", {})
+        first = next(iter(blocks.values()), {})
+        tests = ["internal"] + list(first.get("external_counts", {}))
+        for test in tests:
+            for arm in first.get("arms", {}):
+                cells = []
+                for regime in regimes:
+                    r = blocks.get(regime, {}).get("arms", {}).get(arm, {})
+                    s = r if test == "internal" else r.get("external", {}).get(test, {})
+                    cells += [_ci(s.get("auroc")), _ci(s.get("vs_real", {}).get("auroc"), signed=True)]
+                rows.append([UTILITY_TASKS.get(task, task), test, arm] + cells)
+    return header, rows
+
+
+def utility_cxr() -> str:
+    """``benchmarks/utility_cxr.py``: pneumonia classifiers trained with and without
+    synthetic chest X-rays."""
+    return _table(*utility_cells(_load("utility_cxr.json")))
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "speed": speed,
     "distilled": distilled,
@@ -331,6 +375,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "watermark": watermark,
     "detector": detector,
     "cxr": cxr,
+    "utility-cxr": utility_cxr,
 }
 
 

@@ -15,9 +15,10 @@ Regimes: 100 %, 25 %, 10 % of the training patients (``subject_fraction``: per s
 finding, nested). No leak: the 100 % arms use the shipped cxr-128 LDM, trained on the
 corpus' training patients only (no test patient); the 25 % and 10 % arms use an LDM
 retrained on that regime's patients only (``configs/ldm-cxr-128.yaml`` with the regime's
-manifest, 2,000 steps instead of 3,000: 4-10x fewer images; stage ``generators``). The frozen VAE under every LDM is
-the shipped one, trained on all training patients: an autoencoder, no labels or text, but
-it did see patients outside the 25 % / 10 % regimes (said beside the results).
+manifest, 2,000 steps instead of 3,000: 4-10x fewer images; stage ``generators``). The
+frozen VAE under every LDM is the shipped one, trained on all training patients: an
+autoencoder, no labels or text, but it did see patients outside the 25 % / 10 % regimes
+(said beside the results).
 
 Synthetic images (stage ``synthetic``): per regime and task, twice the real training
 count, half normal and half pneumonia; each prompt is the caption of a training image of
@@ -30,6 +31,11 @@ real + classical augmentation (flips, rotation, zoom, gamma, contrast, noise); s
 only (1x); pretrain on all synthetic then fine-tune on real; shuffled labels (chance).
 AUROC, balanced accuracy, sensitivity at 90 % specificity, with 95 % bootstrap intervals
 over the test images and the paired difference to real-only.
+
+Attempts (stage ``attempts``, the smallest regime, 64-px tasks), what the literature says
+helps when synthetic images do not: only the minority class; guidance 2 instead of 4 (more
+diverse samples); only samples the real-only CNN of that regime reads as their prompt's
+class; 4 synthetic images per real one instead of 1-2.
 
 Training steps and learning rate: chosen on the validation split (stage ``tune``: real
 only, 100 % and 10 %, a small grid; the test split gives only the final figures).
@@ -77,7 +83,7 @@ TASKS = {
 CLASSES = ("normal", "pneumonia")
 SYNTHETIC_PER_REAL = 2  # generated per real training image; the arms take 1x and 2x of it
 REGIME_STEPS = 2000  # the shipped LDM took 3,000 on 4-10x the images
-STAGES = ("prepare", "generators", "synthetic", "tune", "study", "table")
+STAGES = ("prepare", "generators", "synthetic", "tune", "study", "attempts", "table")
 
 
 def training_records(manifest: Path) -> list[Record]:
@@ -136,51 +142,68 @@ def train_generators(args, console: Console) -> None:
         subprocess.run([sys.executable, "-m", "radsynth", "train", str(recipe), "--resume"], check=True)
 
 
-def synthetic_path(args, fraction: float, source: str) -> Path:
-    return args.work / f"synthetic-{round(fraction * 100)}-{source}.npz"
+def synthetic_path(args, fraction: float, source: str, variant: str = "") -> Path:
+    return args.work / f"synthetic-{round(fraction * 100)}-{source}{variant}.npz"
 
 
-def make_synthetic(args, console: Console) -> None:
-    """Twice the real count per regime and source, class-balanced, prompted with the
-    regime's own training captions of that class."""
+VARIANTS = {  # attempts (stage attempts): name -> (images per real image, guidance, seed offset)
+    "": (SYNTHETIC_PER_REAL, None, 0),
+    "-guidance2": (1, 2.0, 0),
+    "-more": (2, None, 500_000),
+}
+
+
+def make_synthetic(args, console: Console, variants: tuple[str, ...] = ("",), fractions=None) -> None:
+    """Per regime and source, class-balanced images prompted with the regime's own training
+    captions of each class: ``SYNTHETIC_PER_REAL`` per real image at the model's guidance
+    (the study's set), or an attempt's variant."""
     from radsynth.generate import load_pipeline
 
     records = training_records(args.manifest)
-    for fraction in args.fractions:
+    for fraction in fractions or args.fractions:
         keep = subject_fraction(records, fraction, args.seed)
         pipeline = None
         for source in sorted({s for s, _ in TASKS.values()}):
-            out = synthetic_path(args, fraction, source)
-            if out.is_file():
-                continue
-            pool = [r for r in records if r.subject in keep and r.source == source]
-            n = SYNTHETIC_PER_REAL * len(pool)
-            rng = np.random.default_rng(args.seed + round(fraction * 1000))
-            chosen = []
-            for k, finding in enumerate(CLASSES):
-                members = [r for r in pool if r.labels.get("finding") == finding]
-                count = n // len(CLASSES) + (k < n % len(CLASSES))
-                chosen += [members[i] for i in rng.integers(0, len(members), count)]
-            if pipeline is None:
-                pipeline = load_pipeline(generator(args, fraction), "ldm", device="cpu")
-            console.print(f"{regime_name(fraction)} {source}: generating {len(chosen)} images")
-            start, images = time.perf_counter(), []
-            for i in range(0, len(chosen), args.batch):
-                batch = chosen[i : i + args.batch]
-                seeds = [args.seed * 1_000_000 + i + j for j in range(len(batch))]
-                images.append(pipeline.sample([r.text for r in batch], seeds)[:, 0].float().numpy())
-            pixels = np.concatenate(images).astype(np.float16)
-            tmp = out.with_suffix(".partial.npz")
-            np.savez(
-                tmp,
-                images=pixels,
-                prompts=np.asarray([r.text for r in chosen]),
-                finding=np.asarray([r.labels["finding"] for r in chosen]),
-                model=np.asarray(str(generator(args, fraction))),
-                seconds=np.asarray(time.perf_counter() - start),
-            )
-            tmp.replace(out)
-            console.print(f"  {len(chosen) / (time.perf_counter() - start):.2f} img/s -> {out}")
+            for variant in variants:
+                out = synthetic_path(args, fraction, source, variant)
+                if out.is_file():
+                    continue
+                per_real, guidance, offset = VARIANTS[variant]
+                pool = [r for r in records if r.subject in keep and r.source == source]
+                chosen = prompts_for(pool, per_real * len(pool), args.seed + round(fraction * 1000) + offset)
+                if pipeline is None:
+                    pipeline = load_pipeline(generator(args, fraction), "ldm", device="cpu")
+                console.print(f"{regime_name(fraction)} {source}{variant}: generating {len(chosen)} images")
+                start, images = time.perf_counter(), []
+                for i in range(0, len(chosen), args.batch):
+                    batch = chosen[i : i + args.batch]
+                    seeds = [args.seed * 1_000_000 + offset + i + j for j in range(len(batch))]
+                    drawn = pipeline.sample([r.text for r in batch], seeds, guidance=guidance)
+                    images.append(drawn[:, 0].float().numpy())
+                tmp = out.with_suffix(".partial.npz")
+                np.savez(
+                    tmp,
+                    images=np.concatenate(images).astype(np.float16),
+                    prompts=np.asarray([r.text for r in chosen]),
+                    finding=np.asarray([r.labels["finding"] for r in chosen]),
+                    model=np.asarray(str(generator(args, fraction))),
+                    guidance=np.asarray(-1.0 if guidance is None else guidance),
+                    seconds=np.asarray(time.perf_counter() - start),
+                )
+                tmp.replace(out)
+                console.print(f"  {len(chosen) / (time.perf_counter() - start):.2f} img/s -> {out}")
+
+
+def prompts_for(pool: list[Record], n: int, seed: int) -> list[Record]:
+    """``n`` training records of ``pool`` (with replacement), half of each class: their
+    captions are the prompts, their findings the labels."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for k, finding in enumerate(CLASSES):
+        members = [r for r in pool if r.labels.get("finding") == finding]
+        count = n // len(CLASSES) + (k < n % len(CLASSES))
+        chosen += [members[i] for i in rng.integers(0, len(members), count)]
+    return chosen
 
 
 def real_set(args, split: str, source: str, size: int) -> ImageSet:
@@ -190,8 +213,8 @@ def real_set(args, split: str, source: str, size: int) -> ImageSet:
     return images.subset(keep).resized((size, size))
 
 
-def synthetic_set(args, fraction: float, source: str, size: int) -> ImageSet:
-    data = np.load(synthetic_path(args, fraction, source))
+def synthetic_set(args, fraction: float, source: str, size: int, variant: str = "") -> ImageSet:
+    data = np.load(synthetic_path(args, fraction, source, variant))
     prompts = tuple(str(p) for p in data["prompts"])
     n = len(prompts)
     images = ImageSet(
@@ -216,14 +239,14 @@ def medmnist_test() -> ImageSet:
     )
 
 
-def regimes(args, source: str, size: int) -> dict[str, tuple[ImageSet, ImageSet]]:
+def real_regimes(args, source: str, size: int) -> dict[float, ImageSet]:
+    """Each fraction's training images of ``source``: the patients its generator saw."""
     train = real_set(args, "train", source, size)
     records = training_records(args.manifest)
     out = {}
     for fraction in args.fractions:
         keep = subject_fraction(records, fraction, args.seed)
-        real = train.subset(np.asarray([g in keep for g in train.groups], bool))
-        out[regime_name(fraction)] = (real, synthetic_set(args, fraction, source, size))
+        out[fraction] = train.subset(np.asarray([g in keep for g in train.groups], bool))
     return out
 
 
@@ -252,12 +275,13 @@ def tune(args, console: Console) -> dict[str, Any]:
         source, size = TASKS[task]
         size = size or args.size
         val = real_set(args, "val", source, size)
-        for name, (train, _) in regimes(args, source, size).items():
-            if name not in (regime_name(max(args.fractions)), regime_name(min(args.fractions))):
+        for fraction, train in real_regimes(args, source, size).items():
+            if fraction not in (max(args.fractions), min(args.fractions)):
                 continue
+            name = regime_name(fraction)
             for steps in (150, 300, 600):
                 for lr in (3e-4, 1e-3):
-                    chosen = settings(args, steps=steps, lr=lr, arms=("real",), n_boot=20)
+                    chosen = settings(args, steps=steps, lr=lr, arms=("real",), seeds=1, n_boot=20)
                     report = utility(train, train.subset([]), val, chosen)
                     value = report["arms"]["real"]["auroc"]["value"]
                     out.setdefault(task, {}).setdefault(name, {})[f"steps={steps} lr={lr:g}"] = value
@@ -272,7 +296,10 @@ def study(args, task: str, console: Console) -> dict[str, Any]:
     external = {"PneumoniaMNIST test": medmnist_test()} if size == 28 else None
     start = time.perf_counter()
     report = utility_study(
-        regimes(args, source, size),
+        {
+            regime_name(f): (real, synthetic_set(args, f, source, size))
+            for f, real in real_regimes(args, source, size).items()
+        },
         test,
         settings(args),
         external=external,
@@ -284,8 +311,60 @@ def study(args, task: str, console: Console) -> dict[str, Any]:
     return report
 
 
+def attempts(args, task: str, console: Console) -> dict[str, Any]:
+    """At the smallest regime, each attempt's real + synthetic arm against real only and
+    the duplicates control (paired gains as in the study)."""
+    from radsynth.evaluate.utility import labelled, predict, train_classifier
+
+    source, size = TASKS[task]
+    size = size or args.size
+    fraction = min(args.fractions)
+    test = real_set(args, "test", source, size)
+    train = real_regimes(args, source, size)[fraction]
+    main = synthetic_set(args, fraction, source, size)
+    arms = ("real", "real+synthetic", "real+duplicates")
+    base = settings(args, arms=arms)
+    finding = np.asarray(main.attributes["finding"])
+    counts = {c: train.attributes["finding"].count(c) for c in CLASSES}
+    minority = min(counts, key=counts.get)
+    real = labelled(train, "finding", CLASSES)
+    reader = train_classifier(real, len(CLASSES), base)
+    agreed = predict(reader, main.images).argmax(1) == np.asarray([CLASSES.index(f) for f in finding])
+    more = synthetic_set(args, fraction, source, size, "-more")
+    variants = {
+        f"minority class only ({minority})": (main.subset(finding == minority), base),
+        "guidance 2 (1 per real image)": (synthetic_set(args, fraction, source, size, "-guidance2"), base),
+        "reader-agreed samples only": (main.subset(agreed), base),
+        "4 per real image": (
+            _joined(main, more),
+            settings(args, arms=("real", "real+synthetic x2", "real+duplicates"), synthetic_per_real=2.0),
+        ),
+    }
+    out: dict[str, Any] = {"regime": regime_name(fraction), "reader_agreed": float(agreed.mean())}
+    for name, (synthetic, chosen) in variants.items():
+        console.print(f"  {task} attempt: {name} ({len(synthetic)} synthetic images)")
+        out[name] = utility(train, synthetic, test, chosen)
+        out[name]["synthetic_images"] = len(synthetic)
+    return out
+
+
+def _joined(a: ImageSet, b: ImageSet) -> ImageSet:
+    return ImageSet(
+        a.name,
+        np.concatenate([a.images, b.images]),
+        a.texts + b.texts,
+        a.modalities + b.modalities,
+        {k: a.attributes[k] + b.attributes[k] for k in a.attributes},
+        a.groups + b.groups,
+    )
+
+
 def part_path(args, task: str) -> Path:
     return args.work / f"study-{task}.json"
+
+
+def attempt_path(args, task: str) -> Path:
+    return args.work / f"attempts-{task}.json"
 
 
 def assemble(args) -> dict[str, Any]:
@@ -295,8 +374,12 @@ def assemble(args) -> dict[str, Any]:
         if part_path(args, task).is_file():
             tasks[task] = json.loads(part_path(args, task).read_text())
     tuned = args.work / "tune.json"
+    tried = {
+        t: json.loads(attempt_path(args, t).read_text()) for t in TASKS if attempt_path(args, t).is_file()
+    }
     return {
         "tasks": tasks,
+        "attempts": tried,
         "tune": json.loads(tuned.read_text()) if tuned.is_file() else {},
         "settings": {
             "fractions": list(args.fractions),
@@ -408,6 +491,12 @@ def main(argv: list[str] | None = None) -> None:
         for task in args.tasks:
             report = json_ready(study(args, task, console))
             part_path(args, task).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if "attempts" in stages:
+        make_synthetic(args, console, ("-guidance2", "-more"), (min(args.fractions),))
+        for task in args.tasks:
+            if TASKS[task][1] is None:  # the 64-px tasks
+                report = json_ready(attempts(args, task, console))
+                attempt_path(args, task).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     if "table" in stages:
         results = json_ready(assemble(args))
         args.out.parent.mkdir(parents=True, exist_ok=True)
