@@ -68,6 +68,7 @@ from radsynth.evaluate.utility import STUDY_ARMS, UtilitySettings, regime_name, 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cxr import git_commit, machine  # noqa: E402  (what every benchmark records)
+from figures import utility_cells, utility_goal_cells  # noqa: E402  (the README's cells)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "utility_cxr.json"
@@ -83,6 +84,7 @@ TASKS = {
 CLASSES = ("normal", "pneumonia")
 SYNTHETIC_PER_REAL = 2  # generated per real training image; the arms take 1x and 2x of it
 REGIME_STEPS = 2000  # the shipped LDM took 3,000 on 4-10x the images
+TUNED_DEFAULT = (150, 1e-3)  # what stage tune chose (benchmarks/results/utility_cxr.json, "tune")
 STAGES = ("prepare", "generators", "synthetic", "tune", "study", "attempts", "table")
 
 
@@ -289,6 +291,22 @@ def tune(args, console: Console) -> dict[str, Any]:
     return out
 
 
+def chosen_on_val(path: Path) -> tuple[int, float]:
+    """The grid point with the highest mean validation AUROC over the tuned tasks and
+    regimes (``TUNED_DEFAULT`` before stage tune has run)."""
+    if not path.is_file():
+        return TUNED_DEFAULT
+    tuned = json.loads(path.read_text())
+    points: dict[str, list[float]] = {}
+    for regimes_ in tuned.values():
+        for grid in regimes_.values():
+            for point, value in grid.items():
+                points.setdefault(point, []).append(value)
+    best = max(points, key=lambda p: np.mean(points[p]))
+    steps, lr = (part.split("=")[1] for part in best.split())
+    return int(steps), float(lr)
+
+
 def study(args, task: str, console: Console) -> dict[str, Any]:
     source, size = TASKS[task]
     size = size or args.size
@@ -322,7 +340,7 @@ def attempts(args, task: str, console: Console) -> dict[str, Any]:
     test = real_set(args, "test", source, size)
     train = real_regimes(args, source, size)[fraction]
     main = synthetic_set(args, fraction, source, size)
-    arms = ("real", "real+synthetic", "real+duplicates")
+    arms = ("real", "real+duplicates", "real+synthetic")
     base = settings(args, arms=arms)
     finding = np.asarray(main.attributes["finding"])
     counts = {c: train.attributes["finding"].count(c) for c in CLASSES}
@@ -337,7 +355,7 @@ def attempts(args, task: str, console: Console) -> dict[str, Any]:
         "reader-agreed samples only": (main.subset(agreed), base),
         "4 per real image": (
             _joined(main, more),
-            settings(args, arms=("real", "real+synthetic x2", "real+duplicates"), synthetic_per_real=2.0),
+            settings(args, arms=arms, synthetic_per_real=4.0),
         ),
     }
     out: dict[str, Any] = {"regime": regime_name(fraction), "reader_agreed": float(agreed.mean())}
@@ -400,49 +418,19 @@ def assemble(args) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> Table:
-    """AUROC [95 % CI] per task, regime and arm, and the paired gain over real only."""
-    out = Table(
-        "task",
-        "test",
-        "regime",
-        "arm",
-        "AUROC [95 % CI]",
-        "vs real [95 % CI]",
-        "bal. acc.",
-        "sens@90%spec",
-        "n train",
-    )
-    for task, report in results["tasks"].items():
-        for regime, block in report.get("regimes", {}).items():
-            for arm, r in block.get("arms", {}).items():
-                tests = {"internal": r, **r.get("external", {})}
-                for test, s in tests.items():
-                    if "auroc" not in s:
-                        out.add_row(
-                            task,
-                            test,
-                            regime,
-                            arm,
-                            str(s.get("skipped", r.get("skipped", "-"))),
-                            "",
-                            "",
-                            "",
-                            "",
-                        )
-                        continue
-                    gain = s.get("vs_real", {}).get("auroc")
-                    out.add_row(
-                        task, test, regime, arm, _ci(s["auroc"]), _ci(gain, signed=True) if gain else "",
-                        f"{s['balanced_accuracy']['value']:.3f}",
-                        f"{s['sensitivity_at_90_specificity']['value']:.3f}",
-                        str(r.get("n_train", "")),
-                    )  # fmt: skip
-    return out
-
-
-def _ci(record: dict[str, float], signed: bool = False) -> str:
-    f = "+.3f" if signed else ".3f"
-    return f"{record['value']:{f}} [{record['low']:{f}}, {record['high']:{f}}]"
+    """The README's tables: AUROC and the gain over real only per task, test, arm and
+    regime; then the goal at the smallest regime, attempts included."""
+    header, rows = utility_cells(results)
+    out = Table(*header, title="Pneumonia classifiers with and without synthetic chest X-rays (AUROC)")
+    for row in rows:
+        out.add_row(*row)
+    goal = Table("task", "test", "regime", "arm", "vs real only", "vs duplicates", "goal", title="Goal")
+    for row in utility_goal_cells(results):
+        goal.add_row(*row)
+    grid = Table.grid()
+    grid.add_row(out)
+    grid.add_row(goal)
+    return grid
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -487,6 +475,9 @@ def main(argv: list[str] | None = None) -> None:
         make_synthetic(args, console)
     if "tune" in stages:
         (args.work / "tune.json").write_text(json.dumps(tune(args, console), indent=2) + "\n")
+    if args.steps is None or args.lr is None:
+        steps, lr = chosen_on_val(args.work / "tune.json")
+        args.steps, args.lr = args.steps or steps, args.lr or lr
     if "study" in stages:
         for task in args.tasks:
             report = json_ready(study(args, task, console))

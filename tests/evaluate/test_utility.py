@@ -146,9 +146,9 @@ def test_the_paired_gain_is_zero_for_the_same_runs_and_above_zero_for_a_better_a
     good = [
         np.stack([1 - p, p], 1) for p in (np.clip(labels + rng.normal(0, 0.6, 200), 0, 1) for _ in range(3))
     ]
-    same = scores(labels, noisy, n_boot=200, seed=0, baseline=noisy)
+    same = scores(labels, noisy, n_boot=200, seed=0, baselines={"real": noisy})
     assert same["vs_real"]["auroc"] == {"value": 0.0, "low": 0.0, "high": 0.0}
-    better = scores(labels, good, n_boot=200, seed=0, baseline=noisy)
+    better = scores(labels, good, n_boot=200, seed=0, baselines={"real": noisy})
     assert better["vs_real"]["auroc"]["low"] > 0.1
     assert better["auroc"]["value"] == pytest.approx(np.mean(better["per_seed"]["auroc"]))
     assert len(better["per_seed"]["sensitivity_at_90_specificity"]) == 3
@@ -176,6 +176,7 @@ def test_a_study_runs_every_arm_in_every_regime_on_what_each_arm_says(marked):
         assert counts["real+synthetic x2"] == 3 * real and counts["synthetic"] == real
         assert arms["pretrain:synthetic"]["n_train"] == real + len(synthetic)
         assert "vs_real" not in arms["real"] and len(arms["real"]["per_seed"]["auroc"]) == 2
+        assert "vs_duplicates" in arms["real+synthetic"] and "vs_duplicates" not in arms["real+augmentation"]
         assert arms["real"]["auroc"]["value"] > 0.85  # the checkerboard is learned
         assert arms["real"]["external"]["other"]["auroc"] == arms["real"]["auroc"]  # same images
         # chance is worse than learning it, and the paired interval says so

@@ -52,11 +52,11 @@ from radsynth.train.tasks.classifier import appearance_augment
 
 ARMS = ("real", "synthetic", "real+synthetic", "shuffled_labels")
 TRANSFER_ARMS = ("real", "synthetic", "real+synthetic")
-STUDY_ARMS = (
+STUDY_ARMS = (  # the controls first: every later arm is compared with them
     "real",
+    "real+duplicates",
     "real+synthetic",
     "real+synthetic x2",
-    "real+duplicates",
     "real+augmentation",
     "synthetic",
     "pretrain:synthetic",
@@ -250,16 +250,16 @@ def scores(
     runs: list[np.ndarray],
     n_boot: int,
     seed: int,
-    baseline: list[np.ndarray] | None = None,
+    baselines: Mapping[str, list[np.ndarray]] | None = None,
 ) -> dict[str, Any]:
     """Each metric as the mean over training runs (``runs``: one (N, classes) probability
     array per seed) with its bootstrap interval over the test images, each run's value, and,
-    given ``baseline`` runs on the same images, the paired difference (this arm minus the
-    baseline, one resampling for both) with its interval."""
+    for each of ``baselines`` (``{"real": runs}``: another arm's runs on the same images),
+    the paired difference ``vs_<name>`` (this arm minus that one, one resampling for both)
+    with its interval."""
     index = np.arange(len(labels))
-    out: dict[str, Any] = {"per_seed": {}}
-    if baseline is not None:
-        out["vs_real"] = {}
+    baselines = dict(baselines or {})
+    out: dict[str, Any] = {"per_seed": {}, **{f"vs_{key}": {} for key in baselines}}
     for name, fn in metric_functions(runs[0].shape[1]).items():
 
         def mean(i, probs=runs, fn=fn):
@@ -267,12 +267,12 @@ def scores(
 
         out[name] = bootstrap_ci(mean, [index], n_boot=n_boot, seed=seed)
         out["per_seed"][name] = [fn(labels, p) for p in runs]
-        if baseline is not None:
+        for key, base in baselines.items():
 
-            def gain(i, fn=fn, mean=mean):
-                return mean(i) - float(np.mean([fn(labels[i], p[i]) for p in baseline]))
+            def gain(i, fn=fn, mean=mean, base=base):
+                return mean(i) - float(np.mean([fn(labels[i], p[i]) for p in base]))
 
-            out["vs_real"][name] = bootstrap_ci(gain, [index], n_boot=n_boot, seed=seed)
+            out[f"vs_{key}"][name] = bootstrap_ci(gain, [index], n_boot=n_boot, seed=seed)
     return out
 
 
@@ -416,8 +416,9 @@ def _arm(
     name: str,
     predictions: dict[str, dict[str, list[np.ndarray]]],
 ) -> dict[str, Any]:
-    """Train one arm's CNNs (one per seed) and score them on every test set, against the
-    real-only arm's runs on the same images when those ran first."""
+    """Train one arm's CNNs (one per seed) and score them on every test set, paired with
+    the real-only arm's runs on the same images (and, for an arm with synthetic images, the
+    duplicates control's) when those ran first."""
     _require_classes(plan.data, classes, MIN_PER_CLASS_TRAIN, f"utility arm {name}")
     if plan.pretrain is not None:
         _require_classes(plan.pretrain, classes, MIN_PER_CLASS_TRAIN, f"utility arm {name} (pretraining)")
@@ -431,12 +432,15 @@ def _arm(
         for test, data in tests.items():
             runs[test].append(predict(net, data.images))
     predictions[name] = runs
-    baseline = predictions.get("real" if encoder is None else "transfer:real")
-    if baseline is predictions[name]:
-        baseline = None
+    prefix = "" if encoder is None else "transfer:"
+    against = {"real": f"{prefix}real"}
+    if "synthetic" in name:  # does a synthetic image beat one more copy of a real one?
+        against["duplicates"] = f"{prefix}real+duplicates"
+    baselines = {key: predictions[arm] for key, arm in against.items() if arm in predictions and arm != name}
     out: dict[str, Any] = {}
     for test, data in tests.items():
-        scored = scores(data.labels, runs[test], settings.n_boot, settings.seed, baseline and baseline[test])
+        base = {key: runs_[test] for key, runs_ in baselines.items()}
+        scored = scores(data.labels, runs[test], settings.n_boot, settings.seed, base)
         if test:
             out.setdefault("external", {})[test] = scored
         else:
