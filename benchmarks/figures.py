@@ -336,12 +336,24 @@ def _ci(record: dict[str, float] | None, signed: bool = False) -> str:
     return f"**{text}**" if signed and record["low"] > 0 else text
 
 
+def _share_of(regime: str) -> float:
+    """Largest regime first: ``"100 %"`` -> -100 (JSON keeps keys sorted as text)."""
+    return -float(regime.split()[0])
+
+
+def _in_study_order(arms: dict[str, Any]) -> list[str]:
+    from radsynth.evaluate.utility import STUDY_ARMS
+
+    order = {name: k for k, name in enumerate(STUDY_ARMS)}
+    return sorted(arms, key=lambda name: (order.get(name, len(order)), name))
+
+
 def utility_cells(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """Task x test x arm rows; per regime the mean AUROC over seeds [95 % CI over test
     images] and the paired gain over real only (bold where its interval lies above 0)."""
-    regimes: list[str] = []
-    for report in results["tasks"].values():
-        regimes += [r for r in report.get("regimes", {}) if r not in regimes]
+    regimes = sorted(
+        {r for report in results["tasks"].values() for r in report.get("regimes", {})}, key=_share_of
+    )
     header = ["task", "test", "arm"] + [f"{r}: {m}" for r in regimes for m in ("AUROC", "vs real")]
     rows = []
     for task, report in results["tasks"].items():
@@ -349,7 +361,7 @@ def utility_cells(results: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         first = next(iter(blocks.values()), {})
         tests = ["internal"] + list(first.get("external_counts", {}))
         for test in tests:
-            for arm in first.get("arms", {}):
+            for arm in _in_study_order(first.get("arms", {})):
                 cells = []
                 for regime in regimes:
                     r = blocks.get(regime, {}).get("arms", {}).get(arm, {})
@@ -378,12 +390,13 @@ def utility_goal_cells(results: dict[str, Any]) -> list[list[str]]:
         regimes = report.get("regimes", {})
         if not regimes:
             continue
-        smallest = list(regimes)[-1]
+        smallest = sorted(regimes, key=_share_of)[-1]
         block = regimes[smallest]
         for test in ["internal"] + list(block.get("external_counts", {})):
-            for name, arm in block.get("arms", {}).items():
+            for name in _in_study_order(block.get("arms", {})):
+                arm = block["arms"][name]
                 s = arm if test == "internal" else arm.get("external", {}).get(test, {})
-                if "vs_duplicates" not in s:
+                if "vs_duplicates" not in s or name == "synthetic":  # real + synthetic arms only
                     continue
                 rows.append(
                     [UTILITY_TASKS.get(task, task), test, smallest, name]

@@ -67,13 +67,17 @@ def test_one_command_writes_the_report_and_the_metrics(generated, demo_manifest,
     attack = metrics["membership"]  # the shipped VAE's own training slices vs unseen subjects
     assert attack["members"] == attack["non_members"] == 12
     assert attack["vae_reconstruction"]["value"] > 0.65 and attack["vae_reconstruction"]["low"] > 0.5
-    assert set(metrics["utility"]["arms"]) >= {
+    regimes = metrics["utility"]["regimes"]  # the study: every subject, 25 % and 10 % of them
+    assert set(regimes) == {"100 %", "25 %", "10 %"}
+    assert set(regimes["100 %"]["arms"]) >= {
         "real",
+        "real+duplicates",
         "synthetic",
         "real+synthetic",
         "shuffled_labels",
         "transfer:real",
     }
+    assert "vs_real" in regimes["100 %"]["arms"]["real+synthetic"]
     assert metrics["adherence"]["synthetic"]["modality"]["n"] == 12
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 6  # charts, grids, closest pairs
@@ -111,6 +115,7 @@ def test_training_copies_as_the_synthetic_set_are_flagged_entirely(
         (("--real-split", "nope"), "real set is empty (splits nope)"),
         (("--copy-threshold", "1.5"), "--copy-threshold must be in (0, 1]"),
         (("--utility-within", "anatomy"), "--utility-within expects NAME=VALUE, got 'anatomy'"),
+        (("--utility-regimes", "1,2"), "--utility-regimes expects fractions in (0, 1]"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(generated, demo_manifest, tmp_path, capsys, args, message):
