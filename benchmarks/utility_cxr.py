@@ -448,9 +448,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--arms", nargs="+", default=STUDY_ARMS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
-        "--steps", type=int, default=300, help="training steps per arm (chosen on val: stage tune)"
+        "--steps", type=int, help="training steps per arm (default: chosen on val, stage tune)"
     )
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, help="Adam's learning rate (default: chosen on val, stage tune)")
     parser.add_argument("--size", type=int, default=64, help="classifier input size for the internal tasks")
     parser.add_argument("--batch", type=int, default=16, help="generation batch")
     parser.add_argument("--n-boot", type=int, default=1000)
