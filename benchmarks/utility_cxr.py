@@ -134,6 +134,11 @@ def generator(args, fraction: float) -> str | Path:
     return "cxr-128" if fraction == 1.0 else generator_run(args, fraction) / "model"
 
 
+def resumable(args, fraction: float) -> bool:
+    """A run folder with checkpoints (``--resume`` refuses one without)."""
+    return any((generator_run(args, fraction) / "checkpoints").glob("step-*"))
+
+
 def train_generators(args, console: Console) -> None:
     """``radsynth train`` each regime's recipe whose model is missing (resumes)."""
     for fraction in args.fractions:
@@ -141,7 +146,10 @@ def train_generators(args, console: Console) -> None:
             continue
         recipe = args.work / f"ldm-regime-{round(fraction * 100)}.yaml"
         console.print(f"training the {regime_name(fraction)} LDM: radsynth train {recipe}")
-        subprocess.run([sys.executable, "-m", "radsynth", "train", str(recipe), "--resume"], check=True)
+        cli = Path(sys.executable).with_name("radsynth")  # the console script beside this Python
+        subprocess.run(
+            [str(cli), "train", str(recipe)] + (["--resume"] if resumable(args, fraction) else []), check=True
+        )
 
 
 def synthetic_path(args, fraction: float, source: str, variant: str = "") -> Path:

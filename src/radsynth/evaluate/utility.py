@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from radsynth.data.splits import fraction_of_subjects
+from radsynth.errors import InvalidInput
 from radsynth.evaluate.features import DomainReader
 from radsynth.evaluate.membership import auroc
 from radsynth.evaluate.sets import ImageSet, require
@@ -98,8 +99,6 @@ class UtilitySettings:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.arms) - KNOWN_ARMS)
         if unknown:
-            from radsynth.errors import InvalidInput
-
             raise InvalidInput(f"unknown utility arms {unknown}; known: {', '.join(sorted(KNOWN_ARMS))}")
 
 
