@@ -1,14 +1,20 @@
 """Deepfake-defence figures: the watermark under attack, false alarms on real images, the
-detector per generator (and on a generator it never saw), and verify's throughput.
+detector on real sources and generators it never saw, verify on real DICOM files from
+elsewhere, and verify's throughput.
 
-    .venv/bin/python benchmarks/provenance.py            # prints tables, writes JSON
-    .venv/bin/python benchmarks/provenance.py --quick    # 120 hosts instead of all
+    .venv/bin/python benchmarks/provenance.py                  # every part: tables + JSON
+    .venv/bin/python benchmarks/provenance.py --part detector  # one part (others kept)
+    .venv/bin/python benchmarks/provenance.py --quick          # 120 hosts instead of all
 
-Watermark hosts: every real demo slice (64 px, the watermark's smallest size) and the
-held-out LDM images of the detector set, each marked with a random payload. Attacks are
-applied to the marked pixels with the file's metadata gone (the mark is all that is left).
-The detector figures come from two runs of ``radsynth detect train`` (all generators, and
-``--train-on gan,vae``), read back from their cards and re-scored here on marked images.
+Watermark hosts: every real demo slice (64 px, the watermark's smallest size) and 120
+outputs of the demo LDM from held-out captions (20 x 6), each marked with a random
+payload. Attacks are applied to the marked pixels with the file's metadata gone (the mark
+is all that is left). The detector figures are those ``radsynth detect train`` wrote into
+the shipped detector's card (leave one source out, leave one generator out, the test
+split at the calibrated threshold), with the LDM hosts re-scored marked and unmarked.
+``verify_real_files``: every file of ``../shared/data/dicom_samples`` and of pydicom's
+own test files through ``verify`` with the detector on: verdicts, and why the detector
+was not asked where it was not.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import json
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,15 +34,16 @@ from PIL import Image as PILImage
 from rich.console import Console
 from rich.table import Table
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.data.manifest import load_manifest, read_unit_image, resolve_manifest
-from radsynth.io import Image, read_image, write_dicom, write_png
+from radsynth.generate import load_pipeline
+from radsynth.io import Image, read_image, write_dicom, write_png, write_text_atomic
 from radsynth.provenance import Payload, detect, embed
 from radsynth.provenance.detector import SyntheticDetector, auroc
 from radsynth.provenance.verify import AuditIndex, verify_paths
 
 RESULTS = Path(__file__).parent / "results" / "provenance.json"
-DETECTOR_SET = Path("runs/detector-set/manifest.jsonl")
-CROSS_DETECTOR = Path("runs/detector-gan-vae/model")
+PARTS = ("watermark", "detector", "verify_real_files", "verify")
 
 
 def _resize(a: np.ndarray, factor: float) -> np.ndarray:
@@ -116,24 +124,66 @@ def watermark_figures(hosts: list[np.ndarray], seed: int) -> dict:
     }
 
 
-def detector_figures(quick: bool) -> dict:
+def ldm_hosts(n_captions: int = 20, per_caption: int = 6) -> list[np.ndarray]:
+    """Demo LDM outputs (unmarked, in [0, 1]) from held-out captions (val + test subjects)."""
+    records = load_manifest(resolve_manifest("demo:64"))
+    captions = sorted({r.text for r in records if r.split != "train"})
+    picks = np.random.default_rng(0).choice(len(captions), n_captions, replace=False)
+    pipeline = load_pipeline(DEFAULT_FAMILY, "ldm")
+    images = [
+        im for k, i in enumerate(picks) for im in pipeline.generate(captions[i], n=per_caption, seed=1000 * k)
+    ]
+    return [np.clip(im.array, 0, 1).astype(np.float64) for im in images]
+
+
+def detector_figures(ldm: list[np.ndarray], real: list[np.ndarray]) -> dict:
+    """The shipped card's calibration and test figures, and whether marking changes a score."""
     shipped = SyntheticDetector.load()
-    out = {"shipped": shipped.card.metrics.get("held_out")}
-    if CROSS_DETECTOR.is_dir():
-        out["trained_on_gan_vae"] = SyntheticDetector.load(CROSS_DETECTOR).card.metrics["held_out"]
-    records = [r for r in load_manifest(DETECTOR_SET) if r.split == "test"]
-    real = [read_unit_image(r.resolve(DETECTOR_SET)) for r in records if r.labels["generator"] == "real"]
-    ldm = [read_unit_image(r.resolve(DETECTOR_SET)) for r in records if r.labels["generator"] == "ldm"]
+    metrics = shipped.card.metrics
     rng = np.random.default_rng(1)
     marked = [embed(a, Payload.of("ldm-demo-64", uuid.UUID(int=int(rng.integers(2**63))).hex)) for a in ldm]
     real_scores = shipped.score(real)
-    out["ldm_marked_vs_unmarked"] = {
-        "auroc_unmarked": auroc(shipped.score(ldm), real_scores),
-        "auroc_marked": auroc(shipped.score(marked), real_scores),
-        "auroc_marked_jpeg90": auroc(shipped.score([_jpeg(m, 90) for m in marked]), real_scores),
+    return {
+        "model": shipped.model_id,
+        "threshold": shipped.threshold,
+        "real_sources": shipped.card.task_info.get("real_sources"),
+        "generators": shipped.card.task_info.get("generators"),
+        "calibration": metrics.get("calibration"),
+        "test_split": metrics.get("held_out"),
+        "ldm_marked_vs_unmarked": {
+            "auroc_unmarked": auroc(shipped.score(ldm), real_scores),
+            "auroc_marked": auroc(shipped.score(marked), real_scores),
+            "auroc_marked_jpeg90": auroc(shipped.score([_jpeg(m, 90) for m in marked]), real_scores),
+            "real_n": len(real),
+        },
     }
-    out["real_flagged_at_threshold"] = float(np.mean(real_scores >= shipped.threshold))
-    return out
+
+
+def verify_real_files() -> dict:
+    """Every file of the shared DICOM samples and of pydicom's test files through verify."""
+    import pydicom
+
+    from radsynth.data.cxr import default_root
+
+    folders = [default_root() / "dicom_samples", Path(pydicom.__file__).parent / "data" / "test_files"]
+    files = sorted(p for folder in folders for p in folder.rglob("*") if p.is_file() and p.suffix != ".md")
+    verdicts = verify_paths(files, detector=SyntheticDetector.load(), audit=AuditIndex())
+    counts = Counter(v.verdict for v in verdicts)
+    not_asked = Counter(
+        str(v.evidence["detector"]["reason"]).split(":")[0]
+        for v in verdicts
+        if v.evidence.get("detector") and not v.evidence["detector"]["applies"]
+    )
+    asked = [v for v in verdicts if v.evidence.get("detector", {}).get("applies")]
+    return {
+        "files": len(files),
+        "verdicts": dict(sorted(counts.items())),
+        "detector_asked": len(asked),
+        "detector_not_asked": dict(not_asked.most_common()),
+        "suspect": {Path(v.file).name: v.evidence["detector"]["p_synthetic"] for v in asked if v.suspect},
+        "largest_p_real": max((v.evidence["detector"]["p_synthetic"] for v in asked), default=None),
+        "synthetic_marked": sorted(Path(v.file).name for v in verdicts if v.verdict == "synthetic-marked"),
+    }
 
 
 def verify_throughput(hosts: list[np.ndarray], n: int) -> dict:
@@ -152,26 +202,29 @@ def verify_throughput(hosts: list[np.ndarray], n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="120 real hosts (a smoke run)")
+    parser.add_argument("--part", choices=PARTS, action="append", help="only these parts (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    parts = args.part or list(PARTS)
     manifest = resolve_manifest("demo:64")
     records = load_manifest(manifest)
     if args.quick:
         records = [records[i] for i in np.linspace(0, len(records) - 1, 120).astype(int)]
     real = [read_unit_image(r.resolve(manifest)).astype(np.float64) for r in records]
-    ldm = [
-        read_unit_image(r.resolve(DETECTOR_SET)).astype(np.float64)
-        for r in load_manifest(DETECTOR_SET)
-        if r.split == "test" and r.labels["generator"] == "ldm"
-    ]
-    figures = {
-        "watermark_real_slices": watermark_figures(real, args.seed),
-        "watermark_ldm_outputs": watermark_figures(ldm, args.seed),
-        "detector": detector_figures(args.quick),
-        "verify": verify_throughput(real, 60 if args.quick else 200),
-    }
+    figures = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    ldm = ldm_hosts() if {"watermark", "detector"} & set(parts) else []
+    if "watermark" in parts:
+        figures["watermark_real_slices"] = watermark_figures(real, args.seed)
+        figures["watermark_ldm_outputs"] = watermark_figures(ldm, args.seed)
+    if "detector" in parts:
+        held_out = [a for a, r in zip(real, records, strict=True) if r.split != "train"]
+        figures["detector"] = detector_figures(ldm, held_out)
+    if "verify_real_files" in parts:
+        figures["verify_real_files"] = verify_real_files()
+    if "verify" in parts:
+        figures["verify"] = verify_throughput(real, 60 if args.quick else 200)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
+    write_text_atomic(RESULTS, json.dumps(figures, indent=2) + "\n")
     _print(figures)
 
 
@@ -203,20 +256,24 @@ def _print(figures: dict) -> None:
         ],
     )
     console.print(table)
-    det = figures["detector"]
-    table = Table(title="detector: held-out AUROC")
-    table.add_column("trained on")
-    for name in ("ldm", "gan", "vae"):
-        table.add_column(name)
-    for label, key in (("ldm + gan + vae", "shipped"), ("gan + vae", "trained_on_gan_vae")):
-        if det.get(key):
-            table.add_row(
-                label, *[f"{det[key]['per_generator'][g]['auroc']:.3f}" for g in ("ldm", "gan", "vae")]
-            )
+    det = figures.get("detector", {})
+    calibration = det.get("calibration") or {}
+    table = Table(title=f"detector: each real source left out once (threshold {det.get('threshold')})")
+    for column in ("left out", "images", "FPR at threshold", "AUROC vs synthetic", "largest P"):
+        table.add_column(column)
+    for name, row in (calibration.get("leave_one_source_out") or {}).items():
+        table.add_row(name, str(row["n"]), f"{row['fpr']:.1%}", f"{row['auroc']:.3f}", f"{row['max_p']:.4f}")
+    for name, row in (calibration.get("leave_one_generator_out") or {}).items():
+        table.add_row(
+            f"generator {name}", str(row["n"]), f"caught {row['caught']:.1%}", f"{row['auroc']:.3f}", ""
+        )
     console.print(table)
-    console.print(f"LDM AUROC unmarked / marked / marked+JPEG90: {det['ldm_marked_vs_unmarked']}")
-    console.print(f"real held-out slices flagged at the threshold: {det['real_flagged_at_threshold']:.1%}")
-    console.print(f"verify throughput (files/s): {figures['verify']['files_per_s']}")
+    if det.get("ldm_marked_vs_unmarked"):
+        console.print(f"LDM AUROC unmarked / marked / marked+JPEG90: {det['ldm_marked_vs_unmarked']}")
+    if figures.get("verify_real_files"):
+        console.print(f"verify on real DICOM files from elsewhere: {figures['verify_real_files']}")
+    if figures.get("verify"):
+        console.print(f"verify throughput (files/s): {figures['verify']['files_per_s']}")
 
 
 if __name__ == "__main__":

@@ -111,6 +111,31 @@ def test_a_pipeline_draws_the_same_images_from_traces_as_from_the_eager_networks
     np.testing.assert_allclose(*images, atol=1e-5)  # README: at most 3.9e-6, images in [0, 1]
 
 
+@pytest.mark.parametrize("kind", ["vae", "gan"])
+def test_bf16_traces_compute_what_the_eager_networks_compute_under_bf16_autocast(cache, kind):
+    """A trace made under autocast records autocast's casts: where ``auto`` means bf16 the
+    pipeline keeps its fast start (no MONAI import) and its networks' exact outputs."""
+    folder = shipped(kind)
+    card = next(m for m in EXPORTED if m.kind == kind).card()
+    export_inference(folder, precisions=("fp32", "bf16"))
+    names = inference_networks(card)
+    assert set(json.loads((trace_folder(folder) / MANIFEST).read_text())) == {
+        *names,
+        *(f"{n}@bf16" for n in names),
+    }
+    traces, eager = load_exported(folder, card, "bf16"), _eager(folder, card)
+    for name, trace in traces.items():
+        for batch in (1, 3):
+            inputs = example_inputs(name, card, batch)
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                got, want = _call(name, trace, inputs), _call(name, eager[name], inputs)
+            assert got.dtype == want.dtype == torch.bfloat16
+            torch.testing.assert_close(got, want, atol=0, rtol=0)
+    pipeline = GenerationPipeline.from_checkpoint(folder, device="cpu", precision="bf16")
+    network = pipeline.generator.vae if kind == "vae" else pipeline.generator.net
+    assert type(network).__module__ == "radsynth.models.export"  # the bf16 trace, not MONAI's network
+
+
 def test_traces_are_kept_per_checkpoint_folder_outside_it(cache, vae):
     shipped = next(m for m in EXPORTED if m.kind == "vae")
     assert trace_folder(vae) != trace_folder(shipped.folder)  # same weights, other folder: not shared

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from radsynth import DEFAULT_FAMILY
 from radsynth.errors import InvalidInput
 
 app = typer.Typer(
@@ -26,57 +25,109 @@ def _names(text: str | None) -> list[str] | None:
 def train(
     out: Annotated[
         Path, typer.Option("-o", "--out", help="Run folder; the model lands in OUT/model.")
-    ] = Path("runs/detector-demo-64"),
+    ] = Path("runs/detector"),
     data: Annotated[
         Path, typer.Option("--data", help="Folder for the real + synthetic training set (reused).")
     ] = Path("runs/detector-set"),
-    manifest: Annotated[
-        str, typer.Option("--manifest", help="Real corpus (manifest or demo:<size>).")
-    ] = "demo:64",
-    weights: Annotated[
-        str, typer.Option("--weights", help="Generator family drawing the synthetic set.")
-    ] = DEFAULT_FAMILY,
-    generators: Annotated[
-        str, typer.Option("--generators", help="Generators in the set (comma list of ldm, gan, vae).")
-    ] = "ldm,gan,vae",
-    train_on: Annotated[
-        str | None,
-        typer.Option("--train-on", help="Train on these generators only (e.g. gan,vae); test on all."),
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="The shared data folder (default: found beside the repository)."),
     ] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Training steps (default 600).")] = None,
+    hold_out_generators: Annotated[
+        str,
+        typer.Option(
+            "--hold-out-generators", help="Generators each left out once in calibration (comma list)."
+        ),
+    ] = "cxr-ldm,translate-mr2ct",
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate/--no-calibrate", help="Leave-one-source-out threshold (one run per source)."
+        ),
+    ] = True,
+    view: Annotated[
+        str,
+        typer.Option(
+            "--view", help="Network input: residual (fine texture, default) or image (whole picture)."
+        ),
+    ] = "residual",
+    steps: Annotated[
+        int | None, typer.Option("--steps", help="Training steps per run (default 3000).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """Build the training set (real slices + each generator's images, held-out subjects
-    and captions for testing), train, and report held-out AUROC per generator."""
+    """Build the set (every real source against every generator, see
+    radsynth.generate.detector_set), calibrate the threshold by leaving each real source
+    out in turn (the worst unseen source at or under 1 % false positives), then train on
+    everything and write the threshold and the calibration into the card."""
     from rich.progress import Progress
 
-    from radsynth.generate.detector_set import DetectorSetSpec, build_detector_set
-    from radsynth.provenance.detector import train_detector
+    from radsynth.generate.detector_set import REAL_SOURCES, DetectorSetSpec, build_detector_set
+    from radsynth.provenance.detector import calibrate_detector, record_calibration, train_detector
 
-    spec = DetectorSetSpec(
-        manifest=manifest, weights=weights, generators=tuple(_names(generators) or ()), seed=seed
-    )
-    chosen = _names(train_on)
-    if chosen and not set(chosen) <= set(spec.generators):
-        raise InvalidInput(f"--train-on {chosen} must be among --generators {list(spec.generators)}")
+    spec = DetectorSetSpec(root=str(root or ""), seed=seed)
+    held_generators = _names(hold_out_generators) or []
+    unknown = set(held_generators) - set(spec.chosen_generators)
+    if unknown:
+        raise InvalidInput(
+            f"--hold-out-generators {sorted(unknown)} must be among {list(spec.chosen_generators)}"
+        )
     with Progress(console=Console(stderr=True)) as bar:
-        task = bar.add_task("synthetic set", total=None)
+        task = bar.add_task("detector set", total=None)
 
         def step(what: str, done: int, total: int) -> None:
-            bar.update(task, description=f"drawing {what}", completed=done, total=total)
+            bar.update(task, description=what, completed=done, total=total)
 
         set_manifest = build_detector_set(data, spec, on_progress=step)
+        calibration = None
+        if calibrate:
+            trainable = [s for s in spec.sources if not REAL_SOURCES[s].test_only]
+            done: list[str] = []
+
+            def ran(name: str) -> None:
+                done.append(name)
+                step(f"calibration: without {name}", len(done), len(trainable) + len(held_generators))
+
+            calibration = calibrate_detector(
+                set_manifest,
+                out / "calibration",
+                sources=trainable,
+                generators=held_generators,
+                view=view,
+                steps=steps,
+                seed=seed,
+                on_run=ran,
+            )
+    threshold = calibration["threshold"] if calibration else None
     folder, figures = train_detector(
-        set_manifest, out, generators=chosen, steps=steps, seed=seed, progress=True
+        set_manifest, out, view=view, steps=steps, seed=seed, threshold=threshold, progress=True
     )
-    table = Table(title=f"held-out AUROC ({folder})")
-    table.add_column("generator")
-    table.add_column("AUROC")
-    table.add_column("images")
+    if calibration:
+        record_calibration(folder, calibration)
+    _print_figures(folder, figures, calibration)
+
+
+def _print_figures(folder: Path, figures: dict, calibration: dict | None) -> None:
+    console = Console()
+    if calibration:
+        table = Table(title=f"left out in training: threshold {calibration['threshold']:.4f}")
+        for column in ("left out", "images", "FPR at threshold", "AUROC", "largest P"):
+            table.add_column(column)
+        for name, row in calibration["leave_one_source_out"].items():
+            table.add_row(
+                name, str(row["n"]), f"{row['fpr']:.1%}", f"{row['auroc']:.3f}", f"{row['max_p']:.3f}"
+            )
+        for name, row in calibration["leave_one_generator_out"].items():
+            table.add_row(name, str(row["n"]), f"caught {row['caught']:.1%}", f"{row['auroc']:.3f}", "")
+        console.print(table)
+    table = Table(title=f"held-out test split ({folder})")
+    for column in ("origin", "images", "at threshold", "AUROC"):
+        table.add_column(column)
+    for name, row in figures["per_source"].items():
+        table.add_row(name, str(row["n"]), f"FPR {row['fpr']:.1%}", f"{row['auroc']:.3f}")
     for name, row in figures["per_generator"].items():
-        table.add_row(name, f"{row['auroc']:.3f}", str(row["n"]))
-    table.add_row("all", f"{figures['auroc']:.3f}", f"{figures['real_n']} real")
-    Console().print(table)
+        table.add_row(name, str(row["n"]), f"caught {row['caught']:.1%}", f"{row['auroc']:.3f}")
+    console.print(table)
 
 
 @app.command()

@@ -4,11 +4,14 @@ every other use stay on the eager MONAI networks, which the exports are tested a
 
 A checkpoint may have one TorchScript trace per network that inference runs (an LDM's
 UNet, its distilled UNet and its VAE decoder; a GAN's generator; a VAE's decoder; a
-classifier, detector or translator), traced in float32 on the CPU with MONAI's fused
-attention (the path a pipeline takes by default), beside ``export.json`` = ``{name:
-{"file", "weights", "sha256", "torch"}}``: the weights file each trace was made from, its
-hash and the torch that traced it, so a retrained checkpoint or another torch never runs a
-stale trace (its loader falls back to the eager networks: slower start, same images).
+classifier, detector or translator), traced on the CPU with MONAI's fused attention (the
+path a pipeline takes by default), in float32, and where the CPU runs bf16 natively also
+under bf16 autocast (``<name>@bf16``: the trace records autocast's casts, so it computes
+exactly what the eager network does under autocast, which ``precision="auto"`` picks on
+such a CPU). Beside them ``export.json`` = ``{name: {"file", "weights", "sha256", "torch",
+"precision"}}``: the weights file each trace was made from, its hash and the torch that
+traced it, so a retrained checkpoint or another torch never runs a stale trace (its loader
+falls back to the eager networks: slower start, same images).
 
 The traces are built on the user's machine, not shipped: they hold a second copy of the
 weights (75 MB of the 150 MB budget for shipped files). They live in the user's cache
@@ -24,10 +27,12 @@ on the first calls and buy nothing for the few forwards of one command.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -43,6 +48,7 @@ from radsynth.models.unet import UNetConfig
 from radsynth.models.vae import VAEConfig
 
 MANIFEST = "export.json"
+BF16 = "@bf16"  # the manifest key suffix of a network traced under bf16 autocast
 TRACE_BATCH = 2  # traced at batch 2; the equivalence test runs batches 1 and 3 too
 TOKENS = 48  # text tokens of the example inputs (traces take any number)
 
@@ -57,7 +63,9 @@ class Exported(nn.Module):
         self.program = program
 
     def forward(self, *args: torch.Tensor):
-        with torch.jit.optimized_execution(False):
+        # Autocast off: a bf16 trace already holds autocast's casts, and casting again
+        # under an enclosing autocast changes its results; an fp32 trace stays fp32.
+        with torch.jit.optimized_execution(False), torch.autocast("cpu", enabled=False):
             return self.program(*args)
 
 
@@ -138,13 +146,13 @@ def example_inputs(name: str, card: Card, batch: int = TRACE_BATCH) -> tuple[tor
 
 
 def _traceable(name: str, module: nn.Module) -> nn.Module:
+    for sub in module.modules():  # MONAI's fused-attention flag, as a pipeline sets it
+        if isinstance(getattr(sub, "use_flash_attention", None), bool):
+            sub.use_flash_attention = True
     if name == "vae":
         return _Decoder(module)
     if name == "translator":
         return _Padded(module)
-    for sub in module.modules():  # MONAI's fused-attention flag, as a pipeline sets it
-        if isinstance(getattr(sub, "use_flash_attention", None), bool):
-            sub.use_flash_attention = True
     return module
 
 
@@ -158,32 +166,56 @@ def trace_folder(folder: Path) -> Path:
     return cache_root() / "traces" / f"{folder.parent.name}-{folder.name}-{key}"
 
 
-def export_networks(folder: Path, card: Card, networks: dict[str, tuple[nn.Module, Path]]) -> Path:
+def trace_precisions() -> tuple[str, ...]:
+    """float32 always; bf16 too where the CPU runs it natively (there ``auto`` means bf16)."""
+    from radsynth.models.precision import cpu_has_fast_bf16
+
+    return ("fp32", "bf16") if cpu_has_fast_bf16() else ("fp32",)
+
+
+def trace_keys(names: Sequence[str], precisions: Sequence[str]) -> set[str]:
+    """The manifest keys of ``names`` traced in ``precisions``."""
+    return {name + (BF16 if precision == "bf16" else "") for name in names for precision in precisions}
+
+
+def export_networks(
+    folder: Path,
+    card: Card,
+    networks: dict[str, tuple[nn.Module, Path]],
+    precisions: Sequence[str] | None = None,
+) -> Path:
     """Trace each ``{name: (eager network, its weights file)}`` of the checkpoint in
-    ``folder`` into its :func:`trace_folder`, replaced whole (a reader sees the old traces or
-    the new, never a mix); returns that folder. ``InvalidInput`` when it cannot be written."""
+    ``folder`` in each of ``precisions`` (default :func:`trace_precisions`) into its
+    :func:`trace_folder`, replaced whole (a reader sees the old traces or the new, never a
+    mix); returns that folder. ``InvalidInput`` when it cannot be written."""
     out = trace_folder(folder)
     manifest = {}
     try:
         with atomic_path(out) as tmp:
             tmp.mkdir()
-            for name, (module, weights) in networks.items():
+            jobs = [(n, p) for p in (precisions or trace_precisions()) for n in networks]
+            for name, precision in jobs:
+                module, weights = networks[name]
                 inputs = example_inputs(name, card)
                 if name == "translator":
                     inputs = (pad_to_multiple(inputs[0], module.config.multiple)[0],)
-                with torch.no_grad(), warnings.catch_warnings():
+                bf16 = precision == "bf16"
+                autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+                key, file = (name + BF16, f"{name}.bf16.ts") if bf16 else (name, f"{name}.ts")
+                with torch.no_grad(), autocast, warnings.catch_warnings():
                     # MONAI's shape checks become constants: right for every batch size and
                     # token count, which the equivalence test runs (tests/models/test_export.py)
                     warnings.simplefilter("ignore", torch.jit.TracerWarning)
                     warnings.filterwarnings("ignore", ".*torch.jit.* is deprecated", DeprecationWarning)
                     traceable = _traceable(name, module.eval())
                     program = torch.jit.trace(traceable, inputs, strict=False, check_trace=False)
-                    torch.jit.save(program, str(tmp / f"{name}.ts"))
-                manifest[name] = {
-                    "file": f"{name}.ts",
+                    torch.jit.save(program, str(tmp / file))
+                manifest[key] = {
+                    "file": file,
                     "weights": weights.name,
                     "sha256": sha256(weights),
                     "torch": torch.__version__,
+                    "precision": precision,
                 }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     except OSError as err:
@@ -210,12 +242,16 @@ def fresh_manifest(folder: Path) -> dict[str, dict[str, str]] | None:
     return manifest
 
 
-def load_exported(folder: Path, card: Card) -> dict[str, nn.Module] | None:
-    """The traces of the checkpoint in ``folder`` (its ``card``) as modules, or None (one
-    debug line) when it has none, any is stale or any does not load."""
+def load_exported(folder: Path, card: Card, precision: str = "fp32") -> dict[str, nn.Module] | None:
+    """The traces of the checkpoint in ``folder`` (its ``card``) in ``precision`` (fp32 or
+    bf16) as modules, or None (one debug line) when it has none, any is stale or any does
+    not load."""
     manifest = fresh_manifest(folder)
-    if manifest is None:
-        log.debug("%s: no fresh inference traces in %s; eager networks", folder, trace_folder(folder))
+    bf16 = precision == "bf16"
+    if manifest is not None:
+        manifest = {k.removesuffix(BF16): e for k, e in manifest.items() if k.endswith(BF16) == bf16}
+    if not manifest:
+        log.debug("%s: no fresh %s traces in %s; eager networks", folder, precision, trace_folder(folder))
         return None
     wrap = {
         "vae": ExportedDecoder,

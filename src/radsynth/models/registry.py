@@ -11,7 +11,7 @@ family is one entry in ``BUILDERS``; a new shipped family is one folder under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,8 @@ from radsynth.models.export import (
     fresh_manifest,
     load_exported,
     trace_folder,
+    trace_keys,
+    trace_precisions,
 )
 from radsynth.models.gan import GANConfig, build_gan
 from radsynth.models.translator import Translator, TranslatorConfig
@@ -100,16 +102,18 @@ def build_modules(card: Card, where: str | Path | None = None) -> dict[str, nn.M
         raise CheckpointMismatch(err.problem, where) from None
 
 
-def load_pretrained(folder: str | Path, task: str | None = None, *, exported: bool = False) -> Pretrained:
+def load_pretrained(
+    folder: str | Path, task: str | None = None, *, exported: bool = False, precision: str = "fp32"
+) -> Pretrained:
     """Read, build and load the checkpoint in ``folder``; ``task``: refuse any other task.
 
     ``exported``: the networks inference runs, from the checkpoint's TorchScript traces in
-    the user's cache where it has up-to-date ones (``radsynth.models.export``: no MONAI
-    import, float32 on the CPU), else built and loaded as usual."""
+    the user's cache where it has up-to-date ones in ``precision`` (``radsynth.models.export``:
+    no MONAI import; on the CPU, fp32 or bf16 autocast), else built and loaded as usual."""
     folder = Path(folder)
     if exported:
         card = read_card(folder)
-        traces = load_exported(folder, card)
+        traces = load_exported(folder, card, precision)
         if traces is not None:
             _check_task(card, task, folder)
             return Pretrained(folder, card, traces)
@@ -150,7 +154,7 @@ def inference_networks(card: Card) -> tuple[str, ...]:
     return (*INFERENCE_NETWORKS[card.task], *distilled) if card.task in INFERENCE_NETWORKS else ()
 
 
-def export_inference(folder: str | Path) -> Path:
+def export_inference(folder: str | Path, precisions: Sequence[str] | None = None) -> Path:
     """Trace the networks inference runs from the checkpoint in ``folder`` into its folder
     in the user's cache (``radsynth.models.export.trace_folder``); returns that folder. Run
     again whenever the weights change (``export_shipped`` does it for every shipped one)."""
@@ -164,7 +168,7 @@ def export_inference(folder: str | Path) -> Path:
     if "distilled" in names:
         file = str(card.task_info["distilled_unet"]["file"])
         networks["distilled"] = (load_distilled_unet(folder, card), folder / file)
-    return export_networks(folder, card, networks)
+    return export_networks(folder, card, networks, precisions)
 
 
 @dataclass(frozen=True)
@@ -232,7 +236,7 @@ def export_shipped(force: bool = False) -> Iterator[ShippedTraces]:
         if not names:
             continue
         manifest = fresh_manifest(model.folder)
-        if not force and manifest is not None and set(manifest) == set(names):
+        if not force and manifest is not None and set(manifest) == trace_keys(names, trace_precisions()):
             yield ShippedTraces(model, trace_folder(model.folder), built=False)
         else:
             yield ShippedTraces(model, export_inference(model.folder), built=True)

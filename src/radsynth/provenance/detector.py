@@ -28,19 +28,19 @@ from radsynth.models.checkpoint import CARD
 from radsynth.models.classifier import AttributeClassifier
 from radsynth.models.registry import load_pretrained, shipped
 from radsynth.train.config import config_from_dict
-from radsynth.train.tasks.detector import SOURCES, contrast_normalise
+from radsynth.train.tasks.detector import SOURCES, detector_view
 
 INPUT_SIZE = 64
-# P(synthetic) from which verify says "likely synthetic". A policy, not a fit: 0.9 keeps
-# false alarms on held-out real demo slices near 1 % (the smooth MNI152 population-average
-# template is what the detector mistakes), while 98-100 % of synthetic slices pass it.
+# P(synthetic) from which verify says "suspect" when a card states none. A trained card
+# carries its calibrated threshold (``metrics.threshold``, from :func:`calibrate_threshold`).
 VERDICT_THRESHOLD = 0.9
+# The false-positive rate the threshold allows on the worst real source a detector never saw.
+TARGET_FPR = 0.01
 MAX_SLICES = 8
 # What an image may be for the detector to judge it (a card's ``task_info.domain`` may say
-# otherwise). The demo corpus' sources are grey CT and MR volumes whose in-plane sides run
-# from 64 px (generated slices) to 512 px (pyradiomics lung CT); an image under half the
-# detector's input or over 512 px plus a quarter resamples into something it never saw.
-MIN_SIDE = 32
+# otherwise). Its real sources run from 28 px (MedMNIST) to 512 px (pyradiomics lung CT);
+# an image much over that resamples into something it never saw.
+MIN_SIDE = 28
 MAX_SIDE = 640
 # Modalities that say nothing (PNG/JPEG read as "OT", NIfTI without one): judged on pixels,
 # since a stripped synthetic file looks exactly like this.
@@ -49,14 +49,14 @@ RECIPE: dict[str, Any] = {
     "task": "detector",
     "model": {},
     "data": {"split": "train", "image_size": INPUT_SIZE, "augment": False},
-    "steps": 600,
+    "steps": 3000,
     "batch_size": 32,
     "lr": 1.0e-3,
     "warmup_steps": 30,
     "ema_decay": 0.99,
     "clip_grad": 1.0,
     "amp": True,
-    "checkpoint_every": 300,
+    "checkpoint_every": 1000,
     "log_every": 50,
     "seed": 0,
 }
@@ -125,9 +125,10 @@ class SyntheticDetector:
         """P(synthetic) for each 2D array (any units, any size >= 8 px)."""
         if not slices:
             return np.zeros(0)
-        batch = torch.stack([_input(s) for s in slices])  # (N, 1, 64, 64)
+        batch = torch.stack([detector_input(s) for s in slices])  # (N, 1, 64, 64)
         with torch.inference_mode():
-            logits = self.net(contrast_normalise(batch))["source"].float()
+            view = str(self.card.task_info.get("view", "image"))
+            logits = self.net(detector_view(batch, view))["source"].float()
         return torch.softmax(logits, dim=1)[:, SOURCES.index("synthetic")].numpy()
 
     def score_image(self, image: Image) -> float:
@@ -139,9 +140,10 @@ class SyntheticDetector:
         return float(self.score([array])[0])
 
 
-def _input(array: np.ndarray) -> torch.Tensor:
-    """A 2D array -> (1, 64, 64) float32 (resized with antialiasing; normalised later)."""
-    image = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+def detector_input(array: np.ndarray) -> torch.Tensor:
+    """A 2D array -> (1, 64, 64) float32 (resized with antialiasing; normalised later): the
+    one path from pixels to the network, for training images and verified files alike."""
+    image = torch.from_numpy(np.array(array, dtype=np.float32))[None, None]  # a copy: inputs may be read-only
     if image.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
         image = torch.nn.functional.interpolate(
             image, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True, align_corners=False
@@ -159,27 +161,54 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float(mannwhitneyu(positive, negative).statistic / (len(positive) * len(negative)))
 
 
-def evaluate_detector(detector: SyntheticDetector, manifest: str | Path) -> dict[str, Any]:
-    """Held-out (split ``test``) AUROC of each generator's images against all real ones,
-    the accuracy at the detector's threshold, and the counts behind them."""
+def _origin(record: Record) -> str:
+    labels = record.labels or {}
+    return str(labels.get("origin") or labels.get("generator") or "real")
+
+
+def _fpr_at(scores: np.ndarray, threshold: float) -> float:
+    return float(np.mean(scores >= threshold)) if scores.size else float("nan")
+
+
+def evaluate_detector(
+    detector: SyntheticDetector, manifest: str | Path, records: Sequence[Record] | None = None
+) -> dict[str, Any]:
+    """Per origin, on ``records`` (default: the manifest's ``test`` split): each real
+    source's false-positive rate at the detector's threshold and AUROC against all the
+    synthetic images; each generator's AUROC against all the real images and its share
+    caught at the threshold."""
     manifest = Path(manifest)
-    records = [r for r in load_manifest(manifest) if r.split == "test"]
+    records = [r for r in load_manifest(manifest) if r.split == "test"] if records is None else list(records)
     scores = detector.score([read_unit_image(r.resolve(manifest)) for r in records])
-    names = [str(r.labels.get("generator", "real")) for r in records]
-    generator = np.array(names)
-    real = scores[generator == "real"]
-    per_generator = {
-        g: {"auroc": auroc(scores[generator == g], real), "n": int((generator == g).sum())}
-        for g in sorted(set(names) - {"real"})
+    synthetic_mask = np.array([(r.labels or {}).get("source") == "synthetic" for r in records])
+    origins = np.array([_origin(r) for r in records])
+    real, synthetic = scores[~synthetic_mask], scores[synthetic_mask]
+    t = detector.threshold
+    per_source = {
+        o: {
+            "n": int((origins == o).sum()),
+            "fpr": _fpr_at(scores[origins == o], t),
+            "auroc": auroc(synthetic, scores[origins == o]) if synthetic.size else None,
+        }
+        for o in sorted(set(origins[~synthetic_mask]))
     }
-    synthetic = scores[generator != "real"]
+    per_generator = {
+        o: {
+            "n": int((origins == o).sum()),
+            "auroc": auroc(scores[origins == o], real) if real.size else None,
+            "caught": _fpr_at(scores[origins == o], t),
+        }
+        for o in sorted(set(origins[synthetic_mask]))
+    }
     return {
-        "auroc": auroc(synthetic, real),
-        "per_generator": per_generator,
+        "auroc": auroc(synthetic, real) if real.size and synthetic.size else None,
+        "threshold": t,
         "real_n": int(real.size),
-        "threshold": detector.threshold,
-        "accuracy_real": float(np.mean(real < detector.threshold)),
-        "accuracy_synthetic": float(np.mean(synthetic >= detector.threshold)),
+        "synthetic_n": int(synthetic.size),
+        "fpr": _fpr_at(real, t),
+        "caught": _fpr_at(synthetic, t),
+        "per_source": per_source,
+        "per_generator": per_generator,
     }
 
 
@@ -187,20 +216,24 @@ def train_detector(
     manifest: str | Path,
     out: str | Path,
     *,
-    generators: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
+    view: str = "residual",
     steps: int | None = None,
     seed: int = 0,
+    threshold: float | None = None,
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Train on ``manifest``'s train split (only the real images and those of ``generators``
-    when given), evaluate on its held-out split (every generator), and write the figures
-    into the model's card. Returns the model folder and the figures."""
+    """Train on ``manifest``'s train split without the origins in ``exclude`` (real
+    sources or generators held out), evaluate on its test split, and write the figures
+    (and ``threshold``, when given) into the model's card. Returns the folder and figures."""
     from radsynth.train.loop import train
 
     out = Path(out)
-    train_manifest = _subset(Path(manifest), out, generators) if generators else Path(manifest)
+    out.mkdir(parents=True, exist_ok=True)
+    train_manifest = _subset(Path(manifest), out, set(exclude))
     recipe = {
         **RECIPE,
+        "model": {**RECIPE["model"], "view": view},
         "data": {**RECIPE["data"], "manifest": str(train_manifest.absolute())},
         "steps": steps or RECIPE["steps"],
         "seed": seed,
@@ -208,21 +241,113 @@ def train_detector(
         "out": str(out.absolute()),
     }
     folder = train(config_from_dict(recipe), progress=progress)
-    figures = evaluate_detector(SyntheticDetector.load(folder), manifest)
-    figures["trained_on"] = sorted(generators) if generators else "all"
     card_path = folder / CARD
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card.setdefault("metrics", {}).update({"held_out": figures, "threshold": VERDICT_THRESHOLD})
+    card.setdefault("metrics", {})["threshold"] = threshold if threshold is not None else VERDICT_THRESHOLD
+    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
+    figures = evaluate_detector(SyntheticDetector.load(folder), manifest)
+    figures["held_out_origins"] = sorted(exclude)
+    card["metrics"]["held_out"] = figures
     write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
     return folder, figures
 
 
-def _subset(manifest: Path, out: Path, generators: Sequence[str]) -> Path:
-    """A manifest of the real images and the chosen generators' (absolute paths)."""
-    keep = {"real", *generators}
+def _subset(manifest: Path, out: Path, exclude: set[str]) -> Path:
+    """The manifest's train split without the ``exclude`` origins (absolute paths)."""
     records = [
         Record(**{**r.__dict__, "path": str(r.resolve(manifest).absolute())})
         for r in load_manifest(manifest)
-        if str(r.labels.get("generator", "real")) in keep
+        if r.split == "train" and _origin(r) not in exclude
     ]
-    return write_manifest(records, out / f"manifest-{'-'.join(sorted(generators))}.jsonl")
+    return write_manifest(records, out / "train-manifest.jsonl")
+
+
+def threshold_for(scores_by_source: dict[str, np.ndarray], target: float = TARGET_FPR) -> float:
+    """The lowest threshold at which every source's false-positive rate (share of its
+    scores >= the threshold) is at most ``target``: the worst source decides."""
+    threshold = 0.0
+    for scores in scores_by_source.values():
+        ordered = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+        allowed = int(np.floor(target * ordered.size))  # scores that may reach the threshold
+        if allowed < ordered.size:
+            threshold = max(threshold, float(np.nextafter(ordered[allowed], np.inf)))
+    return min(threshold, 1.0)
+
+
+def calibrate_detector(
+    manifest: str | Path,
+    out: str | Path,
+    *,
+    sources: Sequence[str],
+    generators: Sequence[str] = (),
+    view: str = "residual",
+    steps: int | None = None,
+    seed: int = 0,
+    on_run: Any = None,
+) -> dict[str, Any]:
+    """Leave one source out: for each real source in ``sources``, train without it and score
+    all its images (the detector never saw that source), beside the synthetic test images;
+    the threshold is the one at which the *worst* held-out source stays at or under
+    :data:`TARGET_FPR`. Then leave one generator out for each of ``generators``. Each run's
+    scores are kept under ``out/<name>/scores.json``, so an interrupted calibration resumes."""
+    manifest = Path(manifest)
+    out = Path(out)
+    records = load_manifest(manifest)
+    synthetic_test = [
+        r for r in records if r.split == "test" and (r.labels or {}).get("source") == "synthetic"
+    ]
+    real_test = [r for r in records if r.split == "test" and (r.labels or {}).get("source") == "real"]
+    runs: dict[str, dict[str, Any]] = {}
+    for kind, names in (("source", sources), ("generator", generators)):
+        for name in names:
+            run = out / f"without-{name}"
+            cached = run / "scores.json"
+            if cached.is_file():
+                runs[name] = json.loads(cached.read_text(encoding="utf-8"))
+                continue
+            folder, _ = train_detector(manifest, run, exclude=[name], view=view, steps=steps, seed=seed)
+            detector = SyntheticDetector.load(folder)
+            held = [r for r in records if _origin(r) == name and (kind == "source" or r.split == "test")]
+            others = [r for r in (synthetic_test if kind == "source" else real_test) if _origin(r) != name]
+            score = detector.score
+            runs[name] = {
+                "kind": kind,
+                "held_out": score([read_unit_image(r.resolve(manifest)) for r in held]).tolist(),
+                "others": score([read_unit_image(r.resolve(manifest)) for r in others]).tolist(),
+            }
+            write_text_atomic(cached, json.dumps(runs[name]))
+            if on_run is not None:
+                on_run(name)
+    held_out_real = {n: np.array(r["held_out"]) for n, r in runs.items() if r["kind"] == "source"}
+    threshold = threshold_for(held_out_real)
+    return {"threshold": threshold, "target_fpr": TARGET_FPR, **summarise(runs, threshold)}
+
+
+def summarise(runs: dict[str, dict[str, Any]], threshold: float) -> dict[str, Any]:
+    """Per held-out source: n, FPR at ``threshold``, AUROC against the synthetic test
+    images, the largest score; per held-out generator: n, AUROC, share caught."""
+    sources, generators = {}, {}
+    for name, run in runs.items():
+        held, others = np.array(run["held_out"]), np.array(run["others"])
+        if run["kind"] == "source":
+            sources[name] = {
+                "n": int(held.size),
+                "fpr": _fpr_at(held, threshold),
+                "auroc": auroc(others, held),
+                "max_p": float(held.max()),
+            }
+        else:
+            generators[name] = {
+                "n": int(held.size),
+                "auroc": auroc(held, others),
+                "caught": _fpr_at(held, threshold),
+            }
+    return {"leave_one_source_out": sources, "leave_one_generator_out": generators}
+
+
+def record_calibration(folder: str | Path, calibration: dict[str, Any]) -> None:
+    """Write the calibration (threshold, leave-one-out figures) into a model's card."""
+    card_path = Path(folder) / CARD
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    card.setdefault("metrics", {}).update({"threshold": calibration["threshold"], "calibration": calibration})
+    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")

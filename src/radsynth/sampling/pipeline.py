@@ -149,19 +149,15 @@ class GenerationPipeline:
         batch: ``radsynth bench`` measures the break-even); ``distilled``: sample with the
         guidance-distilled UNet shipped beside an LDM at its scale (``False``: the guided
         teacher, two UNet rows per image and step). On the CPU in float32 with fused
-        attention and no compile, the networks are the checkpoint's TorchScript exports
-        where it ships up-to-date ones (``radsynth.models.export``: no MONAI import), unless
-        ``exported`` is False (the eager networks, encoder included).
+        attention and no compile, the networks are the checkpoint's TorchScript exports in
+        the resolved precision (fp32, or bf16 autocast) where the user's cache holds
+        up-to-date ones (``radsynth.models.export``: no MONAI import), unless ``exported``
+        is False (the eager networks, encoder included).
         """
         device = torch.device(options.get("device") or "cpu")
-        exported = (
-            exported
-            and device.type == "cpu"
-            and not compile
-            and options.get("fast_attention", True)
-            and resolve_precision(options.get("precision", "fp32"), device) == "fp32"
-        )
-        pretrained = load_pretrained(folder, exported=exported)
+        precision = resolve_precision(options.get("precision", "fp32"), device)
+        exported = exported and device.type == "cpu" and not compile and options.get("fast_attention", True)
+        pretrained = load_pretrained(folder, exported=exported, precision=precision)
         build = BuildOptions(Path(folder), compile=compile, distilled=distilled)
         return cls.from_modules(pretrained.modules, pretrained.card, build=build, **options)
 
