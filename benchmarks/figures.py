@@ -213,7 +213,7 @@ def detector() -> str:
     det = _load("provenance.json")["detector"]
     calibration, test = det["calibration"], det["test_split"]
     rows = [
-        [name, str(r["n"]), f"{100 * r['fpr']:.1f} %", f"{r['auroc']:.3f}", f"{r['max_p']:.4f}"]
+        [name, str(r["n"]), f"{100 * r['fpr']:.1f} %", f"{r['auroc']:.3f}", f"{r['max_p']:.6f}"]
         for name, r in calibration["leave_one_source_out"].items()
     ]
     never = sorted(set(test["per_source"]) - set(calibration["leave_one_source_out"]))
@@ -233,10 +233,14 @@ def detector() -> str:
         rows.append([name, str(r["n"]), *cells])
     header = ["generator", "test images", "AUROC (shipped)", "caught at the threshold",
               "AUROC when left out of training", "caught when left out"]  # fmt: skip
-    return (
-        f"Threshold {calibration['threshold']:.4f} (worst unseen source at most "
-        f"{100 * calibration['target_fpr']:.0f} % flagged).\n\n{sources}\n\n{_table(header, rows)}"
+    floor = calibration.get("never_trained", {}).get("threshold")
+    line = (
+        f"Threshold {calibration['threshold']:.6f}: the sources left out need "
+        f"{calibration['threshold_left_out']:.6f}, the never-trained ones {floor:.6f} (each at most "
+        f"{100 * calibration['target_fpr']:.0f} % flagged); overall {100 * test['caught']:.0f} % of the "
+        f"synthetic test images caught, {100 * test['fpr']:.2f} % of the real ones flagged."
     )
+    return f"{line}\n\n{sources}\n\n{_table(header, rows)}"
 
 
 def verify_real() -> str:

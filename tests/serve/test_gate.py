@@ -206,8 +206,9 @@ def test_what_only_the_detector_suspects_is_forwarded_with_a_note(empty_orthanc,
 
 
 def test_a_real_ct_the_detector_scores_high_reaches_the_pacs(empty_orthanc, tmp_path):
-    """pydicom's CT_small is a real CT the demo detector scores about 0.95: under the
-    default policy the detector alone never keeps a patient's image from the PACS."""
+    """pydicom's CT_small is a real CT the first (demo-only) detector scored 0.95: whatever
+    the detector says, under the default policy it alone never keeps a patient's image
+    from the PACS."""
     gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate", detector=SyntheticDetector.load(None))
     [item] = gate.receive([CT.read_bytes()]).items
     assert item.verdict in ("suspect", "no-evidence") and item.action in ("forwarded-noted", "forwarded")
@@ -231,10 +232,9 @@ def test_the_suspect_policy_can_quarantine_or_forward_as_is(empty_orthanc, unmar
 
 
 def test_real_images_outside_the_detectors_domain_pass_without_a_guess(empty_orthanc, tmp_path):
-    """A JPEG 2000 radiograph (CR) and an ultrasound: the detector learnt neither."""
-    samples = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "dicom_samples").resolve()
-    assert samples.is_dir(), f"{samples} is missing: ../shared/data beside the repository"
-    files = [samples / "single" / "RG3_J2KR.dcm", Path(get_testdata_file("examples_jpeg2k.dcm"))]
+    """A JPEG 2000 nuclear-medicine image (NM) and a colour ultrasound: the detector learnt
+    neither modality nor colour, so it is not asked."""
+    files = [Path(get_testdata_file(name)) for name in ("JPEG2000.dcm", "examples_jpeg2k.dcm")]
     gate = Gate(PacsClient(empty_orthanc.dicomweb), tmp_path / "gate", detector=SyntheticDetector.load(None))
     report = gate.receive([f.read_bytes() for f in files])
     assert [(i.action, i.verdict) for i in report.items] == [("forwarded", "no-evidence")] * 2

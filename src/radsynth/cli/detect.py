@@ -57,13 +57,25 @@ def train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Build the set (every real source against every generator, see
-    radsynth.generate.detector_set), calibrate the threshold by leaving each real source
-    out in turn (the worst unseen source at or under 1 % false positives), then train on
-    everything and write the threshold and the calibration into the card."""
+    radsynth.generate.detector_set), train on everything, then calibrate the threshold: each
+    real source left out of training in turn, and the sources no detector trains on scored
+    by this one; the worst of them at or under 1 % flagged. Threshold and calibration go
+    into the card."""
     from rich.progress import Progress
 
-    from radsynth.generate.detector_set import REAL_SOURCES, DetectorSetSpec, build_detector_set
-    from radsynth.provenance.detector import calibrate_detector, record_calibration, train_detector
+    from radsynth.generate.detector_set import (
+        REAL_SOURCES,
+        DetectorSetSpec,
+        build_detector_set,
+        never_trained_images,
+    )
+    from radsynth.provenance.detector import (
+        SyntheticDetector,
+        calibrate_detector,
+        never_trained_threshold,
+        record_calibration,
+        train_detector,
+    )
 
     spec = DetectorSetSpec(root=str(root or ""), seed=seed)
     held_generators = _names(hold_out_generators) or []
@@ -79,14 +91,18 @@ def train(
             bar.update(task, description=what, completed=done, total=total)
 
         set_manifest = build_detector_set(data, spec, on_progress=step)
-        calibration = None
-        if calibrate:
-            trainable = [s for s in spec.sources if not REAL_SOURCES[s].test_only]
-            done: list[str] = []
+    folder, figures = train_detector(set_manifest, out, view=view, steps=steps, seed=seed, progress=True)
+    calibration = None
+    if calibrate:
+        never_trained = [s for s in spec.sources if REAL_SOURCES[s].test_only]
+        never = {k: v for s in never_trained for k, v in never_trained_images(s, set_manifest, spec).items()}
+        unseen = never_trained_threshold(SyntheticDetector.load(folder), never)
+        trainable = [s for s in spec.sources if not REAL_SOURCES[s].test_only]
+        with Progress(console=Console(stderr=True)) as bar:
+            task = bar.add_task("calibration", total=len(trainable) + len(held_generators))
 
             def ran(name: str) -> None:
-                done.append(name)
-                step(f"calibration: without {name}", len(done), len(trainable) + len(held_generators))
+                bar.update(task, description=f"calibration: without {name}", advance=1)
 
             calibration = calibrate_detector(
                 set_manifest,
@@ -96,14 +112,11 @@ def train(
                 view=view,
                 steps=steps,
                 seed=seed,
+                floor=unseen["threshold"],
                 on_run=ran,
             )
-    threshold = calibration["threshold"] if calibration else None
-    folder, figures = train_detector(
-        set_manifest, out, view=view, steps=steps, seed=seed, threshold=threshold, progress=True
-    )
-    if calibration:
-        record_calibration(folder, calibration)
+        calibration["never_trained"] = unseen
+        figures = record_calibration(folder, set_manifest, calibration)
     _print_figures(folder, figures, calibration)
 
 
@@ -143,7 +156,12 @@ def score(
     from radsynth.provenance.detector import SyntheticDetector
 
     detector = SyntheticDetector.load(weights)
-    rows = [{"file": str(f), "p_synthetic": round(detector.score_image(read_image(f)), 4)} for f in files]
+    rows = []
+    for f in files:
+        image = read_image(f)
+        outside = detector.outside_domain(image)
+        p = None if outside else round(detector.score_image(image), 4)
+        rows.append({"file": str(f), "p_synthetic": p, **({"not_judged": outside} if outside else {})})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -151,5 +169,5 @@ def score(
     table.add_column("file", overflow="fold")
     table.add_column("P(synthetic)")
     for row in rows:
-        table.add_row(row["file"], f"{row['p_synthetic']:.3f}")
+        table.add_row(row["file"], row.get("not_judged") or f"{row['p_synthetic']:.3f}")
     Console().print(table)

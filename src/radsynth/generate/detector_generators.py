@@ -66,7 +66,7 @@ def demo_captions(root: Path, split: str, seed: int) -> list[tuple[str, str]]:
     """The demo corpus' captions of ``split`` (its val and test subjects are the test side)."""
     records = load_manifest(resolve_manifest("demo:64"))
     wanted = {"train"} if split == "train" else {"val", "test"}
-    return sorted({(r.subject, r.text) for r in records if r.split in wanted})
+    return sorted({(f"demo:{r.subject}", r.text) for r in records if r.split in wanted})
 
 
 def cxr_captions(root: Path, split: str, seed: int) -> list[tuple[str, str]]:

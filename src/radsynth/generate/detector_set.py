@@ -34,7 +34,7 @@ import numpy as np
 
 from radsynth.data.cxr import default_root
 from radsynth.data.cxr_sources import FIGURE1, IEEE, KERMANY, LICENCES, NIH, READERS
-from radsynth.data.manifest import Record, load_manifest, resolve_manifest, write_manifest
+from radsynth.data.manifest import Record, load_manifest, read_unit_image, resolve_manifest, write_manifest
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, read_image, write_png, write_text_atomic
 from radsynth.provenance.detector import INPUT_SIZE, MAX_SLICES, Domain, detector_input
@@ -419,6 +419,18 @@ def build_detector_set(
     write_manifest(writer.records, manifest)
     write_text_atomic(stored, json.dumps(key, indent=2))
     return manifest
+
+
+def never_trained_images(name: str, manifest: Path, spec: DetectorSetSpec) -> dict[str, list[np.ndarray]]:
+    """A source no detector trains on, both ways verify meets it, each its own group (a
+    copy is not a new patient): its files as they come (every slice verify would score)
+    and the set's transformed copies (``"<name>, transformed"``)."""
+    root = Path(spec.root) if spec.root else default_root()
+    records = [r for r in load_manifest(manifest) if r.labels.get("origin") == name]
+    return {
+        name: [item.array for item in REAL_SOURCES[name].read(root)],
+        f"{name}, transformed": [read_unit_image(r.resolve(manifest)) for r in records],
+    }
 
 
 __all__ = ["INPUT_SIZE", "REAL_SOURCES", "DetectorSetSpec", "build_detector_set", "file_transform"]

@@ -154,6 +154,16 @@ def inference_networks(card: Card) -> tuple[str, ...]:
     return (*INFERENCE_NETWORKS[card.task], *distilled) if card.task in INFERENCE_NETWORKS else ()
 
 
+# Tasks whose inference runs in the pipeline's precision (bf16 under ``auto`` where the CPU
+# has it); the classifier, detector and translators always run float32 on the CPU.
+PRECISION_TASKS = ("ldm", "gan", "vae")
+
+
+def traced_precisions(card: Card) -> tuple[str, ...]:
+    """The precisions ``card``'s networks are traced in on this machine."""
+    return trace_precisions() if card.task in PRECISION_TASKS else ("fp32",)
+
+
 def export_inference(folder: str | Path, precisions: Sequence[str] | None = None) -> Path:
     """Trace the networks inference runs from the checkpoint in ``folder`` into its folder
     in the user's cache (``radsynth.models.export.trace_folder``); returns that folder. Run
@@ -168,7 +178,7 @@ def export_inference(folder: str | Path, precisions: Sequence[str] | None = None
     if "distilled" in names:
         file = str(card.task_info["distilled_unet"]["file"])
         networks["distilled"] = (load_distilled_unet(folder, card), folder / file)
-    return export_networks(folder, card, networks, precisions)
+    return export_networks(folder, card, networks, precisions or traced_precisions(card))
 
 
 @dataclass(frozen=True)
@@ -236,7 +246,8 @@ def export_shipped(force: bool = False) -> Iterator[ShippedTraces]:
         if not names:
             continue
         manifest = fresh_manifest(model.folder)
-        if not force and manifest is not None and set(manifest) == trace_keys(names, trace_precisions()):
+        fresh = manifest is not None and set(manifest) == trace_keys(names, traced_precisions(model.card()))
+        if not force and fresh:
             yield ShippedTraces(model, trace_folder(model.folder), built=False)
         else:
             yield ShippedTraces(model, export_inference(model.folder), built=True)

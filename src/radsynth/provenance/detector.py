@@ -36,12 +36,14 @@ INPUT_SIZE = 64
 VERDICT_THRESHOLD = 0.9
 # The false-positive rate the threshold allows on the worst real source a detector never saw.
 TARGET_FPR = 0.01
+MARGIN = 1e-6
 MAX_SLICES = 8
 # What an image may be for the detector to judge it (a card's ``task_info.domain`` may say
-# otherwise). Its real sources run from 28 px (MedMNIST) to 512 px (pyradiomics lung CT);
-# an image much over that resamples into something it never saw.
+# otherwise). Its training sources run from 28 px (MedMNIST) to 512 px (pyradiomics lung
+# CT); its calibration's never-trained sources have radiographs up to 4,032 px (Figure 1),
+# all scored well under the threshold: everything is resized to 64 px first.
 MIN_SIDE = 28
-MAX_SIDE = 640
+MAX_SIDE = 4096
 # Modalities that say nothing (PNG/JPEG read as "OT", NIfTI without one): judged on pixels,
 # since a stripped synthetic file looks exactly like this.
 UNKNOWN_MODALITIES = ("", "OT")
@@ -91,7 +93,33 @@ class Domain:
         if min(rows, cols) < self.min_side or max(rows, cols) > self.max_side:
             sides = f"{self.min_side} to {self.max_side} px"
             return f"{rows}x{cols} px: the detector learnt images of {sides} a side"
+        if not judged_slices(image):
+            return "blank image: no pixels to judge"
         return ""
+
+
+def blank(array: np.ndarray) -> bool:
+    """Almost nothing but one value (an empty slice at a volume's end, a black frame): under
+    1 % of its pixels differ from the median by more than 2 % of the range. Its residual is
+    nothing but rounding, which the detector cannot read (an empty glioma slice scored
+    P 0.99997 in calibration), so it is never asked."""
+    array = np.asarray(array, dtype=np.float64)
+    spread = float(array.max() - array.min()) if array.size else 0.0
+    if spread == 0.0:
+        return True
+    return float(np.mean(np.abs(array - np.median(array)) > 0.02 * spread)) < 0.01
+
+
+def judged_slices(image: Image) -> list[np.ndarray]:
+    """What the detector scores of ``image``: the 2D image, or up to 8 evenly spaced slices
+    of a volume, first to last; blank ones left out."""
+    array = image.array.mean(-1) if image.rgb else image.array
+    if array.ndim == 3:
+        picks = np.unique(np.linspace(0, array.shape[0] - 1, min(MAX_SLICES, array.shape[0])).astype(int))
+        slices = [array[k] for k in picks]
+    else:
+        slices = [array]
+    return [a for a in slices if not blank(a)]
 
 
 @dataclass
@@ -129,15 +157,14 @@ class SyntheticDetector:
         with torch.inference_mode():
             view = str(self.card.task_info.get("view", "image"))
             logits = self.net(detector_view(batch, view))["source"].float()
-        return torch.softmax(logits, dim=1)[:, SOURCES.index("synthetic")].numpy()
+        # float64: near 1 a float32 softmax saturates, and the threshold lives up there
+        return torch.softmax(logits.double(), dim=1)[:, SOURCES.index("synthetic")].numpy()
 
     def score_image(self, image: Image) -> float:
-        """P(synthetic) for an image; a volume scores as the mean over up to 8 slices."""
-        array = image.array.mean(-1) if image.rgb else image.array
-        if array.ndim == 3:
-            picks = np.unique(np.linspace(0, array.shape[0] - 1, min(MAX_SLICES, array.shape[0])).astype(int))
-            return float(self.score([array[k] for k in picks]).mean())
-        return float(self.score([array])[0])
+        """P(synthetic) for an image; a volume scores as the mean over up to 8 slices (blank
+        ones left out; a blank image is outside the domain, see :func:`blank`)."""
+        slices = judged_slices(image)
+        return float(self.score(slices).mean()) if slices else float("nan")
 
 
 def detector_input(array: np.ndarray) -> torch.Tensor:
@@ -179,7 +206,10 @@ def evaluate_detector(
     caught at the threshold."""
     manifest = Path(manifest)
     records = [r for r in load_manifest(manifest) if r.split == "test"] if records is None else list(records)
-    scores = detector.score([read_unit_image(r.resolve(manifest)) for r in records])
+    images = [read_unit_image(r.resolve(manifest)) for r in records]
+    asked = [not blank(a) for a in images]  # verify never asks about a blank image
+    records = [r for r, a in zip(records, asked, strict=True) if a]
+    scores = detector.score([im for im, a in zip(images, asked, strict=True) if a])
     synthetic_mask = np.array([(r.labels or {}).get("source") == "synthetic" for r in records])
     origins = np.array([_origin(r) for r in records])
     real, synthetic = scores[~synthetic_mask], scores[synthetic_mask]
@@ -217,6 +247,7 @@ def train_detector(
     out: str | Path,
     *,
     exclude: Sequence[str] = (),
+    exclude_subjects: Sequence[str] = (),
     view: str = "residual",
     steps: int | None = None,
     seed: int = 0,
@@ -224,13 +255,14 @@ def train_detector(
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Train on ``manifest``'s train split without the origins in ``exclude`` (real
-    sources or generators held out), evaluate on its test split, and write the figures
-    (and ``threshold``, when given) into the model's card. Returns the folder and figures."""
+    sources or generators held out) and any image of ``exclude_subjects``, evaluate on its
+    test split, and write the figures (and ``threshold``, when given) into the model's
+    card. Returns the folder and figures."""
     from radsynth.train.loop import train
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    train_manifest = _subset(Path(manifest), out, set(exclude))
+    train_manifest = _subset(Path(manifest), out, set(exclude), set(exclude_subjects))
     recipe = {
         **RECIPE,
         "model": {**RECIPE["model"], "view": view},
@@ -252,12 +284,13 @@ def train_detector(
     return folder, figures
 
 
-def _subset(manifest: Path, out: Path, exclude: set[str]) -> Path:
-    """The manifest's train split without the ``exclude`` origins (absolute paths)."""
+def _subset(manifest: Path, out: Path, exclude: set[str], subjects: set[str]) -> Path:
+    """The manifest's train split without the ``exclude`` origins and the images of
+    ``subjects`` (absolute paths)."""
     records = [
         Record(**{**r.__dict__, "path": str(r.resolve(manifest).absolute())})
         for r in load_manifest(manifest)
-        if r.split == "train" and _origin(r) not in exclude
+        if r.split == "train" and _origin(r) not in exclude and r.subject not in subjects
     ]
     return write_manifest(records, out / "train-manifest.jsonl")
 
@@ -270,7 +303,9 @@ def threshold_for(scores_by_source: dict[str, np.ndarray], target: float = TARGE
         ordered = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
         allowed = int(np.floor(target * ordered.size))  # scores that may reach the threshold
         if allowed < ordered.size:
-            threshold = max(threshold, float(np.nextafter(ordered[allowed], np.inf)))
+            # just above the first score that may not reach it; the margin covers the last
+            # digits a score moves by between batch sizes (1e-9 near P = 1)
+            threshold = max(threshold, float(ordered[allowed]) + MARGIN)
     return min(threshold, 1.0)
 
 
@@ -283,13 +318,18 @@ def calibrate_detector(
     view: str = "residual",
     steps: int | None = None,
     seed: int = 0,
+    floor: float = 0.0,
     on_run: Any = None,
 ) -> dict[str, Any]:
-    """Leave one source out: for each real source in ``sources``, train without it and score
-    all its images (the detector never saw that source), beside the synthetic test images;
-    the threshold is the one at which the *worst* held-out source stays at or under
-    :data:`TARGET_FPR`. Then leave one generator out for each of ``generators``. Each run's
-    scores are kept under ``out/<name>/scores.json``, so an interrupted calibration resumes."""
+    """Leave one source out: for each real source in ``sources``, train without it, and
+    without every image of its patients (the translators' outputs made from their scans,
+    the chest X-ray LDM's drawn from their captions: each carries the same subject), and
+    score all its images beside the other synthetic test images; the threshold is the one
+    at which the *worst* held-out source stays at or under :data:`TARGET_FPR`. Then leave
+    one generator out for each of ``generators``. Each run's scores are kept under
+    ``out/without-<name>/scores.json``, so an interrupted calibration resumes. ``floor``:
+    a threshold the result may not go under (what sources never trained on demand of the
+    shipped detector, :func:`never_trained_threshold`)."""
     manifest = Path(manifest)
     out = Path(out)
     records = load_manifest(manifest)
@@ -305,10 +345,17 @@ def calibrate_detector(
             if cached.is_file():
                 runs[name] = json.loads(cached.read_text(encoding="utf-8"))
                 continue
-            folder, _ = train_detector(manifest, run, exclude=[name], view=view, steps=steps, seed=seed)
-            detector = SyntheticDetector.load(folder)
             held = [r for r in records if _origin(r) == name and (kind == "source" or r.split == "test")]
-            others = [r for r in (synthetic_test if kind == "source" else real_test) if _origin(r) != name]
+            subjects = sorted({r.subject for r in held}) if kind == "source" else []
+            folder, _ = train_detector(
+                manifest, run, exclude=[name], exclude_subjects=subjects, view=view, steps=steps, seed=seed
+            )
+            detector = SyntheticDetector.load(folder)
+            others = [
+                r
+                for r in (synthetic_test if kind == "source" else real_test)
+                if _origin(r) != name and r.subject not in set(subjects)
+            ]
             score = detector.score
             runs[name] = {
                 "kind": kind,
@@ -318,9 +365,37 @@ def calibrate_detector(
             write_text_atomic(cached, json.dumps(runs[name]))
             if on_run is not None:
                 on_run(name)
+    for name, run in runs.items():  # verify never asks the detector about a blank image
+        held = [r for r in records if _origin(r) == name and (run["kind"] == "source" or r.split == "test")]
+        asked = [not blank(read_unit_image(r.resolve(manifest))) for r in held]
+        run["blank"] = int(len(asked) - sum(asked))
+        run["held_out"] = [p for p, a in zip(run["held_out"], asked, strict=True) if a]
     held_out_real = {n: np.array(r["held_out"]) for n, r in runs.items() if r["kind"] == "source"}
-    threshold = threshold_for(held_out_real)
-    return {"threshold": threshold, "target_fpr": TARGET_FPR, **summarise(runs, threshold)}
+    left_out = threshold_for(held_out_real)
+    threshold = max(left_out, floor)
+    return {
+        "threshold": threshold,
+        "threshold_left_out": left_out,
+        "target_fpr": TARGET_FPR,
+        **summarise(runs, threshold),
+    }
+
+
+def never_trained_threshold(
+    detector: SyntheticDetector, images: dict[str, Sequence[np.ndarray]], target: float = TARGET_FPR
+) -> dict[str, Any]:
+    """The lowest threshold at which each real source in ``images`` (sources no detector
+    trained on: research-only films, DICOM files from elsewhere; each source's 2D images as
+    verify sees them) has at most ``target`` of its images flagged by ``detector`` (the
+    shipped one), and their scores' summary. Blank images are not asked."""
+    scores = {name: detector.score([a for a in arrays if not blank(a)]) for name, arrays in images.items()}
+    threshold = threshold_for({n: v for n, v in scores.items() if v.size})
+    return {
+        "threshold": threshold,
+        "sources": {
+            n: {"n": int(v.size), "max_p": float(v.max()) if v.size else None} for n, v in scores.items()
+        },
+    }
 
 
 def summarise(runs: dict[str, dict[str, Any]], threshold: float) -> dict[str, Any]:
@@ -332,6 +407,7 @@ def summarise(runs: dict[str, dict[str, Any]], threshold: float) -> dict[str, An
         if run["kind"] == "source":
             sources[name] = {
                 "n": int(held.size),
+                "blank": run.get("blank", 0),
                 "fpr": _fpr_at(held, threshold),
                 "auroc": auroc(others, held),
                 "max_p": float(held.max()),
@@ -345,9 +421,16 @@ def summarise(runs: dict[str, dict[str, Any]], threshold: float) -> dict[str, An
     return {"leave_one_source_out": sources, "leave_one_generator_out": generators}
 
 
-def record_calibration(folder: str | Path, calibration: dict[str, Any]) -> None:
-    """Write the calibration (threshold, leave-one-out figures) into a model's card."""
+def record_calibration(
+    folder: str | Path, manifest: str | Path, calibration: dict[str, Any]
+) -> dict[str, Any]:
+    """Write the calibration (threshold, leave-one-out figures) into a model's card, and
+    its test-split figures at that threshold; returns those figures."""
     card_path = Path(folder) / CARD
     card = json.loads(card_path.read_text(encoding="utf-8"))
     card.setdefault("metrics", {}).update({"threshold": calibration["threshold"], "calibration": calibration})
     write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
+    figures = evaluate_detector(SyntheticDetector.load(folder), manifest)
+    card["metrics"]["held_out"] = {**figures, "held_out_origins": []}
+    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
+    return figures

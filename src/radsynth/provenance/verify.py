@@ -187,8 +187,8 @@ def verify_file(
     if mark.found:
         return Verdict(name, "suspect", {**evidence, "reason": "watermark pilot without a readable payload"})
     score = evidence.get("detector", {})
-    if score.get("applies") and score["p_synthetic"] >= score["threshold"]:
-        reason = f"detector alone: P(synthetic)={score['p_synthetic']:.2f} >= {score['threshold']}, not proof"
+    if score.get("applies") and score["flagged"]:
+        reason = f"detector alone: P(synthetic)={score['p_synthetic']} >= {score['threshold']:.6f}, not proof"
         return Verdict(name, "suspect", {**evidence, "reason": reason})
     if score and not score.get("applies"):
         evidence["reason"] = f"detector not applicable: {score['reason']}"
@@ -201,10 +201,12 @@ def _detector_evidence(detector: Any, image: Any) -> dict[str, Any]:
     outside = detector.outside_domain(image)
     if outside:
         return {"applies": False, "reason": outside, "model": detector.model_id}
+    p = detector.score_image(image)
     return {
         "applies": True,
-        "p_synthetic": round(detector.score_image(image), 4),
+        "p_synthetic": round(p, 6),
         "threshold": detector.threshold,
+        "flagged": bool(p >= detector.threshold),  # compared unrounded: the threshold lives near 1
         "model": detector.model_id,
     }
 
