@@ -243,6 +243,23 @@ def detector() -> str:
     return f"{line}\n\n{sources}\n\n{_table(header, rows)}"
 
 
+def startup() -> str:
+    """``benchmarks/startup.py``: whole-process wall seconds, before and after, medians."""
+    d = _load("startup.json")
+    rows = [
+        [f"`{name}`", f"{r['before_s']:.2f}", f"{r['after_s']:.2f}", f"{r['before_s'] / r['after_s']:.1f}x",
+         f"{r['load_1min_median']:.1f}"]
+        for name, r in d["figures"].items()
+    ]  # fmt: skip
+    header = ["scenario", "before (issue 25) s", "after s", "speed-up", "load (1 min)"]
+    commits = d["git_commit"]
+    note = (
+        f"{d['machine']['cpu']}, {d['machine']['cpus']} cores; before = `{commits['before'][:7]}`, after = "
+        f"`{commits['after'][:7]}`; median of {d['settings']['runs']} runs after a warm-up."
+    )
+    return f"{_table(header, rows)}\n\n{note}"
+
+
 def verify_real() -> str:
     """``benchmarks/provenance.py --part verify_real_files``: verify on real DICOM from elsewhere."""
     v = _load("provenance.json")["verify_real_files"]
@@ -456,6 +473,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "watermark": watermark,
     "detector": detector,
     "verify-real": verify_real,
+    "startup": startup,
     "cxr": cxr,
     "utility-cxr": utility_cxr,
 }
