@@ -14,9 +14,9 @@ from radsynth.generate.detector_set import (
     build_detector_set,
     file_transform,
     subject_split,
-    volume_slices,
 )
 from radsynth.io import Image
+from radsynth.provenance.detector import spaced_slices
 from tests.data.conftest import SHARED_DATA
 
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data")
@@ -46,7 +46,7 @@ def test_file_transforms_are_seeded_and_really_change_pixels():
 
 def test_a_volume_is_sampled_like_verify_samples_it_first_to_last():
     volume = Image(np.arange(40 * 4 * 4, dtype=np.float32).reshape(40, 4, 4))
-    picks = volume_slices(volume, 8)
+    picks = spaced_slices(volume, 8)
     assert len(picks) == 8 and picks[0][0, 0] == 0 and picks[-1][0, 0] == volume.array[39, 0, 0]
 
 
@@ -98,3 +98,12 @@ def test_a_missing_shared_folder_is_one_line(tmp_path):
     spec = DetectorSetSpec(root=str(tmp_path / "nowhere"), sources=("kermany",), generators=("demo-vae",))
     with pytest.raises(InvalidInput, match="shared data folder is missing"):
         build_detector_set(tmp_path / "set", spec)
+
+
+def test_a_root_without_a_sources_folder_is_one_line_naming_it(tmp_path):
+    """A user's --root holding only some of the data sets: the first one missing is named."""
+    (tmp_path / "root" / "cxr_kermany_pneumonia_256").mkdir(parents=True)  # no labels.csv
+    spec = DetectorSetSpec(root=str(tmp_path / "root"), sources=("kermany",), generators=("demo-vae",))
+    with pytest.raises(InvalidInput, match="source kermany") as err:
+        build_detector_set(tmp_path / "set", spec)
+    assert "labels.csv" in str(err.value) and not (tmp_path / "set" / "manifest.jsonl").exists()

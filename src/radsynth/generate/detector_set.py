@@ -37,7 +37,7 @@ from radsynth.data.cxr_sources import FIGURE1, IEEE, KERMANY, LICENCES, NIH, REA
 from radsynth.data.manifest import Record, load_manifest, read_unit_image, resolve_manifest, write_manifest
 from radsynth.errors import InvalidInput
 from radsynth.io import Image, read_image, write_png, write_text_atomic
-from radsynth.provenance.detector import INPUT_SIZE, MAX_SLICES, Domain, detector_input
+from radsynth.provenance.detector import INPUT_SIZE, Domain, detector_input, spaced_slices
 
 KEY_FILE = "detector-set.json"
 TEST_FRACTION = 0.2
@@ -69,15 +69,6 @@ def _grey(image: Image) -> np.ndarray:
     return image.array.mean(-1) if image.rgb else image.array
 
 
-def volume_slices(image: Image, n: int = SLICES_PER_VOLUME) -> list[np.ndarray]:
-    """Up to ``n`` evenly spaced slices, first to last (verify scores a volume the same way)."""
-    array = _grey(image)
-    if array.ndim == 2:
-        return [array]
-    picks = np.unique(np.linspace(0, array.shape[0] - 1, min(n, array.shape[0])).astype(int))
-    return [array[k] for k in picks]
-
-
 def _cxr(source: str) -> Callable[[Path], Iterator[RealSlice]]:
     def read(root: Path) -> Iterator[RealSlice]:
         _, reader = READERS[source]
@@ -99,7 +90,7 @@ def _aanlib(kind: str) -> Callable[[Path], Iterator[RealSlice]]:
 def _brain_contrasts(root: Path) -> Iterator[RealSlice]:
     for path in sorted((root / "brain_mri_multicontrast").glob("*/*.nii.gz")):
         image = read_image(path)
-        for array in volume_slices(image):
+        for array in spaced_slices(image, SLICES_PER_VOLUME):
             yield RealSlice(f"glioma:{path.parent.name}", array, "MR")
 
 
@@ -147,7 +138,7 @@ def _files(paths: Callable[[Path], list[Path]]) -> Callable[[Path], Iterator[Rea
                 continue
             if FILE_DOMAIN.outside(image):
                 continue
-            for array in volume_slices(image, MAX_SLICES):
+            for array in spaced_slices(image):
                 yield RealSlice(f"file:{path.name}", array, image.modality)
 
     return read
@@ -342,7 +333,10 @@ def _pick(n_wanted: int, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _add_real(writer: _Writer, source: RealSource, root: Path, spec: DetectorSetSpec) -> int:
     rng = writer.rng = _rng(spec.seed, source.name)
-    items = list(source.read(root))
+    try:
+        items = list(source.read(root))
+    except OSError as err:  # a user's --root without this source's folder or label file
+        raise InvalidInput(f"source {source.name}: {err.strerror or err}", err.filename or root) from None
     if not items:
         return 0
     splits = np.array(

@@ -110,16 +110,18 @@ def blank(array: np.ndarray) -> bool:
     return float(np.mean(np.abs(array - np.median(array)) > 0.02 * spread)) < 0.01
 
 
-def judged_slices(image: Image) -> list[np.ndarray]:
-    """What the detector scores of ``image``: the 2D image, or up to 8 evenly spaced slices
-    of a volume, first to last; blank ones left out."""
+def spaced_slices(image: Image, n: int = MAX_SLICES) -> list[np.ndarray]:
+    """The grey 2D image, or up to ``n`` evenly spaced slices of a volume, first to last."""
     array = image.array.mean(-1) if image.rgb else image.array
-    if array.ndim == 3:
-        picks = np.unique(np.linspace(0, array.shape[0] - 1, min(MAX_SLICES, array.shape[0])).astype(int))
-        slices = [array[k] for k in picks]
-    else:
-        slices = [array]
-    return [a for a in slices if not blank(a)]
+    if array.ndim == 2:
+        return [array]
+    picks = np.unique(np.linspace(0, array.shape[0] - 1, min(n, array.shape[0])).astype(int))
+    return [array[k] for k in picks]
+
+
+def judged_slices(image: Image) -> list[np.ndarray]:
+    """What the detector scores of ``image``: :func:`spaced_slices`, blank ones left out."""
+    return [a for a in spaced_slices(image) if not blank(a)]
 
 
 @dataclass
@@ -273,13 +275,12 @@ def train_detector(
         "out": str(out.absolute()),
     }
     folder = train(config_from_dict(recipe), progress=progress)
+    detector = SyntheticDetector.load(folder)
+    detector.threshold = threshold if threshold is not None else VERDICT_THRESHOLD
+    figures = {**evaluate_detector(detector, manifest), "held_out_origins": sorted(exclude)}
     card_path = folder / CARD
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card.setdefault("metrics", {})["threshold"] = threshold if threshold is not None else VERDICT_THRESHOLD
-    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
-    figures = evaluate_detector(SyntheticDetector.load(folder), manifest)
-    figures["held_out_origins"] = sorted(exclude)
-    card["metrics"]["held_out"] = figures
+    card.setdefault("metrics", {}).update({"threshold": detector.threshold, "held_out": figures})
     write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
     return folder, figures
 
@@ -426,11 +427,12 @@ def record_calibration(
 ) -> dict[str, Any]:
     """Write the calibration (threshold, leave-one-out figures) into a model's card, and
     its test-split figures at that threshold; returns those figures."""
+    detector = SyntheticDetector.load(folder)
+    detector.threshold = calibration["threshold"]
+    figures = {**evaluate_detector(detector, manifest), "held_out_origins": []}
     card_path = Path(folder) / CARD
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    card.setdefault("metrics", {}).update({"threshold": calibration["threshold"], "calibration": calibration})
-    write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
-    figures = evaluate_detector(SyntheticDetector.load(folder), manifest)
-    card["metrics"]["held_out"] = {**figures, "held_out_origins": []}
+    metrics = card.setdefault("metrics", {})
+    metrics.update({"threshold": calibration["threshold"], "calibration": calibration, "held_out": figures})
     write_text_atomic(card_path, json.dumps(card, indent=2) + "\n")
     return figures
