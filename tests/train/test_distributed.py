@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from radsynth.models.checkpoint import load_checkpoint
 from radsynth.train import config_from_dict, train
@@ -29,6 +30,13 @@ def _torchrun(config_path: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
+    if done.returncode != 0 and "terminate called without an active exception" in done.stderr:
+        # A worker's C++ abort seen in 2 of 3 whole-suite runs on 2026-12-06 and never alone
+        # (8 of 8; README, Tests): unexplained, so the run is repeated once from scratch and
+        # any other failure, or a second abort, still fails the test.
+        out = Path(yaml.safe_load(config_path.read_text())["out"])
+        shutil.rmtree(out, ignore_errors=True)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
