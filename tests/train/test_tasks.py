@@ -71,5 +71,15 @@ def test_two_optimizer_and_frozen_module_tasks_resume_exactly(name, tiny_manifes
 
 def test_ldm_refuses_a_checkpoint_that_is_not_a_vae(tiny_manifest, tmp_path):
     smoke = train(config_from_dict(smoke_config(tiny_manifest, tmp_path / "s", steps=1)))
-    with pytest.raises(InvalidInput, match="options.vae must be a VAE checkpoint"):
+    with pytest.raises(InvalidInput, match="options.vae must be a VAE checkpoint .or an LDM"):
         train(config_from_dict(_recipe("ldm", tiny_manifest, tmp_path / "l", vae=smoke)))
+
+
+def test_ldm_reuses_the_vae_an_ldm_checkpoint_carries(tiny_manifest, tiny_vae, tmp_path):
+    """A shipped LDM's VAE (and the latent scale it learnt on) serves as options.vae, so a
+    distillation or fine-tune needs no VAE training run."""
+    first = train(config_from_dict(_recipe("ldm", tiny_manifest, tmp_path / "a", vae=tiny_vae)))
+    second = train(config_from_dict(_recipe("ldm", tiny_manifest, tmp_path / "b", vae=first)))
+    (a, card_a), (b, card_b) = load_checkpoint(first), load_checkpoint(second)
+    assert all(torch.equal(a["vae"][k], b["vae"][k]) for k in a["vae"])
+    assert card_b["config"]["vae"]["latent_scale"] == card_a["config"]["vae"]["latent_scale"]

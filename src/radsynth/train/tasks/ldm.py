@@ -61,7 +61,8 @@ class DistillOptions:
 
 @dataclass(frozen=True)
 class LDMOptions:
-    """``vae``: folder of a trained VAE checkpoint (``<run>/model``). ``latent_scale``:
+    """``vae``: folder of a trained VAE checkpoint (``<run>/model``) or of an LDM whose VAE
+    is reused (e.g. the shipped one a distillation starts from). ``latent_scale``:
     overrides the VAE card's measured scale (measured here when neither gives one).
     ``noise``: a ``NoiseConfig``. ``sampling``: generation defaults written to the card
     (``sampler``, ``steps``, ``guidance``). ``distill``: a ``DistillOptions`` (guidance
@@ -83,10 +84,15 @@ class LDMOptions:
 
 
 def load_frozen_vae(folder: str | Path) -> tuple[nn.Module, VAEConfig, Card]:
-    """The VAE of a ``vae`` checkpoint, frozen, with its config and card."""
+    """The VAE of a ``vae`` checkpoint, or the VAE an ``ldm`` checkpoint carries (with the
+    latent scale that LDM learnt on), frozen, with its config and card. The LDM form lets a
+    user distill or fine-tune a shipped LDM without the VAE's training run."""
     task = read_card(folder).task
-    if task != "vae":
-        raise InvalidInput(f"options.vae must be a VAE checkpoint, this one is {task!r}", folder)
+    if task not in ("vae", "ldm"):
+        raise InvalidInput(
+            f"options.vae must be a VAE checkpoint (or an LDM carrying one), this one is {task!r}",
+            folder,
+        )
     pretrained = load_pretrained(folder)
     vae_config = VAEConfig.from_dict(pretrained.card.section("vae"))
     return pretrained.modules["vae"].requires_grad_(False), vae_config, pretrained.card
