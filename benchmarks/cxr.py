@@ -27,7 +27,10 @@ of the record whose caption was the prompt (a caption states exactly those), nex
 reader's accuracy on the held-out real images (the ceiling); privacy: nearest training
 image by pixel correlation and encoder distance, copies above ``--copy-threshold``;
 membership inference on the LDM (its denoising loss, training vs held-out images); speed
-at 128 px (img/s, batch 16, best of two). A second prompt set, IU X-ray reports (free
+at 128 px (img/s, batch 16, best of two) as ``radsynth generate`` runs (its traces, in the
+precision ``auto`` picks on this CPU; the images scored above are drawn in fp32 on every CPU).
+``--carry gan`` keeps a row of the previous JSON whose weights are not at hand (the GAN's
+are not shipped), with the commit and command that measured it. A second prompt set, IU X-ray reports (free
 text no model saw; ``../shared/data/iu_xray_reports_text_only``), scores finding where the
 curators' index maps (``normal``; ``Pneumonia``); its terms are unverified, so the JSON
 keeps report ids only.
@@ -40,9 +43,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -55,7 +55,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from radsynth import __version__
+from radsynth.bench.record import run_record
 from radsynth.data.manifest import Record, load_manifest
 from radsynth.errors import InvalidInput
 from radsynth.evaluate import (
@@ -72,7 +72,6 @@ from radsynth.evaluate.membership import membership_inference
 from radsynth.evaluate.privacy import copy_audit, nearest_by_correlation
 from radsynth.evaluate.report import json_ready
 from radsynth.evaluate.stats import guarded
-from radsynth.models.precision import cpu_has_fast_bf16
 from radsynth.models.registry import SHIPPED_WEIGHTS, checkpoint_folder
 from radsynth.train.tasks.classifier import record_attribute
 
@@ -117,6 +116,7 @@ class Row:
     iu: tuple[ImageSet, list[dict[str, str | None]]] | None = None
     images_per_s: float | None = None
     attack: Any = None  # the pipeline under membership inference (eager LDM) or None
+    precision: str | None = None  # what the speed was measured in (fp32 or bf16)
 
 
 def load_corpus(manifest: Path) -> Corpus:
@@ -253,8 +253,12 @@ def generator_rows(corpus: Corpus, args, attributes, console: Console) -> dict[s
         pipeline = load_pipeline(folder, kind, device="cpu", precision="fp32", exported=False)
         images = generate(pipeline, prompts.captions, prompts.per_prompt, args.seed)
         iu_images = generate(pipeline, prompts.iu, 1, args.seed + 500_000)
-        speed = images_per_s(lambda n, p=pipeline: p.generate(SPEED_PROMPT, n=n, seed=0))
-        rows[kind] = generated_row(kind, images, iu_images, prompts, speed, attack=pipeline)
+        # speed as `radsynth generate` runs: its traces, in the precision auto picks on this CPU
+        fast = load_pipeline(folder, kind, device="cpu")
+        speed = images_per_s(lambda n, p=fast: p.generate(SPEED_PROMPT, n=n, seed=0))
+        rows[kind] = generated_row(
+            kind, images, iu_images, prompts, speed, attack=pipeline, precision=fast.precision
+        )
         if kind == "ldm":
             sr = _weights(args.sr, "translate-sr2")
             if sr is None:
@@ -262,17 +266,23 @@ def generator_rows(corpus: Corpus, args, attributes, console: Console) -> dict[s
                 continue
             translator = load_translator("sr2", sr)
             cascade = images_per_s(
-                lambda n, p=pipeline, t=translator: super_resolve(
+                lambda n, p=fast, t=translator: super_resolve(
                     [im.array for im in p.generate(SPEED_PROMPT, n=n, seed=0)], t
                 )
             )
             up, iu_up = (super_resolve(x, translator) if x else [] for x in (images, iu_images))
-            rows["ldm+sr"] = generated_row("ldm+sr", up, iu_up, prompts, cascade)
+            rows["ldm+sr"] = generated_row("ldm+sr", up, iu_up, prompts, cascade, precision=fast.precision)
     return rows
 
 
 def generated_row(
-    name: str, images: list, iu_images: list, prompts: Prompts, speed: float, attack=None
+    name: str,
+    images: list,
+    iu_images: list,
+    prompts: Prompts,
+    speed: float,
+    attack=None,
+    precision: str | None = None,
 ) -> Row:
     """A generator's row; images larger than 128 px (the SR stage's) are downsampled to
     128 px for every feature space."""
@@ -280,7 +290,7 @@ def generated_row(
     iu = None
     if prompts.iu:
         iu = (synthetic_set(f"{name} IU", iu_images, prompts.iu).resized((SIZE, SIZE)), prompts.iu_asked)
-    return Row(row_set, prompts.asked, iu, speed, attack)
+    return Row(row_set, prompts.asked, iu, speed, attack, precision)
 
 
 def _weights(given: str | None, kind: str) -> Path | None:
@@ -328,6 +338,7 @@ def measure_row(
         out["membership"] = guarded(lambda: _membership(row.attack, corpus, options))
     if row.images_per_s is not None:
         out["images_per_s"] = round(row.images_per_s, 2)
+        out["speed_precision"] = row.precision
     return out
 
 
@@ -417,34 +428,6 @@ def _check(value: float, bound: float, below: bool) -> dict[str, Any]:
     return {"value": value, "bound": bound, "pass": bool(value <= bound if below else value >= bound)}
 
 
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on: AVX2 vs AVX-512 BF16 decides the precision."""
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        cpu = next(
-            (
-                ln.split(":", 1)[1].strip()
-                for ln in info.read_text().splitlines()
-                if ln.startswith("model name")
-            ),
-            cpu,
-        )
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "native_bf16": cpu_has_fast_bf16(),
-        "load_average_end": [round(v, 2) for v in os.getloadavg()],
-        "torch": torch.__version__,
-    }
-
-
-def git_commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    return done.stdout.strip()
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, default=Path("runs/cxr-128/manifest.jsonl"))
@@ -465,6 +448,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reader", help="attribute reader (default: the shipped cxr-128 classifier)")
     parser.add_argument(
         "--rows", default="real,generators", help="real (real train, blurred real), generators, or both"
+    )
+    parser.add_argument(
+        "--carry", default="", help="rows to keep from --out's previous run when not measured now, e.g. gan"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -491,9 +477,10 @@ def main(argv: list[str] | None = None) -> None:
         "membership": args.membership,
     }
     results = run(corpus, models, rows, options, log=console.print)
+    carried = carry_rows(results, args.out, [r for r in args.carry.split(",") if r])
+    weights = {k: _weights(getattr(args, k), kind) for k, kind in _KINDS.items()}
     results["settings"] = {
         **options,
-        "command": "benchmarks/cxr.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "n": args.n,
         "rows": sorted(wanted),
         "per_prompt": args.per_prompt,
@@ -502,11 +489,12 @@ def main(argv: list[str] | None = None) -> None:
         "iu_reports": [uid for uid, _, _ in iu_prompts(IU_REPORTS, args.iu, args.seed)] if args.iu else [],
         "encoder": models["encoder"].card.model_id,
         "reader": models["reader"].card.model_id,
-        "generators": {k: str(_weights(getattr(args, k), kind) or "") for k, kind in _KINDS.items()},
+        "generators": {k: str(f or "") for k, f in weights.items()},
         "ldm_sr_scale": "256 px output downsampled (bilinear, antialiased) to 128 px for every feature space",
-        "git_commit": git_commit(),
-        "radsynth_version": __version__,
-        "machine": machine(),
+        "carried_rows": carried,
+        **run_record(
+            [f for f in (_weights(getattr(args, k), kind) for k, kind in _KINDS.items()) if f], argv
+        ),
         "seconds": round(time.perf_counter() - start, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -516,6 +504,25 @@ def main(argv: list[str] | None = None) -> None:
 
 
 _KINDS = {"ldm": "ldm", "gan": "gan", "sr": "translate-sr2"}
+
+
+def carry_rows(results: dict[str, Any], previous: Path, names: list[str]) -> dict[str, Any]:
+    """Put each named row that this run skipped back from ``previous`` (the last run's JSON),
+    with the targets it met there; returns ``{row: {git_commit, command}}`` of that run, or
+    ``{}``. The held-out set and the reader must be the same, or the row is not comparable."""
+    if not names or not previous.is_file():
+        return {}
+    old = json.loads(previous.read_text(encoding="utf-8"))
+    if old["held_out"]["n"] != results["held_out"]["n"]:
+        raise InvalidInput("--carry: the previous run scored another held-out set", previous)
+    carried = {}
+    for name in names:
+        row = old["rows"].get(name)
+        if "skipped" in results["rows"].get(name, {}) and row and "skipped" not in row:
+            results["rows"][name] = row
+            results["targets"][name] = old["targets"][name]
+            carried[name] = {k: old["settings"][k] for k in ("git_commit", "command")}
+    return carried
 
 
 def _corpus(manifest: Path, console: Console) -> Path:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import sys
 import time
@@ -38,7 +37,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from radsynth import __version__
+from radsynth.bench.record import run_record
 from radsynth.data.demo import build_demo
 from radsynth.evaluate.features import DomainReader, radiomics_features
 from radsynth.evaluate.fidelity import fidelity
@@ -47,14 +46,15 @@ from radsynth.evaluate.run import EvaluationOptions, Models, evaluate
 from radsynth.evaluate.sets import load_set, synthetic_set
 from radsynth.evaluate.utility import ARMS, TRANSFER_ARMS, UtilitySettings
 from radsynth.generate import load_pipeline
-from radsynth.models.registry import shipped
+from radsynth.models.registry import checkpoint_folder, shipped
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generation import generate_all  # noqa: E402  (the generation benchmark's sampling loop)
+from generation import generate_all, sampling_facts  # noqa: E402  (the generation benchmark's loop)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "evaluation.json"
 REPORTS = Path("out/evaluation")
 KINDS = ("ldm", "gan", "vae")
+FAMILY = "demo-ct-mr-64"
 QUOTAS = {"other_present": 10, "other": 30}  # and every chest caption
 QUICK_QUOTAS = {"other_present": 1, "other": 2}
 UTILITY_WITHIN = {"anatomy": "chest"}
@@ -124,6 +124,7 @@ def main() -> None:
         evaluation.metrics["seconds"] = round(time.perf_counter() - start, 1)
         if not args.quick:
             write_report(evaluation, REPORTS / kind)
+        evaluation.metrics["sampling"] = sampling_facts(pipeline)
         results["models"][kind] = evaluation.metrics
         console.print(f"{kind}: done in {evaluation.metrics['seconds']:.0f} s")
         if not args.quick:
@@ -150,8 +151,10 @@ def settings(args, prompts: list[tuple[str, int]], per_prompt: int, steps: int) 
         "images": sum(n for _, n in prompts),
         "per_prompt": per_prompt,
         "utility_steps": steps,
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
-        "radsynth_version": __version__,
+        "quality_precision": "fp32",
+        **run_record(
+            [checkpoint_folder("demo-ct-mr-64", kind) for kind in (*KINDS, "classifier", "encoder")]
+        ),
     }
 
 

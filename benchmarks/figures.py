@@ -44,7 +44,180 @@ def speed() -> str:
     """``benchmarks/sampling.py``: every sampling method on the same batches."""
     from radsynth.bench.report import markdown
 
-    return markdown(_load("sampling.json"))
+    return markdown(_load("sampling.json")) + "\n\n" + _speed_notes(_load("sampling.json"))
+
+
+def speed_cxr() -> str:
+    """``radsynth bench --weights cxr-128``: the flow family against the libraries' flow samplers."""
+    from radsynth.bench.report import markdown
+
+    return markdown(_load("sampling_cxr.json")) + "\n\n" + _speed_notes(_load("sampling_cxr.json"))
+
+
+def _speed_notes(d: dict[str, Any]) -> str:
+    """The run's facts under its table, from the same JSON: machine, load, targets with the
+    paired FRD difference behind each "equal or better fidelity", the floor, training."""
+    m, load = d["machine"], d["load_average"]
+    cpu = f"{m['cpu']}, {m['threads']} threads, " + (
+        "native bf16" if m.get("native_bf16") else "no native bf16"
+    )
+    lines = [
+        f"Measured on {cpu}, precision {d['settings'].get('precision', 'not recorded')}; load average "
+        f"{load['start'][0]:.2f} at the start, {load['after_sampling'][0]:.2f} after sampling; whole "
+        f"run {d['wall_s'] / 60:.1f} minutes. FRD floor (as many real training images against the same "
+        f"held-out set): {d['fidelity_floor_real_train_vs_held_out']:,.0f}."
+        if d.get("fidelity_floor_real_train_vs_held_out") is not None
+        else f"Measured on {cpu}; whole run {d['wall_s'] / 60:.1f} minutes."
+    ]
+    for name, t in d["targets"].items():
+        row = d["methods"][name]
+        diff = row.get("radsynth_frd_minus_this")
+        frd = (
+            f"; FRD radsynth minus it {diff['value']:+,.0f} [{diff['low']:+,.0f}, {diff['high']:+,.0f}]"
+            + (" (not worse)" if t["fidelity_equal_or_better"] else " (worse)")
+            if diff
+            else ""
+        )
+        verdict = "met" if t["speed_met"] else "not met"
+        lines.append(
+            f"- >= {t['speedup_target']:g}x {row['label']} ({row['steps']} steps): {verdict}, "
+            f"{t['speedup']:.2f}x ({t['speedup_compiled']:.2f}x compiled){frd}."
+        )
+    unet, peaks, cost = d["unet"], d["matmul_peak_gflops"], d["compile"]
+    ours = unet["radsynth"]
+    lines.append(
+        f"- UNet forward, guided batch {unet['batch']}: {unet['flops_per_forward'] / 1e9:.1f} GFLOP at "
+        f"{ours['gflops_per_s']:.1f} GFLOP/s, {ours['fraction_of_fp32_peak']:.0%} of the measured fp32 "
+        f"matmul peak ({peaks['fp32']:.1f} GFLOP/s; bf16 peak {peaks['bf16']:.2f}); compiled "
+        f"{unet['radsynth_compiled']['gflops_per_s']:.1f} GFLOP/s. The VAE decode is "
+        f"{d['vae_decode_gflop_per_image']:.1f} GFLOP per image, "
+        f"{d['vae_decode_gflop_per_image'] / d['methods']['radsynth']['gflop_per_image']:.0%} of the shipped "
+        "row's. torch.compile costs "
+        f"{cost['overhead_s']} s once, paid back after {cost['break_even_images']} images."
+    )
+    train = d.get("training", {})
+    if "radsynth" in train:
+        lines.append(
+            f"- Training step, batch {train['batch_size']}: radsynth {train['radsynth']['images_per_s']:.1f} "
+            f"img/s, a plain MONAI step {train['monai']['images_per_s']:.1f} img/s ({train['ratio']:.2f}x; "
+            f"radsynth encodes the {train['radsynth']['training_images_encoded_once']} training images once, "
+            f"{train['radsynth']['one_time_preparation_s']} s)."
+        )
+    elif "skipped" in train:
+        lines.append(f"- Training step: not compared ({train['skipped']}).")
+    return "\n".join(lines)
+
+
+GENERATION_NAMES = {"ldm": "LDM", "gan": "GAN", "vae": "VAE (prior samples)"}
+
+
+def _ci3(record: Any, fmt: str = "{:.3g}") -> str:
+    """A ``{value, low, high}`` record as value [low, high]."""
+    if not isinstance(record, dict) or "value" not in record:
+        return "-"
+    return f"{fmt.format(record['value'])} [{fmt.format(record['low'])}, {fmt.format(record['high'])}]"
+
+
+def _g3(record: Any) -> str:
+    return f"{record['value']:.3g}" if isinstance(record, dict) and "value" in record else "-"
+
+
+def evaluation() -> str:
+    """``benchmarks/evaluation.py``: the shipped demo generators against the held-out split."""
+    d = _load("evaluation.json")
+    rows = []
+    for kind in (k for k in GENERATION_NAMES if k in d["models"]):
+        m = d["models"][kind]
+        f, div, p, adh = m["fidelity"], m["diversity"], m["privacy"], m["adherence"]["synthetic"]
+        prdc = f.get("prdc", {})
+        mia = m.get("membership", {})
+        attack = "ldm_denoising" if "ldm_denoising" in mia else "vae_reconstruction"
+        rows.append(
+            [
+                GENERATION_NAMES[kind],
+                _ci3(f["frd"], "{:,.0f}"),
+                _ci3(f["fid_domain"], "{:.1f}"),
+                _g3(f["kid_domain"]),
+                f"{_g3(prdc.get('precision'))} / {_g3(prdc.get('recall'))}",
+                f"{_g3(div.get('ms_ssim_within_prompt'))} / {_g3(div.get('ms_ssim_across_prompts'))}",
+                f"{_pct0(adh['modality']['accuracy'])} / {_pct0(adh['anatomy']['accuracy'])}",
+                f"{100 * p['share_synthetic_flagged']:.1f} % ({p['n_flagged']})",
+                f"{p['correlation']['median']:.2f}",
+                _ci3(mia.get(attack), "{:.2f}") + (f" ({attack.replace('_', ' ')})" if attack in mia else ""),
+            ]
+        )
+    ref = d["real_train"]["fidelity"]
+    rows.append(
+        ["real train", _ci3(ref["frd"], "{:,.0f}"), _ci3(ref["fid_domain"], "{:.1f}"), _g3(ref["kid_domain"]),
+         f"{_g3(ref['prdc'].get('precision'))} / {_g3(ref['prdc'].get('recall'))}",
+         "-", "-", "100 % (they are)", "-", "-"]
+    )  # fmt: skip
+    header = ["model", "FRD", "FID (encoder)", "KID", "precision / recall",
+              "MS-SSIM within / across prompts", "adherence modality / anatomy",
+              "copies (r > 0.95)", "nearest-training r, median", "membership AUC"]  # fmt: skip
+    return _table(header, rows)
+
+
+EVALUATION_ARMS = {"real": "real only", "shuffled_labels": "real, shuffled labels (chance)",
+                   "synthetic": "synthetic only", "real+synthetic": "real + synthetic",
+                   "transfer:real": "transfer: real only", "transfer:synthetic": "transfer: synthetic only",
+                   "transfer:real+synthetic": "transfer: real + synthetic"}  # fmt: skip
+
+
+def evaluation_utility() -> str:
+    """``benchmarks/evaluation.py``'s utility arms: AUROC [95 % CI] per model."""
+    d = _load("evaluation.json")
+    kinds = [k for k in GENERATION_NAMES if k in d["models"]]
+    rows = []
+    for arm, label in EVALUATION_ARMS.items():
+        cells = [_ci(d["models"][k]["utility"]["arms"].get(arm, {}).get("auroc")) for k in kinds]
+        if arm in ("real", "shuffled_labels", "transfer:real"):  # no synthetic image: trained once
+            cells = [cells[0], *["(same)"] * (len(kinds) - 1)]
+        rows.append([label, *cells])
+    return _table(["arm", *(GENERATION_NAMES[k] for k in kinds)], rows)
+
+
+def generation() -> str:
+    """``benchmarks/generation.py``: adherence, fidelity and speed of the demo generators."""
+    d = _load("generation.json")
+    rows = []
+    for kind, m in d["models"].items():
+        s = m.get("sampling", {})
+        how = (
+            f" ({s['sampler']}, {s['steps']} steps, guidance {s['guidance']:g}"
+            + (", distilled UNet)" if s["distilled"] else ")")
+            if "steps" in s
+            else ""
+        )
+        acc = {k: v["accuracy"] for k, v in m["adherence"].items()}
+        rows.append(
+            [
+                f"{GENERATION_NAMES[kind]}{how}",
+                *(_pct0(acc[a]) for a in ("modality", "anatomy", "finding")),
+                f"{m['frd']:,.0f}",
+                f"{m['fd_domain']:.1f}",
+                f"{m['images_per_s']['fp32']:.1f}",
+                f"{m['images_per_s']['bf16']:.2f}",
+            ]
+        )
+    floor = d["real_train_vs_held_out"]
+    acc = {k: v["accuracy"] for k, v in floor["classifier_on_real_held_out"].items()}
+    rows.append(
+        [
+            "real train vs held-out",
+            *(_pct0(acc[a]) for a in ("modality", "anatomy", "finding")),
+            f"{floor['frd']:,.0f}",
+            f"{floor['fd_domain']:.1f}",
+            "",
+            "",
+        ]
+    )
+    header = ["model", "modality", "anatomy", "finding", "FRD", "FD (domain)", "img/s fp32", "img/s bf16"]
+    return _table(header, rows)
+
+
+def _pct0(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.0f} %"
 
 
 def distilled() -> str:
@@ -66,6 +239,34 @@ def distilled() -> str:
             ]
         )
     header = ["seed", "FRD guided original / distilled", "modality read back", "anatomy", "finding"]
+    return _table(header, rows)
+
+
+def guidance_interval() -> str:
+    """``benchmarks/guidance_interval.py --seeds ...``: every interval, FRD per seed and its
+    paired change against guiding every step (same prompts and seeds)."""
+    d = _load("guidance_interval.json")
+    seeds = list(d["seeds"])
+    first = d["seeds"][seeds[0]]
+    rows = []
+    for name, r in first.items():
+        frd = [d["seeds"][s][name]["frd"] for s in seeds]
+        delta = [d["seeds"][s][name]["frd"] - d["seeds"][s]["every step"]["frd"] for s in seeds]
+        adh = [d["seeds"][s][name]["adherence"] for s in seeds]
+        mean = {a: sum(x[a] for x in adh) / len(adh) for a in ("modality", "anatomy")}
+        rows.append(
+            [
+                name,
+                str(r["guided_steps"]),
+                f"{r['unet_forwards_per_image']} ({r['relative_cost']:.2f})",
+                " / ".join(f"{v:.0f}" for v in frd),
+                "-" if name == "every step" else " / ".join(f"{v:+.0f}" for v in delta),
+                f"{_pct0(mean['modality'])} / {_pct0(mean['anatomy'])}",
+            ]
+        )
+    per_seed = " / ".join(seeds)
+    header = ["guided", "steps guided", "UNet rows / image (cost)", f"FRD (seed {per_seed})",
+              "FRD minus every step", "modality / anatomy (mean)"]  # fmt: skip
     return _table(header, rows)
 
 
@@ -356,8 +557,38 @@ def cxr() -> str:
     """``benchmarks/cxr.py``: the chest X-ray rows, then the issue's targets."""
     results = _load("cxr.json")
     out = _table(list(CXR_COLUMNS), cxr_cells(results))
+    for name, run in results["settings"].get("carried_rows", {}).items():
+        commit, command = run["git_commit"][:7], run["command"]
+        out += f"\n\n{CXR_NAMES[name]}: carried from the run at commit {commit} (`{command}`)."
     targets = cxr_target_cells(results)
     return out + ("\n\n" + _table(["model", "target", "value", "result"], targets) if targets else "")
+
+
+STEPS_COLUMNS = ("steps", "FID (encoder) [95 % CI]", "FID minus the best [paired 95 % CI]", "KID",
+                     "read back", "s")  # fmt: skip
+
+
+def steps_cells(results: dict[str, Any]) -> list[list[str]]:
+    """``benchmarks/steps.py``'s rows: one per step count, the chosen one marked."""
+    rows = []
+    for r in results["rows"]:
+        f, g = r["fid_domain"], r["fid_minus_best"]
+        rows.append(
+            [
+                f"{r['steps']}" + (" (chosen)" if r["steps"] == results["chosen_steps"] else ""),
+                f"{f['value']:.3f} [{f['low']:.3f}, {f['high']:.3f}]",
+                f"{g['value']:+.3f} [{g['low']:+.3f}, {g['high']:+.3f}]",
+                f"{r['kid_domain']['value']:.4f}",
+                " / ".join(_pct(r["read_back"][a]) for a in results["attributes"]),
+                f"{r['seconds']:.0f}",
+            ]
+        )
+    return rows
+
+
+def cxr_steps() -> str:
+    """``benchmarks/steps.py``: the chest X-ray LDM's step count, chosen on validation."""
+    return _table(list(STEPS_COLUMNS), steps_cells(_load("steps_cxr-128.json")))
 
 
 UTILITY_TASKS = {
@@ -475,6 +706,11 @@ TABLES: dict[str, Callable[[], str]] = {
     "verify-real": verify_real,
     "startup": startup,
     "cxr": cxr,
+    "generation": generation,
+    "evaluation": evaluation,
+    "evaluation-utility": evaluation_utility,
+    "cxr-steps": cxr_steps,
+    "speed-cxr": speed_cxr,
     "utility-cxr": utility_cxr,
 }
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import random
 import time
 from collections import Counter, defaultdict
@@ -29,14 +28,14 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from radsynth import __version__
+from radsynth.bench.record import run_record
 from radsynth.data.demo import build_demo
 from radsynth.data.manifest import read_unit_image
 from radsynth.evaluate import DomainReader, adherence, frechet_distance, frechet_radiomics_distance
 from radsynth.evaluate.features import radiomics_features
 from radsynth.generate import load_pipeline
 from radsynth.models.precision import cpu_has_fast_bf16
-from radsynth.models.registry import shipped
+from radsynth.models.registry import checkpoint_folder, shipped
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generation.json"
 KINDS = ("ldm", "gan", "vae")
@@ -63,6 +62,21 @@ def generate_all(pipeline, prompts: list[tuple[str, int]], seed: int, steps=None
         images += [im.array for im in out]
         texts += [prompt] * count
     return images, texts
+
+
+def sampling_facts(pipeline) -> dict:
+    """What sampled the images: the LDM's sampler, steps, guidance and whether the
+    guidance-distilled UNet ran; the GAN and VAE draw in one forward."""
+    if pipeline.kind != "ldm":
+        return {"forwards": 1}
+    defaults = pipeline.generator.defaults
+    return {
+        "sampler": defaults.sampler,
+        "steps": defaults.steps,
+        "guidance": defaults.guidance,
+        "guidance_interval": defaults.guidance_interval,
+        "distilled": pipeline.generator.uses_distilled(defaults.guidance),
+    }
 
 
 def speed(kind: str, precision: str, n: int, repeats: int = 2) -> float:
@@ -124,6 +138,7 @@ def main() -> None:
         rad, _ = radiomics_features(fid_images)
         results["models"][kind] = {
             "model_id": pipeline.model_id,
+            "sampling": sampling_facts(pipeline),
             "adherence": adherence(texts, reads),
             "frd": frechet_radiomics_distance(real_rad, rad),
             "fd_domain": frechet_distance(real_dom, reader.features(fid_images)),
@@ -140,13 +155,11 @@ def main() -> None:
     results["settings"] = {
         "quick": args.quick,
         "seed": args.seed,
-        "sampler": "card defaults (ldm: DPM-Solver++ 2M, 25 steps, guidance 4)",
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
-            "native_bf16": cpu_has_fast_bf16(),
-        },
-        "radsynth_version": __version__,
+        "sampler": "each card's defaults, as `radsynth generate` samples (models.<kind>.sampling)",
+        "adherence_prompts": n_prompts,
+        "per_prompt": per_prompt,
+        "quality_precision": "fp32",
+        **run_record([checkpoint_folder("demo-ct-mr-64", kind) for kind in KINDS]),
     }
     table = Table(
         "model",

@@ -10,7 +10,11 @@ held-out real slices, text adherence (the attribute classifier reads modality / 
 finding), and the UNet forwards per image (relative cost; guided steps count twice).
 The guided rows use the original LDM (``distilled=False``); the ``distilled (shipped)`` row
 samples the guidance-distilled UNet at the shipped scale (one forward per step, no interval).
-Writes ``benchmarks/results/guidance_interval.json``; the shipped interval is chosen from it.
+``--seeds 0,1000,2000`` repeats everything per seed (prompt draw and first image seed).
+Writes ``benchmarks/results/guidance_interval.json`` (``--out``; the distillation table's
+``--only "every step,distilled (shipped)" --out benchmarks/results/guidance_distilled.json``)
+with the rows per seed and the command, commit, CPU and weights hashes; the README's tables
+are rendered from those files (``make figures``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from radsynth.bench.record import run_record
 from radsynth.bench.sampling import fidelity_prompts
 from radsynth.evaluate.adherence import adherence
 from radsynth.evaluate.features import DomainReader, radiomics_features
@@ -63,7 +68,7 @@ def guided_steps(pipeline, interval) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=160)
-    parser.add_argument("--seed", type=int, default=0, help="prompt draw and first image seed")
+    parser.add_argument("--seeds", default="0", help="comma-separated: prompt draw and first image seed")
     parser.add_argument("--only", default="", help="comma-separated row names (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -72,8 +77,39 @@ def main() -> None:
     pipeline = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True, distilled=False)
     distilled = load_pipeline(folder, "ldm", batch_size=16, fast_attention=True)
     reader = DomainReader(shipped("classifier"))
-    prompts, real, _ = fidelity_prompts(args.n, args.seed)
-    seeds = [args.seed + i for i in range(args.n)]
+    seeds = {}
+    for seed in (int(x) for x in args.seeds.split(",")):
+        seeds[str(seed)] = measure(pipeline, distilled, reader, chosen, args.n, seed)
+    result = {
+        "n": args.n,
+        "sampler": pipeline.generator.defaults.sampler,
+        "steps": pipeline.generator.defaults.steps,
+        "seeds": seeds,
+        **run_record([folder, shipped("classifier")]),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    table = Table(title=f"guidance intervals, {result['sampler']} {result['steps']} steps, n = {args.n}")
+    for col in ("seed", "interval", "guided steps", "UNet cost", "FRD", "modality", "anatomy", "finding"):
+        table.add_column(col)
+    for seed, rows in seeds.items():
+        for name, r in rows.items():
+            a = r["adherence"]
+            table.add_row(
+                seed,
+                name,
+                str(r["guided_steps"]),
+                f"{r['relative_cost']:.2f}",
+                f"{r['frd']:.0f}",
+                *(f"{a[k]:.2f}" if a.get(k) is not None else "-" for k in ("modality", "anatomy", "finding")),
+            )
+    Console().print(table)
+
+
+def measure(pipeline, distilled, reader, chosen: dict, n: int, seed: int) -> dict:
+    """Every chosen row for one seed: the same held-out captions and image seeds."""
+    prompts, real, _ = fidelity_prompts(n, seed)
+    seeds = [seed + i for i in range(n)]
     real_features, _ = radiomics_features(real)
     steps = pipeline.generator.defaults.steps
     rows = {}
@@ -85,10 +121,7 @@ def main() -> None:
             pipeline.generator.use_guidance_interval(None if never else interval)
         started = time.perf_counter()
         images = torch.cat(
-            [
-                which.sample(prompts[i : i + 16], seeds[i : i + 16], guidance=scale)
-                for i in range(0, args.n, 16)
-            ]
+            [which.sample(prompts[i : i + 16], seeds[i : i + 16], guidance=scale) for i in range(0, n, 16)]
         )
         seconds = time.perf_counter() - started
         slices = [im[0] for im in images.float().numpy()]
@@ -106,31 +139,8 @@ def main() -> None:
             "adherence": {k: v["accuracy"] for k, v in read.items()},
             "seconds": round(seconds, 1),
         }
-        print(name, json.dumps(rows[name]), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    result = {
-        "n": args.n,
-        "seed": args.seed,
-        "sampler": pipeline.generator.defaults.sampler,
-        "steps": steps,
-        "rows": rows,
-    }
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    table = Table(
-        title=f"guidance intervals, {pipeline.generator.defaults.sampler} {steps} steps, n = {args.n}"
-    )
-    for col in ("interval", "guided steps", "UNet cost", "FRD", "modality", "anatomy", "finding"):
-        table.add_column(col)
-    for name, r in rows.items():
-        a = r["adherence"]
-        table.add_row(
-            name,
-            str(r["guided_steps"]),
-            f"{r['relative_cost']:.2f}",
-            f"{r['frd']:.0f}",
-            *(f"{a[k]:.2f}" if a.get(k) is not None else "-" for k in ("modality", "anatomy", "finding")),
-        )
-    Console().print(table)
+        print(seed, name, json.dumps(rows[name]), flush=True)
+    return rows
 
 
 if __name__ == "__main__":

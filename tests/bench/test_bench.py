@@ -38,6 +38,26 @@ def test_shipped_ldm_fast_path_and_references_agree():
         assert abs(float(images.std() - ours.std())) < 0.03
 
 
+@pytest.mark.slow  # samples the shipped chest X-ray networks through every reference loop
+def test_flow_references_sample_the_shipped_flow_ldm_as_radsynth_does():
+    """The chest X-ray LDM is a rectified flow: MONAI's RFlowScheduler (the network's sign
+    flipped to MONAI's x0 - noise) walks radsynth's Euler grid exactly at 10 steps, so it
+    must give radsynth's images; diffusers' flow-matching Euler ends its grid at sigma
+    0.001, so it lands close. A reference fed the unflipped velocity would run the ODE
+    backwards and fail both."""
+    pipeline = load_pipeline("cxr-128", "ldm", distilled=False, precision="fp32")
+    ref = reference_model(resolve_checkpoint("cxr-128", "ldm"), pipeline)
+    assert ref.schedule.config.kind == "rflow"
+    prompts = ["PA chest X-ray of a 60-year-old man, pneumonia", "AP chest X-ray of a 4-year-old girl"]
+    guidance = pipeline.generator.defaults.guidance
+    ours = pipeline.sample(prompts, [0, 1], steps=10)
+    monai = monai_sample(ref, prompts, [0, 1], monai_scheduler("ddim", ref.schedule, 10), guidance)
+    diffusers = diffusers_sample(ref, prompts, [0, 1], 10, guidance=guidance)
+    assert ours.shape == monai.shape == diffusers.shape == (2, 1, 128, 128)
+    assert (monai - ours).abs().max() < 2e-3
+    assert (diffusers - ours).abs().mean() < 0.03
+
+
 @pytest.mark.slow  # samples the shipped networks through every reference loop
 def test_the_distilled_unet_draws_what_the_guided_original_draws():
     """One UNet row per step instead of two: each image lies much nearer the guided
@@ -99,6 +119,30 @@ def test_radsynth_bench_runs_and_writes_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "UNet forward" in printed and "wrote" in printed
     assert markdown(result).count("\n") == 2 + len(methods) - 1
+
+
+@pytest.mark.slow  # samples the shipped chest X-ray networks through every reference loop
+def test_radsynth_bench_measures_the_flow_family_against_flow_references(tmp_path):
+    """``radsynth bench --weights cxr-128``: the references are the libraries' flow samplers,
+    the targets issue 18's, the prompt an X-ray one (a CT prompt would be refused), and the
+    VP-only training comparison is skipped, saying why."""
+    out = tmp_path / "sampling.json"
+    args = ["bench", "--weights", "cxr-128", "--no-fidelity", "--batch-size", "2", "--repeats", "1"]
+    args += ["--ddpm-steps", "4", "--ddim-steps", "4", "--train-repeats", "1"]
+    assert main([*args, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    methods = result["methods"]
+    assert "FlowMatchEuler" in methods["diffusers_dpm"]["label"]
+    assert "RFlow" in methods["monai_ddim"]["label"] and "RFlow" in methods["monai_ddpm"]["label"]
+    assert result["shipped"]["sampler"] == "euler" and result["shipped"]["distilled"]
+    assert methods["radsynth"]["unet_rows_per_image"] == result["shipped"]["steps"]  # distilled
+    assert methods["monai_ddim"]["unet_rows_per_image"] == 2 * 4
+    assert {k: v["speedup_target"] for k, v in result["targets"].items()} == {
+        "monai_ddpm": 50.0,
+        "monai_ddim": 5.0,
+        "diffusers_dpm": 2.0,
+    }
+    assert "VP" in result["training"]["skipped"]
 
 
 @pytest.mark.parametrize(

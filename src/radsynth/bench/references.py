@@ -14,7 +14,15 @@ libraries' tutorials and pipelines write them, on radsynth's trained networks.
   ``scale_model_input``, ``[uncond, cond]`` concatenated, ``scheduler.step`` and a VAE
   decode of ``latents / scaling_factor``, under ``torch.no_grad``.
 
-Both use the modules as the checkpoint builds them (no radsynth inference settings) and
+For a rectified-flow model (``noise.kind: rflow``, e.g. the chest X-ray LDM) the same roles
+are played by each library's flow sampler: MONAI's ``RFlowScheduler`` (Euler steps, its
+tutorial's defaults) in the same inferer at the DDIM and DDPM rows' step counts, and diffusers'
+``FlowMatchEulerDiscreteScheduler`` in the loop of its flow pipelines
+(``StableDiffusion3Pipeline.__call__``: no input scaling, timesteps ``1000 * sigma``). MONAI's
+flow convention predicts ``x0 - noise`` (its tutorial's training target), radsynth's and
+diffusers' ``noise - x0``: the MONAI rows see the network with its sign flipped.
+
+All use the modules as the checkpoint builds them (no radsynth inference settings) and
 the per-sample noise radsynth uses, so the same seeds start from the same latents.
 """
 
@@ -63,21 +71,27 @@ class EmptyPromptUncond(nn.Module):
     context MONAI builds replaced by the empty prompt's encoding, which is what the network
     saw for dropped captions in training (a constant fill would be an input it never saw)."""
 
-    def __init__(self, unet: nn.Module, empty: torch.Tensor) -> None:
+    def __init__(self, unet: nn.Module, empty: torch.Tensor, sign: float = 1.0) -> None:
         super().__init__()
-        self.unet, self.empty = unet, empty  # empty: (1, T, D)
+        self.unet, self.empty, self.sign = unet, empty, sign  # empty: (1, T, D)
 
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         filled = (context == CFG_FILL).flatten(1).all(1)  # (2B,) rows MONAI filled
         context = torch.where(filled[:, None, None], self.empty.to(context), context)
-        return self.unet(x, timesteps=timesteps, context=context)
+        out = self.unet(x, timesteps=timesteps, context=context)
+        return out if self.sign == 1.0 else self.sign * out
 
 
 def monai_scheduler(name: str, schedule: NoiseSchedule, steps: int):
-    """MONAI's ``DDPMScheduler`` or ``DDIMScheduler`` on our schedule, timesteps set."""
-    from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+    """MONAI's ``DDPMScheduler`` or ``DDIMScheduler`` on our VP schedule (``name``), or its
+    ``RFlowScheduler`` for a rectified-flow schedule (either name), timesteps set."""
+    from monai.networks.schedulers import DDIMScheduler, DDPMScheduler, RFlowScheduler
 
     c = schedule.config
+    if c.kind == "rflow":
+        flow = RFlowScheduler(num_train_timesteps=c.num_train_timesteps)
+        flow.set_timesteps(num_inference_steps=steps)
+        return flow
     kind = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}[name]
     scheduler = kind(
         num_train_timesteps=c.num_train_timesteps,
@@ -100,10 +114,11 @@ def monai_sample(
     context, empty = model.contexts(prompts)
     inferer = LatentDiffusionInferer(scheduler, scale_factor=model.latent_scale)
     torch.manual_seed(int(seeds[0]))  # DDPM's ancestral noise comes from the global generator
+    sign = -1.0 if model.schedule.config.kind == "rflow" else 1.0  # MONAI's flow: x0 - noise
     images = inferer.sample(
         input_noise=model.noise(seeds),
         autoencoder_model=model.vae,
-        diffusion_model=EmptyPromptUncond(model.unet, empty),
+        diffusion_model=EmptyPromptUncond(model.unet, empty, sign),
         scheduler=scheduler,
         conditioning=context,
         verbose=False,
@@ -117,17 +132,24 @@ def monai_sample(
 def diffusers_sample(
     model: LatentModel, prompts: Sequence[str], seeds: Sequence[int], steps: int, guidance: float
 ) -> torch.Tensor:
-    """Pixels (B, 1, *size) in [0, 1] from diffusers' pipeline loop with DPM-Solver++."""
-    from diffusers import DPMSolverMultistepScheduler
+    """Pixels (B, 1, *size) in [0, 1] from diffusers' pipeline loop: DPM-Solver++ for a VP
+    model, flow-matching Euler for a rectified-flow one."""
+    from diffusers import DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
 
-    scheduler = DPMSolverMultistepScheduler(**model.schedule.diffusers_config())
+    flow = model.schedule.config.kind == "rflow"
+    if flow:
+        scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=model.schedule.num_train_timesteps)
+    else:
+        scheduler = DPMSolverMultistepScheduler(**model.schedule.diffusers_config())
     scheduler.set_timesteps(steps, device=model.device)
     context, empty = model.contexts(prompts)
     b = context.shape[0]
     prompt_embeds = torch.cat([empty.expand(b, -1, -1), context])  # (2B, T, D): [uncond, cond]
-    latents = model.noise(seeds) * scheduler.init_noise_sigma
+    latents = model.noise(seeds) if flow else model.noise(seeds) * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
-        latent_model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)  # (2B, C, ...)
+        latent_model_input = torch.cat([latents] * 2)  # (2B, C, ...)
+        if not flow:  # the flow pipelines feed the latents unscaled
+            latent_model_input = scheduler.scale_model_input(latent_model_input, t)
         # diffusers' UNet2DConditionModel broadcasts a scalar t over the batch inside; MONAI's wants (2B,)
         noise_pred = model.unet(latent_model_input, t.expand(2 * b), prompt_embeds)
         noise_pred_uncond, noise_pred_text = noise_pred.chunk(2)

@@ -11,6 +11,14 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/m" if value is None else f"{value:,.{digits}f}"
 
 
+def _frd(row: dict[str, Any]) -> str:
+    """FRD with its 95 % bootstrap interval where the run measured one."""
+    if row.get("frd_interval") is None:
+        return _fmt(row.get("frd"), 0)
+    low, high = row["frd_interval"]
+    return f"{row['frd']:,.0f} [{low:,.0f}, {high:,.0f}]"
+
+
 def sampling_rows(result: dict[str, Any]) -> list[list[str]]:
     """One row per method: label, steps, UNet rows per image, img/s, radsynth's speed-up
     over it, peak MiB, GFLOP/image, achieved GFLOP/s, FRD."""
@@ -27,7 +35,7 @@ def sampling_rows(result: dict[str, Any]) -> list[list[str]]:
                 f"{row['peak_memory_mib']:,}",
                 _fmt(row["gflop_per_image"], 1),
                 _fmt(row["achieved_gflops_per_s"], 1),
-                _fmt(row.get("frd"), 0),
+                _frd(row),
             ]
         )
     return rows
@@ -42,7 +50,7 @@ SAMPLING_HEADER = [
     "peak MiB",
     "GFLOP/img",
     "GFLOP/s",
-    "FRD",
+    "FRD [95 % CI]",
 ]
 
 
@@ -74,7 +82,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
         f"load average {result['load_average']['start']} -> {result['load_average']['after_sampling']}"
     )
     out = [gen, unet]
-    if "training" in result:
+    if "training" in result and "skipped" not in result["training"]:
         t = result["training"]
         train = Table(title=f"Training step, batch {t['batch_size']}")
         for name in ("method", "img/s", "peak MiB"):

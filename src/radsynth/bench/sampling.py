@@ -8,7 +8,16 @@ median seconds per batch gives its images/s. The same images give the fidelity: 
 Radiomics Distance against every held-out real slice, beside the distance of as many
 real training slices (the floor at that sample size). The 1000-step DDPM reference runs
 once, on the first batch: at ~40x the cost of the others its fidelity would need most of
-an hour per method-sized sample on a 2-core CPU, so it is timed, not scored.
+an hour per method-sized sample on a 2-core CPU, so it is timed, not scored. Every FRD
+carries a 95 % bootstrap interval, and each reference the paired interval of radsynth's FRD
+minus its own (the same prompts and seeds, resampled together): "equal or better fidelity"
+means that interval reaches 0.
+
+A rectified-flow LDM (the chest X-ray family, ``--weights cxr-128``) is measured the same
+way against each library's flow sampler (``radsynth.bench.references``; the rows keep their
+keys), on its own corpus: held-out captions and images of the chest X-ray test patients,
+built from ``../shared/data`` into the cache when missing; its targets are issue 18's
+(``FLOW_TARGETS``), and the training comparison, written for VP models, is skipped.
 
 FLOPs per image come from ``torch.utils.flop_counter``: the UNet rows each method
 actually runs per image (counted by a hook on its UNet during warm-up: 2 per guided step,
@@ -43,12 +52,16 @@ from radsynth.bench.measure import (
 from radsynth.bench.references import LatentModel, diffusers_sample, monai_sample, monai_scheduler
 from radsynth.bench.training import training_benchmark
 from radsynth.generate.models import default_device, load_pipeline, resolve_checkpoint
+from radsynth.io.cache import cache_root
+from radsynth.models.card import Card
 from radsynth.models.diffusion import NoiseConfig, NoiseSchedule
 from radsynth.models.precision import cpu_has_fast_bf16
 from radsynth.models.registry import DEFAULT_FAMILY, load_pretrained, read_card
 from radsynth.sampling.pipeline import GenerationPipeline
 
-TARGETS = {"monai_ddpm": 50.0, "monai_ddim": 3.0, "diffusers_dpm": 1.5}
+TARGETS = {"monai_ddpm": 50.0, "monai_ddim": 3.0, "diffusers_dpm": 1.5}  # issue 9, the demo LDM
+FLOW_TARGETS = {"monai_ddpm": 50.0, "monai_ddim": 5.0, "diffusers_dpm": 2.0}  # issue 18, the flow LDM
+CT_PROMPT = "axial chest CT, lung window, tumour in the right lung"  # without --fidelity
 
 
 @dataclass(frozen=True)
@@ -184,11 +197,18 @@ def build_methods(
         Method(f"radsynth_{n}", f"radsynth ({sampler})", n, ours(n), ours_unet)
         for n in settings.compare_steps
     ]
+    # A flow model's references are each library's flow sampler; the keys keep their roles.
+    flow = ref.schedule.config.kind == "rflow"
+    labels = {
+        "diffusers_dpm": "diffusers loop, " + ("FlowMatchEulerDiscrete" if flow else "DPMSolverMultistep"),
+        "monai_ddim": "MONAI LatentDiffusionInferer, " + ("RFlow" if flow else "DDIM"),
+        "monai_ddpm": "MONAI LatentDiffusionInferer, " + ("RFlow" if flow else "DDPM"),
+    }
     methods += [
-        Method("diffusers_dpm", "diffusers loop, DPMSolverMultistep", steps, diffusers, ref_unet),
+        Method("diffusers_dpm", labels["diffusers_dpm"], steps, diffusers, ref_unet),
         Method(
             "monai_ddim",
-            "MONAI LatentDiffusionInferer, DDIM",
+            labels["monai_ddim"],
             settings.ddim_steps,
             monai("ddim", settings.ddim_steps),
             ref_unet,
@@ -196,7 +216,7 @@ def build_methods(
     ]
     ddpm = Method(
         "monai_ddpm",
-        "MONAI LatentDiffusionInferer, DDPM",
+        labels["monai_ddpm"],
         settings.ddpm_steps,
         monai("ddpm", settings.ddpm_steps),
     )
@@ -209,16 +229,36 @@ def _network(pipeline: GenerationPipeline, guidance: float) -> torch.nn.Module:
     return ldm.distilled.network if ldm.uses_distilled(guidance) else ldm.denoiser.network
 
 
-def fidelity_prompts(n: int, seed: int) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """``n`` held-out captions (sampled), every held-out real slice, and ``n`` real
-    training slices (the floor)."""
-    from radsynth.data.demo import build_demo
+def _draws_xrays(card: Card) -> bool:
+    return "DX" in card.task_info.get("vocabulary", {}).get("modality", [])
+
+
+def fidelity_prompts(
+    n: int, seed: int, card: Card | None = None
+) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """``n`` held-out captions (sampled), every held-out real image, and ``n`` real
+    training images (the floor), from the corpus the checkpoint's family learnt from: the
+    chest X-ray corpus (built from ``../shared/data`` into the cache when missing; its
+    redistributable records, as the family trained on) for an X-ray model, else the demo
+    corpus (also without a card)."""
     from radsynth.data.manifest import read_unit_image
 
-    corpus = build_demo(size=64)
+    if card is not None and _draws_xrays(card):
+        from radsynth.data.cxr import build_cxr
+        from radsynth.text.phi import scrub_phi
+
+        size = int(card.task_info["image"]["size"][0])
+        corpus = build_cxr(cache_root() / f"cxr-{size}", scrub=scrub_phi, size=size)
+        records = [r for r in corpus.records if r.labels.get("redistributable")]
+        held_out_splits: tuple[str, ...] = ("test",)
+    else:
+        from radsynth.data.demo import build_demo
+
+        corpus = build_demo(size=64)
+        records, held_out_splits = corpus.records, ("val", "test")
     manifest = corpus.folder / "manifest.jsonl"
-    held_out = [r for r in corpus.records if r.split in ("val", "test")]
-    train = [r for r in corpus.records if r.split == "train"]
+    held_out = [r for r in records if r.split in held_out_splits]
+    train = [r for r in records if r.split == "train"]
     rng = random.Random(seed)
     chosen = [rng.choice(held_out).text for _ in range(n)]
     real = [read_unit_image(r.resolve(manifest)) for r in held_out]
@@ -316,9 +356,10 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     methods, ddpm = build_methods(pipeline, compiled, flipped, ref, settings, guided)
     b, n = settings.batch_size, settings.batch_size * settings.repeats
     if settings.fidelity:
-        prompts, real, floor = fidelity_prompts(n, settings.seed)
+        prompts, real, floor = fidelity_prompts(n, settings.seed, read_card(folder))
     else:
-        prompts, real, floor = ["axial chest CT, lung window, tumour in the right lung"] * n, [], []
+        prompt = "PA chest X-ray, pneumonia" if _draws_xrays(read_card(folder)) else CT_PROMPT
+        prompts, real, floor = [prompt] * n, [], []
     seeds = [settings.seed + i for i in range(n)]
 
     def batch(rep: int) -> tuple[list[str], list[int]]:
@@ -366,18 +407,23 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
         }
     if settings.fidelity:
         log(f"radiomics features of {len(real)} held-out real slices and {n} images per method")
-        rows_frd, floor_frd = fidelity(real, floor, {m.name: timed[m.name].outputs for m in methods})
+        rows_frd, floor_frd, differences = fidelity(
+            real, floor, {m.name: timed[m.name].outputs for m in methods}, seed=settings.seed
+        )
         for name, value in rows_frd.items():
-            rows[name].update(frd=value, n_fidelity=n)
+            rows[name].update(frd=value["value"], frd_interval=[value["low"], value["high"]], n_fidelity=n)
+            if name in differences:
+                rows[name]["radsynth_frd_minus_this"] = differences[name]
         rows[ddpm.name].update(frd=None, n_fidelity=0)
     else:
         floor_frd = None
     rows["radsynth_compiled"]["first_batch_s"] = round(first["radsynth_compiled"].seconds[0], 2)
     rows[ddpm.name]["timed_steps"] = settings.ddpm_timed_steps or ddpm.steps
+    goals = FLOW_TARGETS if ref.schedule.config.kind == "rflow" else TARGETS
     ours = rows["radsynth"]["images_per_s"]
-    ratios = {name: ours / rows[name]["images_per_s"] for name in TARGETS}
+    ratios = {name: ours / rows[name]["images_per_s"] for name in goals}
     fast = rows["radsynth_compiled"]["images_per_s"]
-    ratios_compiled = {name: fast / rows[name]["images_per_s"] for name in TARGETS}
+    ratios_compiled = {name: fast / rows[name]["images_per_s"] for name in goals}
     result = {
         "settings": asdict(settings) | {"device": str(device), "precision": pipeline.precision},
         "shipped": {
@@ -405,11 +451,13 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
                 "speed_met": ratios[name] >= target,
                 "speed_met_compiled": ratios_compiled[name] >= target,
             }
-            for name, target in TARGETS.items()
+            for name, target in goals.items()
         },
         "fidelity_floor_real_train_vs_held_out": floor_frd,
     }
-    if settings.train_repeats:
+    if settings.train_repeats and ref.schedule.config.kind == "rflow":
+        result["training"] = {"skipped": "the training comparison is written for VP (v-prediction) models"}
+    elif settings.train_repeats:
         log(f"training: {settings.train_repeats} interleaved steps of batch {b} each")
         card = read_card(folder)
         vae_folder = resolve_checkpoint(settings.model, "vae")
@@ -420,20 +468,46 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
 
 
 def fidelity(
-    real: list[np.ndarray], floor: list[np.ndarray], outputs: dict[str, list[torch.Tensor]]
-) -> tuple[dict[str, float], float]:
-    """FRD of each method's images and of the real training sample against ``real``."""
+    real: list[np.ndarray],
+    floor: list[np.ndarray],
+    outputs: dict[str, list[torch.Tensor]],
+    n_boot: int = 200,
+    seed: int = 0,
+) -> tuple[dict[str, dict[str, float]], float, dict[str, dict[str, float]]]:
+    """FRD of each method's images against ``real``, with a 95 % bootstrap interval; the FRD
+    of the real training sample (the floor); and for every other method the paired
+    difference radsynth minus it (the methods draw the same prompts and seeds, so image i is
+    resampled for every method at once, and the real set beside it), which is what an "equal
+    or better fidelity" claim rests on."""
     from radsynth.evaluate.features import radiomics_features
     from radsynth.evaluate.frechet import frechet_radiomics_distance
+    from radsynth.evaluate.stats import interval
 
     real_features, _ = radiomics_features(real)
     floor_features, _ = radiomics_features(floor)
-    scores = {}
+    features = {}
     for name, batches in outputs.items():
         images = [im[0] for im in torch.cat(batches).float().cpu().numpy()]  # (H, W) each
-        features, _ = radiomics_features(images)
-        scores[name] = frechet_radiomics_distance(real_features, features)
-    return scores, frechet_radiomics_distance(real_features, floor_features)
+        features[name] = radiomics_features(images)[0]
+    point = {name: frechet_radiomics_distance(real_features, f) for name, f in features.items()}
+    rng = np.random.default_rng(seed)
+    n = len(next(iter(features.values())))
+    draws: dict[str, list[float]] = {name: [] for name in features}
+    for _ in range(n_boot):
+        index = rng.integers(0, n, n)  # the same images for every method
+        reals = real_features[rng.integers(0, len(real_features), len(real_features))]
+        for name, f in features.items():
+            draws[name].append(frechet_radiomics_distance(reals, f[index]))
+    scores = {name: interval(point[name], draws[name]) for name in features}
+    differences = {
+        name: interval(
+            point["radsynth"] - point[name],
+            [a - b for a, b in zip(draws["radsynth"], draws[name], strict=True)],
+        )
+        for name in features
+        if name != "radsynth"
+    }
+    return scores, frechet_radiomics_distance(real_features, floor_features), differences
 
 
 def compile_cost(rows: dict[str, Any], batch: int) -> dict[str, float]:
@@ -449,9 +523,11 @@ def compile_cost(rows: dict[str, Any], batch: int) -> dict[str, float]:
 
 
 def _no_worse(rows: dict[str, Any], reference: str) -> bool | None:
-    """Whether radsynth's FRD is at most the reference's (None: not measured)."""
-    ours, theirs = rows["radsynth"].get("frd"), rows[reference].get("frd")
-    return None if ours is None or theirs is None else ours <= theirs
+    """Whether radsynth's FRD is not detectably worse than the reference's: the 95 % interval
+    of the paired difference (radsynth minus reference) reaches 0 or below (None: not
+    measured)."""
+    difference = rows[reference].get("radsynth_frd_minus_this")
+    return None if difference is None else difference["low"] <= 0
 
 
 def machine(device: torch.device) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""The rules benchmark scripts decide by: the step count chosen on validation
+(``benchmarks/steps.py``) and a row carried from an earlier run (``benchmarks/cxr.py
+--carry``), which must say where it came from and refuse a run scored on other images."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from radsynth.errors import InvalidInput
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import cxr
+        import steps
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return cxr, steps
+
+
+def _row(steps: int, fid: float, gap: float, read: float) -> dict:
+    return {
+        "steps": steps,
+        "fid_domain": {"value": fid},
+        "fid_minus_best": {"value": gap},
+        "read_back_mean": read,
+    }
+
+
+def test_the_fewest_steps_within_the_tolerance_and_the_read_back_slack(scripts):
+    _, steps = scripts
+    rows = [
+        _row(6, 2.14, 0.26, 0.89),
+        _row(10, 1.98, 0.10, 0.89),
+        _row(15, 1.94, 0.06, 0.89),
+        _row(25, 1.88, 0, 0.89),
+    ]
+    assert steps.choose(rows, tolerance=0.05, slack=0.02) == 15  # 0.10 > 5 % of 1.88; 0.06 is not
+    assert steps.choose(rows, tolerance=0.0, slack=0.02) == 25  # no tolerance: the best
+    assert steps.choose(rows, tolerance=0.2, slack=0.02) == 6
+    rows[2]["read_back_mean"] = 0.85  # 15 steps reads back 4 points worse
+    assert steps.choose(rows, tolerance=0.05, slack=0.02) == 25
+
+
+def _results(n: int, gan: dict) -> dict:
+    return {"held_out": {"n": n}, "rows": {"ldm": {"n": 1}, "gan": gan}, "targets": {"gan": {}}}
+
+
+def test_a_carried_row_names_its_run_and_needs_the_same_held_out_set(scripts, tmp_path):
+    cxr, _ = scripts
+    previous = tmp_path / "cxr.json"
+    old = _results(494, {"n": 200, "images_per_s": 82.1})
+    old["targets"]["gan"] = {"copies": {"pass": True}}
+    old["settings"] = {"git_commit": "a" * 40, "command": "benchmarks/cxr.py --gan runs/gan/model"}
+    previous.write_text(json.dumps(old))
+    now = _results(494, {"skipped": "no gan weights"})
+    carried = cxr.carry_rows(now, previous, ["gan"])
+    assert carried == {"gan": {"git_commit": "a" * 40, "command": "benchmarks/cxr.py --gan runs/gan/model"}}
+    assert now["rows"]["gan"]["images_per_s"] == 82.1 and now["targets"]["gan"] == {"copies": {"pass": True}}
+    measured = _results(494, {"n": 200, "images_per_s": 90.0})  # measured now: never replaced
+    assert (
+        cxr.carry_rows(measured, previous, ["gan"]) == {} and measured["rows"]["gan"]["images_per_s"] == 90.0
+    )
+    with pytest.raises(InvalidInput, match="another held-out set"):
+        cxr.carry_rows(_results(100, {"skipped": "x"}), previous, ["gan"])
