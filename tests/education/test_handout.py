@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 
+import numpy as np
 import pytest
+from PIL import Image as PILImage
 
 from radsynth import __version__
 from radsynth.cli import main
 from radsynth.education.findings import extract_findings
-from radsynth.education.handout import make_handout
-from radsynth.education.plain_language import finding_prompt, picture_caption, text_caption
+from radsynth.education.handout import label_synthetic, make_handout
+from radsynth.education.plain_language import (
+    family_for,
+    finding_prompt,
+    picture_caption,
+    text_caption,
+    xray_prompt,
+)
 from radsynth.errors import InvalidInput
 from radsynth.provenance.verify import verify_file
 
@@ -199,7 +208,7 @@ def handout_run(tmp_path_factory):
 def test_cli_writes_a_self_contained_html_with_labelled_synthetic_pictures(handout_run):
     code, _, out, printed = handout_run
     assert code == 0
-    assert "2 pictured (2 synthetic picture(s)), 1 in words only" in printed
+    assert "2 pictured (2 synthetic picture(s) by demo-ct-mr-64), 1 in words only" in printed
     html = (out / "handout.html").read_text(encoding="utf-8")
     images = re.findall(r"<img [^>]*>", html)
     assert len(images) == 2  # one picture for each of the two lumps
@@ -252,13 +261,92 @@ def test_the_web_pages_example_reports_read_as_their_buttons_say():
         label: html_module.unescape(report)
         for report, label in re.findall(r'data-report="([^"]+)">([^<]+)</button>', page)
     }
-    assert set(examples) == {"CT chest: right upper lobe mass", "Chest X-ray: enlarged heart, small effusion"}
-    mass = extract_findings(examples["CT chest: right upper lobe mass"])[0]
-    assert finding_prompt(mass) is not None  # drawn by the demo model
-    xray = extract_findings(examples["Chest X-ray: enlarged heart, small effusion"])
+    assert set(examples) == {"CT chest: right upper lobe mass", "Chest X-ray: pneumonia, small effusion"}
+    mass = extract_findings(examples["CT chest: right upper lobe mass"])
+    assert finding_prompt(mass[0]) is not None and family_for(mass) == "demo-ct-mr-64"
+    xray = extract_findings(examples["Chest X-ray: pneumonia, small effusion"])
     assert [(f.kind, f.modality) for f in xray] == [
-        ("cardiomegaly", "DX"),
+        ("pneumonia", "DX"),
         ("effusion", "DX"),
+        ("cardiomegaly", "DX"),
         ("granuloma", "DX"),
     ]
-    assert all(finding_prompt(f) is None for f in xray)  # no chest X-ray model yet: words only
+    assert family_for(xray) == "cxr-128"  # the chest X-ray family draws the pneumonia
+    expected = "Chest X-ray, PA view, adult. Pneumonia with effusion and cardiomegaly."
+    assert xray_prompt(xray[0], xray) == expected
+
+
+CHEST_XRAY = """EXAMINATION: Chest X-ray, PA and lateral views.
+INDICATION: Cough and fever.
+FINDINGS: Right lower lobe pneumonia with a small right pleural effusion. Possible left basilar
+atelectasis. No pneumothorax. Stable calcified granuloma in the right upper lobe.
+IMPRESSION: Right lower lobe pneumonia.
+"""
+
+
+def test_the_report_picks_the_family_that_pictures_it():
+    """A stated X-ray goes to the chest X-ray family, a stated CT or MR to the default one;
+    without a stated modality, the family that pictures more of the findings."""
+    assert family_for(extract_findings(CHEST_XRAY)) == "cxr-128"
+    assert family_for(extract_findings(CHEST_CT)) == "demo-ct-mr-64"
+    assert family_for(extract_findings(BRAIN_MR)) == "demo-ct-mr-64"
+    assert family_for(extract_findings("FINDINGS: Right lower lobe pneumonia.")) == "cxr-128"
+    assert family_for(extract_findings("FINDINGS: 2 cm mass in the right upper lobe.")) == "demo-ct-mr-64"
+
+
+def test_an_xray_picture_draws_pneumonia_with_the_stated_co_findings_only():
+    findings = extract_findings(CHEST_XRAY)
+    pneumonia = next(f for f in findings if f.kind == "pneumonia")
+    # the doubted atelectasis and the granuloma stay out of the picture; effusion goes in
+    assert xray_prompt(pneumonia, findings) == "Chest X-ray, PA view, adult. Pneumonia with effusion."
+    assert all(xray_prompt(f, findings) is None for f in findings if f.kind != "pneumonia")
+    assert xray_prompt(extract_findings(CHEST_CT)[0], findings) is None  # a CT mass is not an X-ray
+
+
+def test_the_label_is_in_the_pixels_and_leaves_the_rest_untouched():
+    image = np.full((128, 128), 0.5, np.float32)
+    labelled = label_synthetic(image)
+    band = labelled[-16:]
+    assert band.min() == 0.0 and band.max() == 1.0  # white letters on a black band
+    assert np.array_equal(labelled[:100], image[:100])
+    assert label_synthetic(np.full((64, 64), 0.5, np.float32))[-10:].max() == 1.0  # fits at 64 px
+
+
+@pytest.fixture(scope="module")
+def xray_handout(tmp_path_factory):
+    """``radsynth handout`` on a chest X-ray report, the family chosen by the report."""
+    root = tmp_path_factory.mktemp("xray-handout")
+    report = root / "report.txt"
+    report.write_text(CHEST_XRAY, encoding="utf-8")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["handout", str(report), "-o", str(root / "out"), "--n", "2", "--steps", "4"])
+    return code, root / "out", printed.getvalue()
+
+
+@pytest.mark.slow  # generates with the shipped chest X-ray LDM (module fixture)
+def test_a_chest_xray_handout_pictures_pneumonia_beside_normal_xrays(xray_handout):
+    code, out, printed = xray_handout
+    assert code == 0, printed
+    assert "by cxr-128" in printed and "normal X-rays beside them for comparison" in printed
+    html = (out / "handout.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"<img [^>]*>", html)) == 4  # 2 of the pneumonia, 2 normal
+    assert html.count("Pictures made by the computer model ldm-cxr-128.") == 2
+    assert "chest X-rays showing a lung infection (pneumonia), with fluid around the lung" in html
+    assert "chest X-rays with nothing abnormal, for comparison" in html
+    assert "include it" in html  # the effusion: in the pneumonia pictures, not on its own
+    assert "scar" not in html or "granuloma" in html  # the granuloma is told in words
+    prompts = {
+        folder.name: json.loads((folder / "generation.json").read_text())["prompt"]
+        for folder in sorted(out.iterdir())
+        if folder.is_dir()
+    }
+    assert prompts == {
+        "finding-1": "Chest X-ray, PA view, adult. Pneumonia with effusion.",
+        "comparison": "Chest X-ray, PA view, adult. No finding.",
+    }
+    for png in sorted(out.glob("*/ldm_seed*.png")):
+        assert verify_file(png).synthetic  # marked like every output
+        pixels = np.asarray(PILImage.open(png), np.float32)
+        pixels /= pixels.max()
+        assert pixels[-10:].max() == 1.0 and np.median(pixels[-10:]) == 0.0  # the label, in the pixels

@@ -10,8 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from radsynth import DEFAULT_FAMILY
-from radsynth.cli.common import Device, Precision, Weights, pipeline_warnings_muted, progress_bar
+from radsynth.cli.common import Device, Precision, pipeline_warnings_muted, progress_bar
 from radsynth.errors import InvalidInput
 
 
@@ -38,7 +37,14 @@ def handout(
     steps: Annotated[
         int | None, typer.Option("--steps", help="Sampler steps (default: the model card's).")
     ] = None,
-    weights: Weights = DEFAULT_FAMILY,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            help="Shipped model family or checkpoint folder (default: by the report: cxr-128 for a "
+            "chest X-ray report, demo-ct-mr-64 for CT / MR).",
+        ),
+    ] = None,
     device: Device = None,
     precision: Precision = "auto",
     overwrite: Annotated[
@@ -48,18 +54,20 @@ def handout(
     """Write handout.html and handout.pdf: the report's findings in plain words, with
     synthetic pictures (marked, watermarked and audit-logged like every output)."""
     from radsynth.education.findings import positive_findings
-    from radsynth.education.handout import check_request, make_handout
-    from radsynth.education.plain_language import finding_prompt
+    from radsynth.education.handout import check_request, draws_xrays, make_handout
+    from radsynth.education.plain_language import family_for, finding_prompt, xray_prompt
 
     check_request(out, n, overwrite)  # a bad folder or count fails before reading or loading anything
     text = _read_report(report)
     findings = positive_findings(text)  # an empty or all-normal report fails before loading a model
+    weights = family_for(findings) if weights is None else weights
+    xray = draws_xrays(weights)
     console = Console(stderr=True)
     pipeline = None
-    if any(finding_prompt(f) for f in findings):
+    if any(xray_prompt(f, findings) if xray else finding_prompt(f) for f in findings):
         from radsynth.generate import load_pipeline
 
-        with console.status("loading the model"):
+        with console.status(f"loading the model ({weights})"):
             pipeline = load_pipeline(weights, device=device, precision=precision)
     with pipeline_warnings_muted(), progress_bar(console, "handout") as bar:  # prompts use the model's words
         task = bar.add_task("pictures", total=None)
@@ -74,12 +82,15 @@ def handout(
             on_progress=lambda done, total: bar.update(task, completed=done, total=total),
             overwrite=overwrite,
         )
-    drawn = sum(1 for item in result.items if item.images)
-    words = len(result.items) - drawn
+    findings = [item for item in result.items if item.finding is not None]
+    drawn = sum(1 for item in findings if item.images)
+    words = len(findings) - drawn
+    compared = len(result.items) - len(findings)
     Console().print(
-        f"[bold green]wrote[/] {result.html} and {result.pdf}: {len(result.items)} finding(s), "
-        f"{drawn} pictured ({len(result.images)} synthetic picture(s))"
-        + (f", {words} in words only" if words else ""),
+        f"[bold green]wrote[/] {result.html} and {result.pdf}: {len(findings)} finding(s), "
+        f"{drawn} pictured ({len(result.images)} synthetic picture(s) by {weights})"
+        + (f", {words} in words only" if words else "")
+        + (", normal X-rays beside them for comparison" if compared else ""),
         highlight=False,
         soft_wrap=True,  # paths stay whole for copying
     )

@@ -1,11 +1,14 @@
 """A patient education handout from a free-text radiology report.
 
-:func:`make_handout` reads the report's positive findings (:mod:`.findings`), draws each
-one the shipped model can draw as synthetic pictures in its own caption vocabulary
-(:mod:`.plain_language`; written marked, watermarked and audit-logged by
-``radsynth.generate.write_batch``) and writes a one-page ``handout.html`` (self-contained) and
-``handout.pdf`` (one A4 page) that label every picture SYNTHETIC and explain each finding
-in plain words (:mod:`.render`).
+:func:`make_handout` reads the report's positive findings (:mod:`.findings`), picks the
+shipped family that pictures that kind of report (``family_for``: chest X-ray reports the
+chest X-ray family, CT / MR reports the default one), draws each finding that model can
+draw as synthetic pictures in its own caption vocabulary (:mod:`.plain_language`), with
+SYNTHETIC written into the pixels and the files marked, watermarked and audit-logged by
+``radsynth.generate.write_batch``; a chest X-ray handout adds normal X-rays for comparison.
+It writes a one-page ``handout.html`` (self-contained) and ``handout.pdf`` (one A4 page) that
+label every picture SYNTHETIC, name the model that made it and explain each finding in plain
+words (:mod:`.render`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from radsynth import DEFAULT_FAMILY
+import numpy as np
+
 from radsynth.education.findings import Finding, positive_findings
-from radsynth.education.plain_language import finding_prompt, picture_caption, text_caption
+from radsynth.education.plain_language import (
+    XRAY_NORMAL_PROMPT,
+    co_finding_caption,
+    comparison_caption,
+    family_for,
+    finding_prompt,
+    picture_caption,
+    text_caption,
+    xray_caption,
+    xray_co_findings,
+    xray_prompt,
+)
 from radsynth.education.render import HandoutItem, render_html, write_pdf
 from radsynth.errors import InvalidInput
 from radsynth.extras import require_extra
@@ -66,7 +81,7 @@ def make_handout(
     n_per_finding: int = 2,
     seed: int = 0,
     steps: int | None = None,
-    weights: str | Path = DEFAULT_FAMILY,
+    weights: str | Path | None = None,
     pipeline: GenerationPipeline | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     overwrite: bool = False,
@@ -74,26 +89,30 @@ def make_handout(
 ) -> Handout:
     """Pictures for each drawable finding of ``report`` (``n_per_finding`` each, finding k
     from seed ``seed + k * n_per_finding``), written as marked PNGs under
-    ``out_folder/finding-<k>/``, and ``handout.html`` + ``handout.pdf`` beside them.
+    ``out_folder/finding-<k>/`` (a chest X-ray handout's normal X-rays under
+    ``out_folder/comparison/``), and ``handout.html`` + ``handout.pdf`` beside them.
 
-    ``pipeline`` (a ``GenerationPipeline``) is loaded from ``weights`` when not given and
-    only when some finding can be drawn; ``on_progress(done, total)`` counts images;
-    ``audit_log``: where the pictures are logged (default: ``default_log()``).
+    ``weights``: the family or checkpoint that draws (default: ``family_for`` the report);
+    ``pipeline`` (a ``GenerationPipeline``) is loaded from it when not given and only when
+    some finding can be drawn; ``on_progress(done, total)`` counts images; ``audit_log``:
+    where the pictures are logged (default: ``default_log()``).
     """
     folder = check_request(out_folder, n_per_finding, overwrite)
     findings = positive_findings(report)
-    if pipeline is None and any(finding_prompt(f) for f in findings):
+    weights = family_for(findings) if weights is None else weights
+    if pipeline is None and any(_prompt(f, findings, draws_xrays(weights)) for f in findings):
         from radsynth.generate.models import load_pipeline
 
         pipeline = load_pipeline(weights)
-    prompts = [_drawable(f, pipeline) for f in findings]
-    total, done = n_per_finding * sum(1 for p in prompts if p), 0
+    xray = pipeline is not None and _pipeline_draws_xrays(pipeline)
+    prompts = [_drawable(f, findings, pipeline, xray) for f in findings]
+    comparison = xray and any(prompts)
+    total, done = n_per_finding * (sum(1 for p in prompts if p) + comparison), 0
     items = []
     folder = check_output_folder(folder)
-    for k, (f, prompt) in enumerate(zip(findings, prompts, strict=True)):
-        if prompt is None:
-            items.append(HandoutItem(f, text_caption(f)))
-            continue
+
+    def draw(prompt: str, k: int, where: str) -> tuple[Path, ...]:
+        nonlocal done
         images = pipeline.generate(
             prompt,
             n=n_per_finding,
@@ -103,29 +122,88 @@ def make_handout(
         )
         done += n_per_finding
         batch = write_batch(
-            images,
-            folder / f"finding-{k + 1}",
+            [replace(im, array=label_synthetic(im.array)) for im in images],
+            folder / where,
             "png",
             overwrite=overwrite,
-            card_extra={"purpose": "patient education handout"},
+            card_extra={"purpose": "patient education handout", "label": "SYNTHETIC in the pixels"},
             audit_log=audit_log,
         )
-        items.append(HandoutItem(f, picture_caption(f, prompt), prompt, tuple(batch.files)))
+        return tuple(batch.files)
+
+    drawn_with = {"co_findings": {f.kind for f in xray_co_findings(findings)} if xray else set()}
+    for k, (f, prompt) in enumerate(zip(findings, prompts, strict=True)):
+        if prompt is not None:
+            caption = xray_caption(f, findings) if xray else picture_caption(f, prompt)
+            files = draw(prompt, k, f"finding-{k + 1}")
+            items.append(HandoutItem(f, caption, prompt, files, pipeline.model_id))
+        elif comparison and f.kind in drawn_with["co_findings"]:
+            items.append(HandoutItem(f, co_finding_caption(f)))
+        else:
+            items.append(HandoutItem(f, text_caption(f)))
+    if comparison:
+        files = draw(XRAY_NORMAL_PROMPT, len(findings), "comparison")
+        items.append(HandoutItem(None, comparison_caption(), XRAY_NORMAL_PROMPT, files, pipeline.model_id))
     handout = Handout(folder, folder / HTML_NAME, folder / PDF_NAME, tuple(items))
     write_text_atomic(handout.html, render_html(handout.items))
     write_pdf(handout.items, handout.pdf)
     return handout
 
 
-def _drawable(finding: Finding, pipeline: GenerationPipeline | None) -> str | None:
+def draws_xrays(weights: str | Path) -> bool:
+    """Whether a family or checkpoint draws X-rays (its LDM card's vocabulary says DX)."""
+    from radsynth.models.registry import checkpoint_folder, read_card
+
+    try:
+        card = read_card(checkpoint_folder(weights, "ldm"))
+    except InvalidInput:
+        return False
+    return "DX" in (card.task_info.get("vocabulary") or {}).get("modality", [])
+
+
+def _pipeline_draws_xrays(pipeline: GenerationPipeline) -> bool:
+    vocab = pipeline.vocabulary
+    return vocab is not None and "DX" in vocab.modality
+
+
+def _prompt(finding: Finding, findings: list[Finding], xray: bool) -> str | None:
+    return xray_prompt(finding, findings) if xray else finding_prompt(finding)
+
+
+def _drawable(
+    finding: Finding, findings: list[Finding], pipeline: GenerationPipeline | None, xray: bool
+) -> str | None:
     """The prompt that draws ``finding``, or None when the model draws no such thing or
     lacks a word of it (a stated size is illustrative: dropped when the model lacks it)."""
-    prompt = finding_prompt(finding)
+    prompt = _prompt(finding, findings, xray)
     if prompt is None:
         return None
     if finding.size_mm and pipeline.check_prompt(prompt):
-        prompt = finding_prompt(replace(finding, size_mm=None))
+        prompt = _prompt(replace(finding, size_mm=None), findings, xray)
     return None if pipeline.check_prompt(prompt) else prompt
+
+
+def label_synthetic(array: np.ndarray) -> np.ndarray:
+    """``array`` (a 2D picture in [0, 1]) with SYNTHETIC written into its pixels: white
+    capitals on a black band along the bottom, a twelfth of the side or more, so the word
+    survives any copy of the pixels (the file's marks are metadata and a watermark)."""
+    from PIL import Image as PILImage
+    from PIL import ImageDraw, ImageFont
+
+    height, width = array.shape[-2:]
+    size = max(8, width // 12)
+    font = ImageFont.load_default(size=size)
+    pic = PILImage.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8))
+    draw = ImageDraw.Draw(pic)
+    left, top, right, bottom = draw.textbbox((0, 0), "SYNTHETIC", font=font)
+    band = bottom - top + max(2, size // 3)
+    draw.rectangle((0, height - band, width, height), fill=0)
+    draw.text(((width - (right - left)) / 2 - left, height - band + (band - (bottom - top)) / 2 - top),
+              "SYNTHETIC", fill=255, font=font)  # fmt: skip
+    labelled = np.asarray(pic, dtype=np.float32) / 255.0
+    out = array.astype(np.float32, copy=True)
+    out[height - band :] = labelled[height - band :]  # the rest keeps its full precision
+    return out
 
 
 def _offset(on_progress: Callable[[int, int], None] | None, done: int, total: int):

@@ -5,6 +5,7 @@ report reaches the images' metadata or the audit log."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from radsynth.data.describe import describe, finding_phrase
@@ -44,6 +45,87 @@ def finding_prompt(finding: Finding) -> str | None:
     return describe(
         how["plane"], modality, finding.anatomy, how.get("contrast"), how.get("window"), level, phrase
     )
+
+
+# A chest X-ray family draws X-rays from its corpus' captions ("Chest X-ray, PA view, adult.
+# Pneumonia with effusion and atelectasis."): pneumonia, with the co-findings those captions
+# name (NIH ChestX-ray14's labels) when the report states them too. Where a lesion sits
+# is not in those captions, so a picture never claims to show it.
+XRAY_FAMILY = "cxr-128"
+XRAY_HEAD = "Chest X-ray, PA view, adult."
+XRAY_CO_FINDINGS = {
+    "effusion": "effusion",
+    "atelectasis": "atelectasis",
+    "oedema": "edema",
+    "cardiomegaly": "cardiomegaly",
+    "consolidation": "consolidation",
+    "airspace disease": "infiltration",
+}
+XRAY_NORMAL_PROMPT = f"{XRAY_HEAD} No finding."
+_XRAY_MODALITIES = {None, "DX", "CR"}
+
+
+def xray_co_findings(findings: Sequence[Finding]) -> list[Finding]:
+    """The report's findings a chest X-ray picture of pneumonia can show beside it (stated,
+    not doubted), once per kind."""
+    out: dict[str, Finding] = {}
+    for f in findings:
+        if f.kind in XRAY_CO_FINDINGS and not f.uncertain and f.modality in _XRAY_MODALITIES:
+            out.setdefault(f.kind, f)
+    return list(out.values())
+
+
+def xray_prompt(finding: Finding, findings: Sequence[Finding]) -> str | None:
+    """A chest X-ray family's prompt for ``finding`` (pneumonia, with the report's drawable
+    co-findings), or None for anything else: a co-finding alone is told in words."""
+    if finding.kind != "pneumonia" or finding.modality not in _XRAY_MODALITIES:
+        return None
+    if finding.anatomy not in (None, "chest"):
+        return None
+    co = [XRAY_CO_FINDINGS[f.kind] for f in xray_co_findings(findings)]
+    with_co = f" with {', '.join(co[:-1])} and {co[-1]}" if len(co) > 1 else f" with {co[0]}" if co else ""
+    return f"{XRAY_HEAD} Pneumonia{with_co}."
+
+
+def family_for(findings: Sequence[Finding]) -> str:
+    """The shipped family that pictures a report: the chest X-ray family for a report that
+    states an X-ray, the default (CT / MR) family for one that states CT or MR; where the
+    report states neither, the family that can picture more of its findings (the default
+    on a tie)."""
+    from radsynth import DEFAULT_FAMILY
+
+    stated = {f.modality for f in findings if f.modality}
+    if stated & {"DX", "CR"}:
+        return XRAY_FAMILY
+    if stated:
+        return DEFAULT_FAMILY
+    xray = sum(xray_prompt(f, findings) is not None for f in findings)
+    default = sum(finding_prompt(f) is not None for f in findings)
+    return XRAY_FAMILY if xray > default else DEFAULT_FAMILY
+
+
+def xray_caption(finding: Finding, findings: Sequence[Finding]) -> str:
+    """What a patient reads under chest X-ray pictures of pneumonia (and its co-findings)."""
+    co = [f.plain for f in xray_co_findings(findings)]
+    also = f", with {', '.join(co[:-1])} and {co[-1]}" if len(co) > 1 else f", with {co[0]}" if co else ""
+    what = finding.plain if not finding.uncertain else f"a possible {finding.plain.removeprefix('a ')}"
+    return (
+        f"{PICTURE_PREFACE} chest X-rays showing {what} (pneumonia){also}, like the one your report "
+        "describes. Where it shows in your lungs, and how much, will differ."
+    )
+
+
+def co_finding_caption(finding: Finding) -> str:
+    """A co-finding shown inside the pneumonia pictures, not on its own."""
+    return (
+        f"Your report describes {described(finding)}. The program cannot draw it on its own; "
+        "the chest X-ray pictures of the lung infection above include it."
+    )
+
+
+def comparison_caption() -> str:
+    """Under the normal chest X-rays shown for comparison."""
+    return f"{PICTURE_PREFACE} chest X-rays with nothing abnormal, for comparison with the pictures above."
 
 
 def _where(finding: Finding) -> str:

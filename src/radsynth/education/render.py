@@ -33,13 +33,20 @@ DISCLAIMER = (
 
 @dataclass(frozen=True)
 class HandoutItem:
-    """A finding as the handout shows it: pictures drawn from ``prompt``, or words only
-    (no prompt, no images)."""
+    """A finding as the handout shows it: pictures drawn from ``prompt`` by the model
+    ``model``, or words only (no prompt, no images). ``finding`` None: pictures shown for
+    comparison (a normal chest X-ray), quoting nothing from the report."""
 
-    finding: Finding
+    finding: Finding | None
     caption: str
     prompt: str | None = None
     images: tuple[Path, ...] = ()
+    model: str | None = None
+
+    @property
+    def made_by(self) -> str:
+        """Which model made the pictures, for the page ("" without pictures)."""
+        return f"Pictures made by the computer model {self.model}." if self.images and self.model else ""
 
 
 _SECTION_PREFIX = re.compile(r"^\s*[A-Z][A-Z /&()-]{1,40}:\s*")
@@ -55,7 +62,11 @@ def _facts() -> tuple[str, str]:
 
 def glossary(items: Sequence[HandoutItem]) -> list[tuple[str, str]]:
     """(report word, plain words) for each finding's term, once each."""
-    pairs = {term: item.finding.plain for item in items if (term := report_word(item.finding))}
+    pairs = {
+        term: item.finding.plain
+        for item in items
+        if item.finding is not None and (term := report_word(item.finding))
+    }
     return list(pairs.items())
 
 
@@ -66,7 +77,7 @@ h1{font-size:1.6em;margin:.2em 0}.lead{font-size:1.05em;color:#444}
 .finding{border-top:1px solid #ccc;padding:.8em 0;display:flex;gap:1em;flex-wrap:wrap;align-items:flex-start}
 .pictures{display:flex;gap:.5em}.picture{position:relative;margin:0;width:150px;height:150px}
 .picture img{width:150px;height:150px;display:block;background:#000}
-.synthetic-label{position:absolute;left:0;right:0;bottom:6px;text-align:center;color:#fff;
+.synthetic-label{position:absolute;left:0;right:0;top:6px;text-align:center;color:#fff;
   font-weight:700;letter-spacing:.08em;font-size:13px}
 .synthetic-label span{background:#c00;padding:1px 6px;border-radius:3px}
 .caption{flex:1;min-width:14em}.quote{color:#666;font-size:.9em}
@@ -96,11 +107,15 @@ def render_html(items: Sequence[HandoutItem]) -> str:
             for path in item.images
         )
         pictures = f'<div class="pictures">{figures}</div>' if figures else ""
-        # reports carry names, dates, record numbers; a section header ("FINDINGS:") is not the patient's
-        quoted = _REDACTED_WORDS.sub("\u2026", scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence)))
+        quote = ""
+        if item.finding is not None:
+            # reports carry names, dates, record numbers; a section header ("FINDINGS:") is not the patient's
+            quoted = _REDACTED_WORDS.sub("\u2026", scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence)))
+            quote = f'<p class="quote">Your report says: &ldquo;{e(quoted)}&rdquo;</p>'
+        made_by = f'<p class="quote">{e(item.made_by)}</p>' if item.made_by else ""
         parts.append(
             f'<section class="finding">{pictures}<div class="caption"><p>{e(item.caption)}</p>'
-            f'<p class="quote">Your report says: &ldquo;{e(quoted)}&rdquo;</p></div></section>'
+            f"{quote}{made_by}</div></section>"
         )
     words = "".join(f"<dt>{e(term)}</dt><dd>{e(plain)}</dd>" for term, plain in glossary(items))
     return f"""<!DOCTYPE html>
@@ -203,7 +218,7 @@ def _fit(page: _Page, items: list[HandoutItem], room: float, n: int, cols: int, 
     rows = []
     for r in range(0, len(items), cols):
         text = max(
-            page.text_height(it.caption, CAPTION_PT, grid.text_width(page)) for it in items[r : r + cols]
+            page.text_height(_card_text(it), CAPTION_PT, grid.text_width(page)) for it in items[r : r + cols]
         )
         rows.append(max(side / page.height, text) if beside else text + 0.012 + side / page.height)
     return replace(grid, rows=tuple(rows)) if sum(rows) + len(rows) * _CARD_GAP <= room else None
@@ -269,18 +284,19 @@ def handout_figure(items: Sequence[HandoutItem]):
             if grid.beside:
                 _pictures(fig, item.images[: grid.n], x, top, grid.side)
                 page.write(
-                    item.caption, CAPTION_PT, x=x + grid.pictures(page) + 0.015, width=grid.text_width(page)
+                    _card_text(item),
+                    CAPTION_PT,
+                    x=x + grid.pictures(page) + 0.015,
+                    width=grid.text_width(page),
                 )
             else:
-                page.write(item.caption, CAPTION_PT, x=x, width=grid.card(page), gap=0.012)
+                page.write(_card_text(item), CAPTION_PT, x=x, width=grid.card(page), gap=0.012)
                 _pictures(fig, item.images[: grid.n], x, page.y, grid.side)
         page.y = top - height - _CARD_GAP
     if len(drawn) > len(shown):
         page.write(f"Pictures of {len(drawn) - len(shown)} more finding(s) are in handout.html.", 9.5)
     if words:
-        page.write(
-            "Also in your report (no picture: the program has not learned to draw these):", 11, weight="bold"
-        )
+        page.write("Also in your report (no picture of its own):", 11, weight="bold")
         for item in words:
             page.write("\u2022 " + described(item.finding)[:1].upper() + described(item.finding)[1:], 9.5)
         page.y -= 0.01
@@ -310,6 +326,10 @@ def handout_figure(items: Sequence[HandoutItem]):
     return fig
 
 
+def _card_text(item: HandoutItem) -> str:
+    return f"{item.caption} {item.made_by}".strip()
+
+
 def _pictures(fig, paths, x: float, top: float, side_in: float) -> None:
     """A row of square pictures from (x, top) down, each with a red SYNTHETIC label."""
     Rectangle = optional_import("matplotlib.patches", "education").Rectangle
@@ -320,13 +340,13 @@ def _pictures(fig, paths, x: float, top: float, side_in: float) -> None:
         ax.imshow(_pixels(path), cmap="gray", vmin=0, vmax=1, interpolation="bilinear")
         ax.set_axis_off()
         ax.add_patch(Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, edgecolor="#c00", lw=2))
-        ax.text(
+        ax.text(  # at the top: the pixels carry the word at the bottom (label_synthetic)
             0.5,
-            0.04,
+            0.96,
             "SYNTHETIC",
             transform=ax.transAxes,
             ha="center",
-            va="bottom",
+            va="top",
             color="white",
             fontsize=max(6.0, min(12.0, 5 * side_in)),
             weight="bold",

@@ -30,7 +30,7 @@ class HandoutRequest(Strict):
     n: int = 1
     seed: int = Field(0, ge=0, le=2**31 - 1)
     steps: int | None = None
-    weights: str = DEFAULT_FAMILY
+    weights: str | None = None  # None: by the report (family_for: chest X-ray or CT / MR)
 
 
 class EvaluateRequest(Strict):

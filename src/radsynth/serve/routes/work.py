@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 
 from radsynth.education.findings import positive_findings
+from radsynth.education.plain_language import family_for
 from radsynth.errors import InvalidInput
 from radsynth.sampling.pipeline import KINDS
 from radsynth.serve.bodies import EvaluateRequest, GenerateRequest, HandoutRequest
@@ -115,11 +116,13 @@ def handout(body: HandoutRequest, who: Generator, settings: SettingsDep, queue: 
     if len(body.report) > limit:
         raise InvalidInput(f"report has {len(body.report)} characters; the limit is {limit}")
     settings.limits.bounds.check_sampling(body.steps, None)
-    positive_findings(body.report)  # a normal report fails now, not after a queue wait
+    findings = positive_findings(body.report)  # a normal report fails now, not after a queue wait
     if not 1 <= body.n <= 4:
         raise InvalidInput(f"n must be in 1..4 images per finding, got {body.n}")
-    check_model(body.weights, "ldm")
-    return job_json(queue.submit(who, "handout", body.model_dump()))
+    params = body.model_dump()
+    params["weights"] = body.weights or family_for(findings)  # the job records which family drew
+    check_model(params["weights"], "ldm")
+    return job_json(queue.submit(who, "handout", params))
 
 
 @router.post("/evaluate", status_code=202)
