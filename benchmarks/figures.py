@@ -181,7 +181,8 @@ def generation() -> str:
     """``benchmarks/generation.py``: adherence, fidelity and speed of the demo generators."""
     d = _load("generation.json")
     rows = []
-    for kind, m in d["models"].items():
+    for kind in (k for k in GENERATION_NAMES if k in d["models"]):
+        m = d["models"][kind]
         s = m.get("sampling", {})
         how = (
             f" ({s['sampler']}, {s['steps']} steps, guidance {s['guidance']:g}"
@@ -268,6 +269,34 @@ def guidance_interval() -> str:
     header = ["guided", "steps guided", "UNet rows / image (cost)", f"FRD (seed {per_seed})",
               "FRD minus every step", "modality / anatomy (mean)"]  # fmt: skip
     return _table(header, rows)
+
+
+COMPARED = "handouts_with_normal_xrays_for_comparison"
+
+
+def handout_scale() -> str:
+    """``benchmarks/handout_scale.py``: handouts for random IU reports, as a short table."""
+    d = _load("handout_scale.json")
+    m, t, g = d["summary"], d["summary"]["seconds_per_handout"], d["summary"]["fk_grade_of_captions"]
+    done = m["outcomes"]
+    families = (
+        ", ".join(f"{k} {v}" for k, v in m.get("handouts_by_family", {}).items()) or d["settings"]["weights"]
+    )
+    rows = [
+        ["reports", f"{m['reports']} (seed {d['settings']['seed']})"],
+        ["handouts / nothing to illustrate / errors",
+         f"{done.get('handout', 0)} / {done.get('nothing to illustrate', 0)} / {m['errors']}"],
+        ["handouts by family", families],
+        ["findings shown / pictured", f"{m['findings_shown']} / {m['findings_pictured']}"],
+        ["handouts with normal X-rays for comparison", str(m.get(COMPARED, 0))],
+        ["loading the models + one warm-up handout each", f"{m['model_load_s']:.2f} s"],
+        ["seconds per handout: median / p95 / max", f"{t['median']:.2f} / {t['p95']:.2f} / {t['max']:.2f}"],
+        ["Flesch-Kincaid grade of the captions: mean / max / share <= 8",
+         f"{g['mean']:.2f} / {g['max']:.2f} / {_pct(g['share_at_or_below_8'])}"],
+        ["redactions, dates, record numbers, names reaching a handout",
+         " / ".join(str(v) for v in m["leaks"].values())],
+    ]  # fmt: skip
+    return _table(["figure", "value"], rows)
 
 
 def service_load() -> str:
@@ -591,6 +620,12 @@ def cxr_steps() -> str:
     return _table(list(STEPS_COLUMNS), steps_cells(_load("steps_cxr-128.json")))
 
 
+def demo_steps() -> str:
+    """``benchmarks/steps.py --weights demo-ct-mr-64``: the rule's answer on the demo's
+    validation subject (not applied: see the README)."""
+    return _table(list(STEPS_COLUMNS), steps_cells(_load("steps_demo-ct-mr-64.json")))
+
+
 UTILITY_TASKS = {
     "pediatric": "pediatric (Kermany), 64 px",
     "pediatric-28": "pediatric (Kermany), 28 px",
@@ -710,7 +745,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "evaluation": evaluation,
     "evaluation-utility": evaluation_utility,
     "cxr-steps": cxr_steps,
+    "demo-steps": demo_steps,
     "speed-cxr": speed_cxr,
+    "handout-scale": handout_scale,
     "utility-cxr": utility_cxr,
 }
 
