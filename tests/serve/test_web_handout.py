@@ -58,10 +58,13 @@ def test_handout_preview_and_pdf(live_server, page, screenshot, tmp_path):
     # plain words: "A computer-made picture, not your scan: a CT scan of the chest showing a lump ..."
     expect(caption).to_have_text(re.compile(r"^A computer-made picture, not your scan: .*\blump\b.*\blung\b"))
     expect(pictured.first.locator(".quote")).to_contain_text("spiculated mass in the right upper lobe")
+    made_by = "Pictures made by the computer model ldm-demo-64."
+    expect(pictured.first.locator(".made-by")).to_have_text(made_by)
     expect(handout.locator(".picture img")).to_have_attribute("alt", re.compile("^SYNTHETIC"))
 
-    # the screenshot of the frame shows the handout: a red label at the foot of each non-blank
-    # picture, on a page of text. The sandboxed frame paints on its own, a moment after it loads:
+    # the screenshot of the frame shows the handout: a red label at the top of each non-blank
+    # picture and the white-on-black one written into its pixels at the foot, on a page of
+    # text. The sandboxed frame paints on its own, a moment after it loads:
     # shoot again until it has.
     frame.scroll_into_view_if_needed()
     boxes = [handout.locator(".picture img").nth(i).bounding_box() for i in range(PICTURED)]
@@ -78,12 +81,13 @@ def test_handout_preview_and_pdf(live_server, page, screenshot, tmp_path):
         x0, y0 = round(box["x"] - frame_box["x"]), round(box["y"] - frame_box["y"])
         w, h = round(box["width"]), round(box["height"])
         labels_here = [
-            r
-            for r in regions
-            if x0 <= r[1].start and r[1].stop <= x0 + w and y0 + h / 2 <= r[0].start < y0 + h
+            r for r in regions if x0 <= r[1].start and r[1].stop <= x0 + w and y0 <= r[0].start < y0 + h / 2
         ]
-        assert len(labels_here) == 1, f"one red SYNTHETIC label at the foot of each picture in {shot}"
-        assert pixels[y0 : y0 + h // 2, x0 : x0 + w].std() > 5, "the picture above its label is not blank"
+        assert len(labels_here) == 1, f"one red SYNTHETIC label at the top of each picture in {shot}"
+        middle = pixels[y0 + h // 4 : y0 + 3 * h // 4, x0 : x0 + w]
+        assert middle.std() > 5, "the picture under its label is not blank"
+        foot = pixels[y0 + h - h // 16 : y0 + h, x0 : x0 + w]
+        assert np.median(foot) < 40 and foot.max() > 150, "SYNTHETIC in the picture's own pixels, at its foot"
     screenshot(page.locator("#handout"), "handout")
 
     # the PDF comes through fetch + blob as a download

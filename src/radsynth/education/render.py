@@ -80,7 +80,7 @@ h1{font-size:1.6em;margin:.2em 0}.lead{font-size:1.05em;color:#444}
 .synthetic-label{position:absolute;left:0;right:0;top:6px;text-align:center;color:#fff;
   font-weight:700;letter-spacing:.08em;font-size:13px}
 .synthetic-label span{background:#c00;padding:1px 6px;border-radius:3px}
-.caption{flex:1;min-width:14em}.quote{color:#666;font-size:.9em}
+.caption{flex:1;min-width:14em}.quote{color:#666;font-size:.9em}.made-by{color:#666;font-size:.8em}
 .disclaimer{border:2px solid #c00;border-radius:6px;padding:.7em 1em;margin-top:1em;background:#fff5f5}
 footer{color:#777;font-size:.85em;margin-top:1em}h2{font-size:1.15em;margin:1em 0 .3em}
 .words{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;margin:0}.words dt{font-weight:700}
@@ -112,7 +112,7 @@ def render_html(items: Sequence[HandoutItem]) -> str:
             # reports carry names, dates, record numbers; a section header ("FINDINGS:") is not the patient's
             quoted = _REDACTED_WORDS.sub("\u2026", scrub_phi(_SECTION_PREFIX.sub("", item.finding.sentence)))
             quote = f'<p class="quote">Your report says: &ldquo;{e(quoted)}&rdquo;</p>'
-        made_by = f'<p class="quote">{e(item.made_by)}</p>' if item.made_by else ""
+        made_by = f'<p class="made-by">{e(item.made_by)}</p>' if item.made_by else ""
         parts.append(
             f'<section class="finding">{pictures}<div class="caption"><p>{e(item.caption)}</p>'
             f"{quote}{made_by}</div></section>"
