@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -36,6 +37,9 @@ from radsynth.evaluate.features import radiomics_features
 from radsynth.generate import load_pipeline
 from radsynth.models.precision import cpu_has_fast_bf16
 from radsynth.models.registry import checkpoint_folder, shipped
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from figures import GENERATION_HEADER, generation_cells  # noqa: E402  (the README's cells)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "generation.json"
 KINDS = ("ldm", "gan", "vae")
@@ -161,40 +165,9 @@ def main() -> None:
         "quality_precision": "fp32",
         **run_record([checkpoint_folder("demo-ct-mr-64", kind) for kind in KINDS]),
     }
-    table = Table(
-        "model",
-        "modality acc",
-        "anatomy acc",
-        "finding acc",
-        "FRD",
-        "FD domain",
-        "img/s fp32",
-        "img/s bf16",
-        title="Generators on the demo corpus (64x64)",
-    )
-    for kind, m in results["models"].items():
-        acc = {k: v["accuracy"] for k, v in m["adherence"].items()}
-        table.add_row(
-            kind,
-            *(f"{acc[a]:.1%}" if acc[a] is not None else "-" for a in ("modality", "anatomy", "finding")),
-            f"{m['frd']:.1f}",
-            f"{m['fd_domain']:.2f}",
-            f"{m['images_per_s']['fp32']:.1f}",
-            f"{m['images_per_s']['bf16']:.2f}",
-        )
-    floor = results["real_train_vs_held_out"]
-    real_acc = {k: v["accuracy"] for k, v in floor["classifier_on_real_held_out"].items()}
-    table.add_row(
-        "real (train vs held-out)",
-        *(
-            f"{real_acc[a]:.1%}" if real_acc[a] is not None else "-"
-            for a in ("modality", "anatomy", "finding")
-        ),
-        f"{floor['frd']:.1f}",
-        f"{floor['fd_domain']:.2f}",
-        "-",
-        "-",
-    )
+    table = Table(*GENERATION_HEADER, title="Generators on the demo corpus (64x64)")
+    for cells in generation_cells(results):
+        table.add_row(*cells)
     console.print(table)
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -5,25 +5,17 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from radsynth.errors import InvalidInput
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def scripts():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import cxr
-        import steps
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return cxr, steps
+    return benchmark_module("cxr"), benchmark_module("steps")
 
 
 def _row(steps: int, fid: float, gap: float, read: float) -> dict:

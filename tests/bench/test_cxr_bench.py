@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,22 +13,18 @@ from radsynth.data.cxr import build_cxr, default_root
 from radsynth.data.cxr_sources import KERMANY, NIH
 from radsynth.text.phi import scrub_phi
 
+from .conftest import benchmark_module
+
 # About 31 s of CPU (a tiny corpus build, torch and MONAI imports, MS-SSIM and bootstraps),
 # measured on 2 AVX2 cores shared with a training run: slow tier to be safe.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 PER_SOURCE = 40
 
 
 @pytest.fixture(scope="module")
 def cxr():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import cxr
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return cxr
+    return benchmark_module("cxr")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .conftest import benchmark_module
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,11 +21,7 @@ def test_readme_tables_are_rendered_from_the_committed_json():
 
 
 def test_a_changed_figure_is_caught(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import figures
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    figures = benchmark_module("figures")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert figures.render_readme(readme)[1] == []
     edited = readme.replace("| verify | 1 | 38.5 |", "| verify | 1 | 40.0 |", 1)
