@@ -758,6 +758,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "cxr": cxr,
     "generation": generation,
     "evaluation": evaluation,
+    "guidance-interval": guidance_interval,
     "evaluation-utility": evaluation_utility,
     "cxr-steps": cxr_steps,
     "demo-steps": demo_steps,
