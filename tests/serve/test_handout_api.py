@@ -93,3 +93,31 @@ def test_a_report_in_another_language_or_too_long_is_a_one_line_422(live_server)
     assert german.status_code == 422 and "does not read as English" in german.json()["detail"]
     assert long.status_code == 422 and "the limit is 20000" in long.json()["detail"]
     assert "\n" not in german.json()["detail"] + long.json()["detail"]
+
+
+XRAY = "EXAMINATION: Chest X-ray.\nFINDINGS: Right lower lobe pneumonia."
+
+
+def test_the_family_follows_the_report_and_weights_never_name_a_path(live_server):
+    """Without ``weights`` the job records the family the report asked for; a path, a family
+    that is not shipped or a value of the wrong type is a one-line 422, nothing queued."""
+    with live_server.client() as client:
+        job = client.post("/api/handout", json={"report": XRAY, "n": 1, "steps": 2})
+        hostile = [
+            client.post("/api/handout", json={"report": XRAY, "weights": weights})
+            for weights in (
+                "../../src/radsynth/weights/cxr-128",
+                "/etc",
+                "cxr-128/../demo-ct-mr-64",
+                "x" * 5000,
+            )
+        ]
+        typed = client.post("/api/handout", json={"report": XRAY, "weights": 7})
+    assert job.status_code == 202, job.text
+    assert job.json()["params"]["weights"] == "cxr-128"
+    for answer in hostile:
+        assert answer.status_code == 422, answer.text
+        assert "no shipped ldm model named" in answer.json()["detail"] and "\n" not in answer.json()["detail"]
+    assert typed.status_code == 422
+    done = live_server.wait(job.json()["id"])
+    assert done["state"] == "done", done["error"]
