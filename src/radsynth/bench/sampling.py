@@ -229,10 +229,6 @@ def _network(pipeline: GenerationPipeline, guidance: float) -> torch.nn.Module:
     return ldm.distilled.network if ldm.uses_distilled(guidance) else ldm.denoiser.network
 
 
-def _draws_xrays(card: Card) -> bool:
-    return "DX" in card.task_info.get("vocabulary", {}).get("modality", [])
-
-
 def fidelity_prompts(
     n: int, seed: int, card: Card | None = None
 ) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
@@ -243,7 +239,7 @@ def fidelity_prompts(
     corpus (also without a card)."""
     from radsynth.data.manifest import read_unit_image
 
-    if card is not None and _draws_xrays(card):
+    if card is not None and "DX" in card.modalities:
         from radsynth.data.cxr import build_cxr
         from radsynth.text.phi import scrub_phi
 
@@ -358,7 +354,7 @@ def run_benchmark(settings: BenchSettings, log: Callable[[str], None] = print) -
     if settings.fidelity:
         prompts, real, floor = fidelity_prompts(n, settings.seed, read_card(folder))
     else:
-        prompt = "PA chest X-ray, pneumonia" if _draws_xrays(read_card(folder)) else CT_PROMPT
+        prompt = "PA chest X-ray, pneumonia" if "DX" in read_card(folder).modalities else CT_PROMPT
         prompts, real, floor = [prompt] * n, [], []
     seeds = [settings.seed + i for i in range(n)]
 

@@ -104,7 +104,7 @@ def make_handout(
         from radsynth.generate.models import load_pipeline
 
         pipeline = load_pipeline(weights)
-    xray = pipeline is not None and _pipeline_draws_xrays(pipeline)
+    xray = pipeline is not None and pipeline.vocabulary is not None and "DX" in pipeline.vocabulary.modality
     prompts = [_drawable(f, findings, pipeline, xray) for f in findings]
     comparison = xray and any(prompts)
     total, done = n_per_finding * (sum(1 for p in prompts if p) + comparison), 0
@@ -158,12 +158,7 @@ def draws_xrays(weights: str | Path) -> bool:
         card = read_card(checkpoint_folder(weights, "ldm"))
     except InvalidInput:
         return False
-    return "DX" in (card.task_info.get("vocabulary") or {}).get("modality", [])
-
-
-def _pipeline_draws_xrays(pipeline: GenerationPipeline) -> bool:
-    vocab = pipeline.vocabulary
-    return vocab is not None and "DX" in vocab.modality
+    return "DX" in card.modalities
 
 
 def _prompt(finding: Finding, findings: list[Finding], xray: bool) -> str | None:

@@ -169,6 +169,13 @@ class Card:
             raise CheckpointMismatch(f"card task_info.image.spacing {spacing!r} is not a list of mm")
         return tuple(float(s) for s in spacing)
 
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """DICOM modalities the training captions named (``task_info.vocabulary.modality``;
+        empty without a vocabulary): what a generator draws, e.g. ``("DX",)`` for X-rays."""
+        vocabulary = self.task_info.get("vocabulary") or {}
+        return tuple(vocabulary.get("modality") or ()) if isinstance(vocabulary, Mapping) else ()
+
     def _image(self) -> Mapping[str, Any]:
         image = self.task_info.get("image") or {}
         if not isinstance(image, Mapping):
