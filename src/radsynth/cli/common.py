@@ -28,15 +28,24 @@ Precision = Annotated[
 ]
 
 
-def progress_bar(console: Console, title: str = "{task.description}") -> Progress:
-    """A transient bar: title, bar, done / total, elapsed time."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def progress_bar(console: Console, title: str = "{task.description}", eta: bool = False) -> Progress:
+    """A transient bar: title, bar, done / total, elapsed time (and, with ``eta``, the time
+    left: for runs long enough to plan around)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn(f"[bold]{title}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        *([TimeRemainingColumn()] if eta else []),
         console=console,
         transient=True,
     )

@@ -17,9 +17,23 @@ from radsynth.errors import InvalidInput
 
 def generate(
     prompt: Annotated[
-        str, typer.Argument(help='e.g. "axial chest CT, lung window, tumour in the right lung"')
-    ],
-    n: Annotated[int, typer.Option("-n", "--n", help="Number of images (1..10000).")] = 16,
+        str | None,
+        typer.Argument(help='e.g. "axial chest CT, lung window, tumour in the right lung" (or --plan)'),
+    ] = None,
+    n: Annotated[
+        int | None, typer.Option("-n", "--n", help="Number of images (1..10000; default 16).")
+    ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--plan",
+            help="A dataset plan (.jsonl or .yaml) instead of PROMPT: its images, manifest.jsonl and "
+            "dataset.json go to -o; resumable, and sharded under torchrun.",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Run a plan of more than 10,000 images (the stated maximum).")
+    ] = False,
     model: Annotated[str, typer.Option("--model", help="Generator: ldm, gan or vae.")] = "ldm",
     weights: Weights = DEFAULT_FAMILY,
     steps: Annotated[
@@ -89,6 +103,29 @@ def generate(
     from radsynth.sampling.bounds import LIBRARY
     from radsynth.sampling.pipeline import KINDS
 
+    if (prompt is None) == (plan is None):
+        raise InvalidInput("give a PROMPT or --plan PLAN, one of them")
+    if plan is not None:
+        given = {"-n": n, "--sampler": sampler, "--guidance-interval": guidance_interval}
+        for option, value in [*given.items(), ("--overwrite", overwrite or None)]:
+            if value is not None:
+                raise InvalidInput(f"{option} does not go with --plan: the plan states what to draw")
+        from radsynth.generate.dataset import RunOptions
+        from radsynth.generate.plan import Settings
+
+        if not 0 < privacy_threshold <= 1:
+            raise InvalidInput(f"--privacy-threshold must be in (0, 1], got {privacy_threshold}")
+        defaults = Settings(weights, steps, guidance, size, fmt, seed)
+        options = RunOptions(
+            model,
+            device,
+            precision,
+            distilled=distilled,
+            privacy_threshold=privacy_threshold if privacy_filter else None,
+        )
+        _run_plan(plan, defaults, out, options, yes)
+        return
+    n = 16 if n is None else n
     if model not in KINDS:
         raise InvalidInput(f"unknown model {model!r}; choose one of {', '.join(KINDS)}")
     if fmt not in FORMATS:
@@ -132,6 +169,50 @@ def generate(
         f"[bold green]wrote[/] {len(batch.files)} {fmt} image(s) to {batch.folder}"
         f" (contact sheet {batch.contact_sheet.name}, card {batch.card.name})"
         + (" [yellow]low confidence[/]" if batch.low_confidence else "")
+    )
+
+
+def _run_plan(path: Path, defaults, out: Path, options, yes: bool) -> None:
+    """Read the plan, draw what the folder lacks (this rank's share under torchrun), and on
+    rank 0 print what the dataset holds."""
+    from radsynth.generate.dataset import run_plan
+    from radsynth.generate.plan import read_plan
+    from radsynth.sampling.pipeline import KINDS
+
+    if options.kind not in KINDS:
+        raise InvalidInput(f"unknown model {options.kind!r}; choose one of {', '.join(KINDS)}")
+    plan = read_plan(path, defaults, yes=yes)
+    console = Console(stderr=True)
+    bar = progress_bar(console, f"{path.name} ({plan.total:,} images)", eta=True)
+    task = bar.add_task("plan", total=plan.total)
+
+    def progress(done: int, total: int) -> None:  # rank 0 only: every rank's committed images
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        with pipeline_warnings_muted():
+            result = run_plan(plan, out, options, on_progress=progress)
+    finally:
+        bar.stop()
+    if result is None:  # another rank: rank 0 reports
+        return
+    for prompt, unknown in result.low_confidence.items():
+        console.print(
+            f"[yellow]warning:[/] low confidence for {prompt!r}: the model never saw {'; '.join(unknown)}"
+        )
+    table = Table("label", "value", "images", title=f"{result.written:,} images by label")
+    for label, counts in result.label_counts.items():
+        for value, count in counts.items():
+            table.add_row(label, value, f"{count:,}")
+    if result.label_counts:
+        Console().print(table)
+    resumed = f" ({result.resumed:,} from an earlier run)" if result.resumed else ""
+    dropped = f"; the privacy filter dropped {result.dropped:,}" if result.dropped else ""
+    Console().print(
+        f"[bold green]wrote[/] {result.written:,} of {result.total:,} planned images{resumed}{dropped} "
+        f"to {result.folder} ({result.manifest.name}, card {result.card.name})"
     )
 
 

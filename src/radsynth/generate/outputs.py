@@ -178,26 +178,7 @@ def write_batch(
     try:
         records, study_uid = [], _uid()
         for i, (image, name) in enumerate(zip(images, names, strict=True)):
-            facts = _facts(image)
-            shown, value_range, window_tags = physical(image)
-            write_synthetic(
-                shown,
-                staging / name,
-                facts,
-                fmt,
-                value_range=value_range,
-                dicom_attributes={**window_tags, **patient_attributes(image), "InstanceNumber": i + 1},
-                study_instance_uid=study_uid,
-            )
-            records.append(
-                {
-                    "file": name,
-                    "seed": image.metadata.get("seed"),
-                    "output_id": facts.output_id,
-                    "units": shown.units,
-                    **({"window": shown.metadata["window"]} if shown.modality == "CT" else {}),
-                }
-            )
+            records.append(write_marked(image, staging / name, fmt, instance=i + 1, study_uid=study_uid))
         sheet_facts = _facts(images[0], seed=None)
         _contact_sheet(images, staging / CONTACT_SHEET, sheet_facts)
         card = _card(images, fmt, records, card_extra)
@@ -205,7 +186,7 @@ def write_batch(
         # logged before the files appear: an output that exists is always in the log
         append_entries(
             [
-                {**common, "output_id": r["output_id"], "files": _with_sidecar(staging / r["file"], fmt)}
+                {**common, "output_id": r["output_id"], "files": with_sidecar(staging / r["file"], fmt)}
                 for r in records
             ]
             + [{**common, "output_id": sheet_facts.output_id, "files": [staging / CONTACT_SHEET]}],
@@ -225,7 +206,41 @@ def write_batch(
     )
 
 
-def _with_sidecar(path: Path, fmt: str) -> list[Path]:
+def write_marked(
+    image: Image,
+    path: Path,
+    fmt: str,
+    *,
+    instance: int = 1,
+    study_uid: str | None = None,
+    output_id: str | None = None,
+) -> dict[str, Any]:
+    """Write one generated image in physical units, marked synthetic; returns its record
+    (file, seed, output id, units, CT window). ``output_id``: None draws a fresh one; a
+    dataset plan passes its own, fixed by the plan and the image's index, so a resumed or
+    resharded run writes the same file."""
+    facts = _facts(image, output_id=output_id)
+    shown, value_range, window_tags = physical(image)
+    write_synthetic(
+        shown,
+        path,
+        facts,
+        fmt,
+        value_range=value_range,
+        dicom_attributes={**window_tags, **patient_attributes(image), "InstanceNumber": instance},
+        study_instance_uid=study_uid,
+    )
+    return {
+        "file": path.name,
+        "seed": image.metadata.get("seed"),
+        "output_id": facts.output_id,
+        "units": shown.units,
+        **({"window": shown.metadata["window"]} if shown.modality == "CT" else {}),
+    }
+
+
+def with_sidecar(path: Path, fmt: str) -> list[Path]:
+    """The files one output is: the image, and a NIfTI's JSON sidecar."""
     return [path, sidecar_path(path)] if fmt == "nifti" else [path]
 
 
@@ -235,7 +250,9 @@ def _uid() -> str:
     return generate_uid()
 
 
-def _facts(image: Image, seed: int | None | str = "from-image") -> SyntheticFacts:
+def _facts(
+    image: Image, seed: int | None | str = "from-image", output_id: str | None = None
+) -> SyntheticFacts:
     meta = image.metadata
     settings = {
         k: meta.get(k)
@@ -254,6 +271,7 @@ def _facts(image: Image, seed: int | None | str = "from-image") -> SyntheticFact
         model_id=str(meta.get("model_id") or meta.get("model_kind") or "unknown"),
         prompt=str(meta.get("prompt", "")),
         seed=meta.get("seed") if seed == "from-image" else seed,
+        **({} if output_id is None else {"output_id": output_id}),
         extra={
             **settings,
             "low_confidence": bool(meta.get("low_confidence")),

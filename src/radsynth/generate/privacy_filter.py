@@ -44,6 +44,17 @@ def training_images(checkpoint: str | Path) -> np.ndarray:
     return load_set(manifest, "training", (split,) if split else (), resample=True).images
 
 
+def near_copy_scores(images: list[Image], train: np.ndarray) -> list[float]:
+    """Each generated [0, 1] image's highest pixel correlation with a ``train`` image."""
+    pixels = np.stack([np.asarray(im.array, np.float32) for im in images])
+    if pixels.shape[1:] != train.shape[1:]:
+        raise InvalidInput(
+            f"generated images are {pixels.shape[1:]} but the training images are {train.shape[1:]}"
+        )
+    _, best = nearest_by_correlation(pixels, train)
+    return [float(b) for b in best]
+
+
 def drop_near_copies(
     images: list[Image], train: np.ndarray, threshold: float = COPY_THRESHOLD
 ) -> FilterResult:
@@ -51,12 +62,7 @@ def drop_near_copies(
     ``threshold``."""
     if not 0 < threshold <= 1:
         raise InvalidInput(f"privacy threshold must be in (0, 1], got {threshold}")
-    pixels = np.stack([np.asarray(im.array, np.float32) for im in images])
-    if pixels.shape[1:] != train.shape[1:]:
-        raise InvalidInput(
-            f"generated images are {pixels.shape[1:]} but the training images are {train.shape[1:]}"
-        )
-    _, best = nearest_by_correlation(pixels, train)
+    best = near_copy_scores(images, train)
     kept = [im for im, b in zip(images, best, strict=True) if b <= threshold]
-    dropped = [(i, float(b)) for i, b in enumerate(best) if b > threshold]
+    dropped = [(i, b) for i, b in enumerate(best) if b > threshold]
     return FilterResult(kept, dropped, threshold)

@@ -201,22 +201,59 @@ class GenerationPipeline:
         ``on_progress(done, n)`` is called after each network batch (for progress bars).
         """
         prompt = self._check_request(prompt, n, seed)
+        return self.generate_each([prompt] * n, sample_seeds(seed, n), steps, guidance, on_progress)
+
+    def generate_each(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        steps: int | None = None,
+        guidance: float | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[Image]:
+        """Image i from ``prompts[i]`` and seed ``seeds[i]``, as :meth:`generate` would draw it
+        alone: a dataset plan's batch mixes prompts (the text encoder pads every prompt to
+        the same length, so a batch's other prompts change no pixel). Each prompt is
+        checked as :meth:`generate` checks its one."""
+        if len(prompts) != len(seeds) or not seeds:
+            raise InvalidInput(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        checked = {p: self._check_request(p, len(seeds), min(seeds)) for p in dict.fromkeys(prompts)}
         LIBRARY.check_sampling(steps, guidance)  # None: the model's own defaults
-        self.check_domain(prompt)
-        unknown = self.check_prompt(prompt)
-        if unknown:
-            log.warning("low confidence: the model never saw %s", "; ".join(unknown))
-        seeds = sample_seeds(seed, n)
+        unknown: dict[str, list[str]] = {}
+        for prompt in checked.values():
+            self.check_domain(prompt)
+            unknown[prompt] = self.check_prompt(prompt)
+            if unknown[prompt]:
+                log.warning("low confidence: the model never saw %s", "; ".join(unknown[prompt]))
+        prompts = [checked[p] for p in prompts]
+        distinct = list(unknown)
+        row = {p: k for k, p in enumerate(distinct)}
+        n = len(seeds)
         with self._inference():
-            cond = self._encode([prompt])
+            encoded = self._encode(distinct)
             run = self.generator.run(steps, guidance, self.device)
             batches = []
             for i in range(0, n, self.batch_size):
-                batches.append(self._draw(run, cond, seeds[i : i + self.batch_size]))
+                rows = [row[p] for p in prompts[i : i + self.batch_size]]
+                cond = encoded if len(distinct) == 1 or encoded.context is None else _rows(encoded, rows)
+                batches.append(self._draw(run, cond, list(seeds[i : i + self.batch_size])))
                 if on_progress is not None:
                     on_progress(min(i + self.batch_size, n), n)
         pixels = torch.cat(batches).float().cpu().numpy()  # (n, 1, *size)
-        facts = {
+        factor = 1 if self.upscale is None else self.upscale.factor
+        return [
+            Image(
+                array=pixels[i, 0].copy(),
+                spacing=tuple(s / factor for s in self.spacing),
+                modality=self._modality(prompt),
+                metadata={**self._facts(prompt, run, unknown[prompt]), "seed": s},
+            )
+            for i, (prompt, s) in enumerate(zip(prompts, seeds, strict=True))
+        ]
+
+    def _facts(self, prompt: str, run: Run, unknown: list[str]) -> dict[str, Any]:
+        """What every image of ``prompt`` records about how it was made."""
+        return {
             "prompt": scrub_phi(prompt),
             "model_id": self.model_id,
             "model_kind": self.kind,
@@ -228,16 +265,6 @@ class GenerationPipeline:
             "unknown_terms": unknown,
             "synthetic": True,
         }
-        factor = 1 if self.upscale is None else self.upscale.factor
-        return [
-            Image(
-                array=pixels[i, 0].copy(),
-                spacing=tuple(s / factor for s in self.spacing),
-                modality=self._modality(prompt),
-                metadata={**facts, "seed": s},
-            )
-            for i, s in enumerate(seeds)
-        ]
 
     def _modality(self, prompt: str) -> str:
         """The prompt's modality, else the training captions' only one, else OT (other)."""
@@ -308,3 +335,9 @@ class GenerationPipeline:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             pixels = run(cond, seeds)
         return pixels if self.upscale is None else self.upscale(pixels)
+
+
+def _rows(cond: Cond, rows: list[int]) -> Cond:
+    """The conditioning of one prompt per sample: ``rows`` index the encoded prompts."""
+    index = torch.as_tensor(rows, device=cond.context.device)
+    return Cond(cond.context[index], None if cond.mask is None else cond.mask[index])
