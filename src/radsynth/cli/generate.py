@@ -78,6 +78,9 @@ def generate(
     out: Annotated[Path, typer.Option("-o", "--out", help="Output folder (made if missing).")] = Path("out"),
     device: Device = None,
     precision: Precision = "auto",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Images per network batch (fp32: no pixel changes).")
+    ] = 16,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace earlier outputs of the same names.")
     ] = False,
@@ -120,6 +123,7 @@ def generate(
             model,
             device,
             precision,
+            batch_size,
             distilled=distilled,
             privacy_threshold=privacy_threshold if privacy_filter else None,
         )
@@ -139,7 +143,13 @@ def generate(
     check_output_folder(out, create=False)  # a bad folder fails before minutes of sampling
     console = Console(stderr=True)
     pipeline = load_pipeline(
-        weights, model, device=device, precision=precision, distilled=distilled, size=size
+        weights,
+        model,
+        device=device,
+        precision=precision,
+        distilled=distilled,
+        size=size,
+        batch_size=batch_size,
     )
     for option, value in (("--sampler", sampler), ("--guidance-interval", guidance_interval)):
         if value is not None and not isinstance(pipeline.generator, LatentDiffusion):
