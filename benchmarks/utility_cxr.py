@@ -60,6 +60,7 @@ from rich.console import Console
 from rich.table import Table
 
 from radsynth import __version__
+from radsynth.bench.record import git_commit, machine
 from radsynth.data.manifest import Record, load_manifest, write_manifest
 from radsynth.data.splits import subject_fraction
 from radsynth.evaluate import ImageSet, load_set
@@ -67,7 +68,6 @@ from radsynth.evaluate.report import json_ready
 from radsynth.evaluate.utility import STUDY_ARMS, UtilitySettings, regime_name, utility, utility_study
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cxr import git_commit, machine  # noqa: E402  (what every benchmark records)
 from figures import utility_cells, utility_goal_cells  # noqa: E402  (the README's cells)
 
 ROOT = Path(__file__).resolve().parents[1]
