@@ -115,7 +115,11 @@ BAD = {
         "line 2: unknown field(s) count",
     ),
     "bad JSON": ("j.jsonl", '{"prompt": "axial brain MR", "n": 2\n', "line 1: bad JSON"),
-    "n out of range": ("n.jsonl", '{"prompt": "axial brain MR", "n": 0}\n', "line 1: n must be an integer"),
+    "n out of range": (
+        "n.jsonl",
+        '{"prompt": "axial brain MR", "n": 0}\n',
+        "line 1: n must be a positive integer",
+    ),
     "guidance out of range": ("g.yaml", "guidance: 99\nitems:\n  - {prompt: x, n: 1}\n", "guidance must be"),
     "unknown format": ("fmt.yaml", "format: jpeg\nitems:\n  - {prompt: x, n: 1}\n", "unknown format 'jpeg'"),
     "both forms": ("b.yaml", "total: 1\nlabels: {}\nitems: []\n", "either items: "),

@@ -119,7 +119,7 @@ def test_generate_is_reproducible_per_image_whatever_the_chunking(live_server, g
         ({"prompt": CHEST, "weights": "../../runs/ldm"}, "no shipped ldm model named '../../runs/ldm'"),
         ({"prompt": CHEST, "pacs": True}, "no PACS configured"),
         ({"prompt": CHEST, "seed": -1}, "seed: Input should be greater than or equal to 0"),
-        ({"n": 2}, "prompt: Field required"),
+        ({"n": 2}, "send a prompt or a plan, one of them"),
     ],
 )
 def test_bad_generate_requests_get_one_line_422(live_server, body, problem):

@@ -34,7 +34,7 @@ from radsynth.data.cxr import caption
 from radsynth.data.cxr_sources import CxrItem, age_group
 from radsynth.errors import InvalidInput
 from radsynth.provenance.marking import FORMATS
-from radsynth.sampling.bounds import LIBRARY
+from radsynth.sampling.bounds import LIBRARY, Bounds
 
 # A plan above LIBRARY.max_images (one request's bound) runs only with --yes; none above this.
 MAX_PLAN_IMAGES = 1_000_000
@@ -130,16 +130,42 @@ def read_plan(path: str | Path, defaults: Settings, yes: bool = False) -> Plan:
         raise InvalidInput(f"cannot read the plan ({err})", path) from None
     try:
         if path.suffix == ".jsonl":
-            document = {"items": _jsonl_items(text)}
+            document: Any = {"items": _jsonl_items(text)}
         elif path.suffix in (".yaml", ".yml"):
-            document = _yaml_document(text)
+            document = _yaml(text)
         else:
             raise ValueError(f"a plan is .jsonl or .yaml, not {path.suffix or 'a file without suffix'}")
-        settings = _settings(document, defaults)
-        images = _expand(document, settings, yes)
     except ValueError as err:
         raise InvalidInput(str(err), path) from None
-    return Plan(path.name, document, settings, images)
+    return plan_from_document(document, defaults, path.name, yes=yes, where=path)
+
+
+def plan_from_document(
+    document: Any,
+    defaults: Settings,
+    source: str = "request",
+    yes: bool | None = False,
+    bounds: Bounds = LIBRARY,
+    where: Path | None = None,
+) -> Plan:
+    """A plan from its YAML form already parsed (the service takes it as JSON). ``bounds``:
+    the front end's limits (prompt length, images, steps, guidance), with ``n`` counted as
+    the plan's total; ``yes`` None: no confirmation can lift ``bounds.max_images``."""
+    try:
+        document = _checked(document)
+        settings = _settings(document, defaults, bounds)
+        images = _expand(document, settings, yes, bounds)
+    except ValueError as err:
+        raise InvalidInput(str(err) if where else f"plan: {err}", where) from None
+    return Plan(source, _untagged(document), settings, images)
+
+
+def _untagged(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as written (without the items' ``_where`` tags), for the card."""
+    if "items" not in document:
+        return document
+    items = [{k: v for k, v in item.items() if k != "_where"} for item in document["items"]]
+    return {**document, "items": items}
 
 
 def _jsonl_items(text: str) -> list[dict[str, Any]]:
@@ -159,13 +185,17 @@ def _jsonl_items(text: str) -> list[dict[str, Any]]:
     return items
 
 
-def _yaml_document(text: str) -> dict[str, Any]:
+def _yaml(text: str) -> Any:
     import yaml
 
     try:
-        document = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ValueError(f"bad YAML ({str(err).splitlines()[0]})") from None
+
+
+def _checked(document: Any) -> dict[str, Any]:
+    """The document's form and keys checked, each item tagged with where it stands."""
     if not isinstance(document, dict):
         raise ValueError("expected a mapping with items: or labels: and total:")
     forms = [k for k in ("items", "labels") if k in document]
@@ -181,14 +211,14 @@ def _yaml_document(text: str) -> dict[str, Any]:
         document = {
             **document,
             "items": [
-                {**item, "_where": f"item {k + 1}"} if isinstance(item, dict) else item
+                {"_where": f"item {k + 1}", **item} if isinstance(item, dict) else item
                 for k, item in enumerate(items)
             ],
         }
     return document
 
 
-def _settings(document: dict[str, Any], defaults: Settings) -> Settings:
+def _settings(document: dict[str, Any], defaults: Settings, bounds: Bounds) -> Settings:
     given = {k: document[k] for k in SETTING_KEYS if k in document and k != "total"}
     settings = replace(defaults, **given)
     if not isinstance(settings.model, str) or not settings.model:
@@ -199,7 +229,7 @@ def _settings(document: dict[str, Any], defaults: Settings) -> Settings:
         raise ValueError(f"size must be a positive integer, got {settings.size!r}")
     if not _whole(settings.seed, 0):
         raise ValueError(f"seed must be a non-negative integer, got {settings.seed!r}")
-    _check_sampling(settings.steps, settings.guidance, "")
+    _check_sampling(settings.steps, settings.guidance, "", bounds)
     return settings
 
 
@@ -207,34 +237,38 @@ def _whole(value: Any, lowest: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= lowest
 
 
-def _check_sampling(steps: Any, guidance: Any, where: str) -> None:
+def _check_sampling(steps: Any, guidance: Any, where: str, bounds: Bounds) -> None:
     if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, int | float)):
         raise ValueError(f"{where}guidance must be a number, got {guidance!r}")
     try:
-        LIBRARY.check_sampling(steps, guidance)
+        bounds.check_sampling(steps, guidance)
     except InvalidInput as err:
         raise ValueError(where + str(err)) from None
 
 
-def _check_total(total: int, yes: bool) -> None:
+def _check_total(total: int, yes: bool | None, bounds: Bounds) -> None:
     if total > MAX_PLAN_IMAGES:
         raise ValueError(f"the plan asks for {total:,} images; at most {MAX_PLAN_IMAGES:,}")
-    if total > LIBRARY.max_images and not yes:
+    if yes is None and total > bounds.max_images:
+        raise ValueError(f"the plan asks for {total:,} images; at most {bounds.max_images:,} here")
+    if total > bounds.max_images and not yes:
         raise ValueError(
-            f"the plan asks for {total:,} images, over the {LIBRARY.max_images:,} a run makes "
+            f"the plan asks for {total:,} images, over the {bounds.max_images:,} a run makes "
             "without --yes (add --yes if you mean it)"
         )
 
 
-def _expand(document: dict[str, Any], settings: Settings, yes: bool) -> tuple[ImageSpec, ...]:
+def _expand(
+    document: dict[str, Any], settings: Settings, yes: bool | None, bounds: Bounds
+) -> tuple[ImageSpec, ...]:
     if "labels" in document:
-        return _from_labels(document, settings, yes)
-    items = [_item(it, settings) for it in document["items"]]
+        return _from_labels(document, settings, yes, bounds)
+    items = [_item(it, settings, bounds) for it in document["items"]]
     total = sum(n for n, _ in items)
     stated = document.get("total")
     if stated is not None and stated != total:
         raise ValueError(f"the items' n add up to {total:,}, not total {stated!r}")
-    _check_total(total, yes)
+    _check_total(total, yes, bounds)
     images: list[ImageSpec] = []
     for n, template in items:
         first = len(images)
@@ -245,21 +279,24 @@ def _expand(document: dict[str, Any], settings: Settings, yes: bool) -> tuple[Im
     return tuple(images)
 
 
-def _item(item: Any, settings: Settings) -> tuple[int, ImageSpec]:
+def _item(item: Any, settings: Settings, bounds: Bounds) -> tuple[int, ImageSpec]:
     """(n, the item's image with index 0 and seed -1 when the item states none)."""
     if not isinstance(item, dict):
         raise ValueError(f"every item must be a mapping with prompt and n, got {item!r}")
+    item = dict(item)
     where = f"{item.pop('_where')}: "
     unknown = sorted(set(item) - set(ITEM_KEYS))
     if unknown:
         raise ValueError(f"{where}unknown field(s) {', '.join(unknown)} (known: {', '.join(ITEM_KEYS)})")
     n = item.get("n")
+    if not _whole(n, 1):
+        raise ValueError(f"{where}n must be a positive integer, got {n!r}")
     try:
-        prompt = LIBRARY.check(item.get("prompt"), n)
+        prompt = bounds.check(item.get("prompt"), 1)  # n: the plan's total is bounded
     except InvalidInput as err:
         raise ValueError(where + str(err)) from None
     steps, guidance = item.get("steps", settings.steps), item.get("guidance", settings.guidance)
-    _check_sampling(steps, guidance, where)
+    _check_sampling(steps, guidance, where, bounds)
     seed = item.get("seed", -1)
     if "seed" in item and not _whole(seed, 0):
         raise ValueError(f"{where}seed must be a non-negative integer, got {seed!r}")
@@ -272,13 +309,15 @@ def _item(item: Any, settings: Settings) -> tuple[int, ImageSpec]:
     return n, ImageSpec(0, prompt, seed, model, steps, guidance, dict(labels))
 
 
-def _from_labels(document: dict[str, Any], settings: Settings, yes: bool) -> tuple[ImageSpec, ...]:
+def _from_labels(
+    document: dict[str, Any], settings: Settings, yes: bool | None, bounds: Bounds
+) -> tuple[ImageSpec, ...]:
     """Labels with exact counts per value, shuffled independently per label (seeded), and
     ages drawn per image: the prompt of each is the corpus caption of its labels."""
     total = document.get("total")
     if not _whole(total, 1):
         raise ValueError(f"the labels form needs total: a positive integer, got {total!r}")
-    _check_total(total, yes)
+    _check_total(total, yes, bounds)
     labels = document["labels"]
     if not isinstance(labels, dict) or not labels:
         raise ValueError("labels: must map a label to its values' proportions, e.g. finding: {normal: 0.4}")

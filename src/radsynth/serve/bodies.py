@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from radsynth import DEFAULT_FAMILY
@@ -15,7 +17,10 @@ class Strict(BaseModel):
 
 
 class GenerateRequest(Strict):
-    prompt: str
+    prompt: str | None = None
+    # or a dataset plan, its YAML form as JSON (radsynth.generate.plan): {"items": [{"prompt",
+    # "n"}, ...]} or {"labels": {...}, "total": N}; n is then the plan's total
+    plan: dict[str, Any] | None = None
     n: int = 4
     model: str = "ldm"
     weights: str = DEFAULT_FAMILY

@@ -9,6 +9,7 @@ second time (after a server restart) gives the same files.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import threading
@@ -16,7 +17,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from radsynth.errors import InvalidInput, PacsUnavailable
 from radsynth.provenance.marking import FORMATS
 from radsynth.serve.settings import ServeSettings
 from radsynth.serve.store import Job, Store
+
+if TYPE_CHECKING:  # the service starts without the plan reader (radsynth.data.cxr and all)
+    from radsynth.generate.plan import Plan
+    from radsynth.sampling.bounds import Bounds
 
 log = logging.getLogger(__name__)
 
@@ -94,10 +99,13 @@ class JobContext:
 
 
 def run_generate(ctx: JobContext) -> dict[str, Any]:
-    """The prompt's images, written in every format (the gallery offers each for download)."""
+    """The prompt's images, written in every format (the gallery offers each for download);
+    or a plan's dataset."""
     from radsynth.generate import write_batch
 
     p = ctx.params
+    if p.get("plan") is not None:
+        return run_plan_job(ctx)
     pipeline = ctx.pipelines.get(p["weights"], p["model"])
     images: list = []
     ctx.progress(0, p["n"])
@@ -128,6 +136,44 @@ def run_generate(ctx: JobContext) -> dict[str, Any]:
     if p.get("pacs"):
         results["pacs"] = push_to_pacs(ctx, sorted((out / "dicom").glob("*.dcm")), results)
     return results
+
+
+def request_plan(params: dict[str, Any], bounds: Bounds) -> Plan:
+    """The plan of a generate request, read under the server's ``bounds`` (its total is
+    the request's n; no confirmation lifts the cap); the request's weights, steps,
+    guidance and seed fill what the plan leaves out; PNG unless it says otherwise."""
+    from radsynth.generate.plan import Settings, plan_from_document
+
+    defaults = Settings(params["weights"], params.get("steps"), params.get("guidance"), seed=params["seed"])
+    return plan_from_document(params["plan"], defaults, yes=None, bounds=bounds)
+
+
+def run_plan_job(ctx: JobContext) -> dict[str, Any]:
+    """A plan's dataset in the job's folder. Run again after a crash, it starts from an
+    empty folder like every job (the worker abandons what the attempt logged); the plan's
+    output ids come back the same."""
+    from radsynth.generate.dataset import RunOptions, run_plan
+
+    p = ctx.params
+    options = RunOptions(p["model"], ctx.settings.device, audit_log=ctx.settings.audit_log)
+    plan = request_plan(p, ctx.settings.limits.bounds)
+    result = run_plan(plan, ctx.folder / "out" / "dataset", options, on_progress=ctx.progress)
+    records = [json.loads(line) for line in result.manifest.read_text(encoding="utf-8").splitlines()]
+    return {
+        "images": [
+            {
+                "index": r["extra"]["index"],
+                "seed": r["extra"]["seed"],
+                "png": ctx.url(result.folder / r["path"]),
+            }
+            for r in records
+        ],
+        "files": [ctx.file_entry(result.manifest), ctx.file_entry(result.card)],
+        "counts": result.label_counts,
+        "dropped": result.dropped,
+        "low_confidence": bool(result.low_confidence),
+        "unknown_terms": sorted({t for terms in result.low_confidence.values() for t in terms}),
+    }
 
 
 def push_to_pacs(ctx: JobContext, files: list[Path], results: dict[str, Any]) -> dict[str, Any]:

@@ -67,11 +67,32 @@ def check_model(weights: str, kind: str) -> None:
 
 @router.post("/generate", status_code=202)
 def generate(body: GenerateRequest, who: Generator, settings: SettingsDep, queue: QueueDep) -> dict[str, Any]:
+    if (body.prompt is None) == (body.plan is None):
+        raise InvalidInput("send a prompt or a plan, one of them")
+    if body.plan is not None:
+        return generate_plan(body, who, settings, queue)
     prompt = settings.limits.bounds.check(body.prompt, body.n, body.steps, body.guidance)
     check_model(body.weights, body.model)
     if body.pacs and not settings.pacs:
         raise InvalidInput("this server has no PACS configured (radsynth serve --pacs URL)")
     return job_json(queue.submit(who, "generate", {**body.model_dump(), "prompt": prompt}, total=body.n))
+
+
+def generate_plan(body: GenerateRequest, who: Token, settings: SettingsDep, queue: Queue) -> dict[str, Any]:
+    """A dataset job: the plan read under this server's limits (its total counted as n),
+    every model it names shipped; the job writes images, manifest.jsonl and dataset.json."""
+    from radsynth.serve.jobs import request_plan
+
+    if "n" in body.model_fields_set:
+        raise InvalidInput("n does not go with a plan: the plan states its counts")
+    if body.pacs:
+        raise InvalidInput("a plan makes a dataset, not a study to push: pacs is for prompt jobs")
+    plan = request_plan(body.model_dump(), settings.limits.bounds)
+    for weights in plan.models:
+        check_model(weights, body.model)
+    return job_json(
+        queue.submit(who, "generate", {**body.model_dump(), "plan": plan.document}, total=plan.total)
+    )
 
 
 @router.post("/translate", status_code=202)
