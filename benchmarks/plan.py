@@ -10,10 +10,10 @@ family on this machine.
    watermark, PNG, audit log, parts). The decoder is timed by wrapping the LDM family's
    ``decode`` in the worker processes (this script re-run with ``--worker``).
 2. ``benchmarks/plans/cxr-pneumonia-1000.yaml`` with the faster process count: killed with
-   SIGKILL (the whole torchrun group) after ``--kill-after`` images are committed, then run
-   again with the same command; its wall time, the final counts (missing, written twice,
-   audit log) and a 10,000-image plan extrapolated: one start-up plus 10,000 times the
-   measured busy time per image.
+   SIGKILL (torchrun and every worker: they run in sessions of their own) after
+   ``--kill-after`` images are committed, then run again with the same command; its wall
+   time, the final counts (missing, written twice, audit log) and a 10,000-image plan
+   extrapolated: one start-up plus 10,000 times the measured busy time per image.
 3. The utility benchmark's classifier (``radsynth.evaluate.utility``, as
    ``benchmarks/utility_cxr.py`` trains it: 64 px, its tuned steps and learning rate)
    trained on that manifest as written (``load_set(manifest.jsonl)``), tested on the
@@ -27,6 +27,7 @@ measured here: no GPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -166,6 +167,19 @@ def throughput(work: Path, n: int) -> list[dict[str, Any]]:
     return rows
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, their children, ...: torchrun starts each worker in a session of
+    its own, so killing torchrun (or its process group) leaves the workers drawing."""
+    found, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found += children
+                todo += children
+    return found
+
+
 def kill_and_resume(work: Path, processes: int, kill_after: int, total: int) -> dict[str, Any]:
     """The 1,000-image plan: SIGKILL the torchrun group after ``kill_after`` committed
     images, run the same command again, and check what came out."""
@@ -181,13 +195,14 @@ def kill_and_resume(work: Path, processes: int, kill_after: int, total: int) -> 
         env=environment(audit),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     while committed(out) < kill_after:
         if run.poll() is not None:
             raise SystemExit("the run ended before it could be killed")
         time.sleep(0.05)
-    os.killpg(run.pid, signal.SIGKILL)
+    for pid in [run.pid, *descendants(run.pid)]:  # collected first: none is reparented meanwhile
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     run.wait()
     first_wall = time.perf_counter() - started
     killed_at = committed(out)

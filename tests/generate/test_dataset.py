@@ -6,6 +6,7 @@ evaluation's loader as it is."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -182,6 +183,19 @@ def test_an_unknown_model_or_a_prompt_and_a_plan_together_are_one_line(tmp_path,
         err = capsys.readouterr().err.strip()
         assert words in err and len(err.splitlines()) == 1, err
     assert not any((tmp_path / name).exists() for name in "abc")  # refused before writing
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(tmp_path):
+    """The lock rank 0 holds while it writes; here this test holds it, as a running
+    ``radsynth generate --plan`` (or workers a killed torchrun left behind) would."""
+    out = tmp_path / "out"
+    out.mkdir()
+    plan = read_plan(_plan_file(tmp_path, 2), Settings(WEIGHTS))
+    with open(out / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(InvalidInput, match="another run is writing into this folder"):
+            run_plan(plan, out, OPTIONS)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing claimed or written
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ The folder::
     plan.json        the plan and its hash; a different plan pointed here is refused
     images/          000000.png ... (image i of the plan, seed fixed by the plan)
     .parts/          each rank's committed chunks (merged into the manifest at the end)
+    .lock            held (flock) by rank 0 while a run writes: a second run is refused
     manifest.jsonl   one record per image written (split ``synthetic``)
     dataset.json     the card: plan, model cards, counts, privacy filter, time
 
@@ -33,6 +34,7 @@ same ids, so a rerun writes the same files whatever the number of processes.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -43,7 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from radsynth.data.manifest import Record, write_manifest
 from radsynth.errors import InvalidInput
@@ -64,6 +66,7 @@ MANIFEST = "manifest.jsonl"
 CARD = "dataset.json"
 SPLIT = "synthetic"
 PENDING = "pending-"
+LOCK = ".lock"
 STAGING = ".staging-"
 ROLLED_BACK = "interrupted before its chunk was committed; drawn again under the same id"
 # errors of a folder that cannot take more bytes: a full disk, a quota, a read-only mount
@@ -116,12 +119,13 @@ def run_plan(
     returns the result, other ranks None. ``on_progress(done, total)`` (rank 0) counts the
     images committed by every rank. Under ``torchrun`` each rank calls this."""
     runtime = start(options.device)
-    failed = True
+    failed, lock = True, None
     try:
         folder = Path(folder)
         pipelines, low = _load(plan, options, runtime)  # a bad model, size or prompt: before any write
         if runtime.is_main:
-            _claim(check_output_folder(folder), plan)
+            lock = _lock(check_output_folder(folder))
+            _claim(folder, plan)
             _roll_back(folder, options.audit_log)
         _barrier(runtime)
         done = _committed(folder)
@@ -133,6 +137,8 @@ def run_plan(
         failed = False
         return result
     finally:
+        if lock is not None:
+            lock.close()  # releases the flock
         stop(runtime, failed)
 
 
@@ -141,6 +147,26 @@ def _barrier(runtime: Runtime) -> None:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def _lock(folder: Path) -> IO[str]:
+    """Rank 0's exclusive hold on the folder for the whole run: a second run started into
+    it meanwhile (the same command typed twice, or workers a killed ``torchrun`` left
+    behind: they run in sessions of their own) is refused instead of racing this one."""
+    handle = None
+    try:
+        handle = open(folder / LOCK, "a")  # noqa: SIM115  (held open until the run ends)
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise InvalidInput(
+            "another run is writing into this folder; wait for it or stop it first", folder
+        ) from None
+    except OSError as err:
+        if handle is not None:
+            handle.close()
+        raise InvalidInput(f"cannot lock the dataset folder ({err.strerror})", folder) from None
+    return handle
 
 
 def _claim(folder: Path, plan: Plan) -> None:
@@ -159,7 +185,7 @@ def _claim(folder: Path, plan: Plan) -> None:
                 folder,
             )
         return
-    if any(folder.iterdir()):
+    if any(p.name != LOCK for p in folder.iterdir()):
         raise InvalidInput("the folder is not empty and holds no plan.json; choose an empty folder", folder)
     _write(
         folder,
