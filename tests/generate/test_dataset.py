@@ -137,24 +137,36 @@ def test_torchrun_two_processes_give_the_same_files_one_manifest_one_audit_log(r
 
 @pytest.mark.slow  # a killed run and its resume (~25 s on 2 cores)
 def test_a_killed_run_resumes_with_no_image_missing_or_written_twice(reference, tmp_path):
+    """Killed in the middle of a chunk's commit: after its first chunk is committed, this
+    test takes the audit log's lock (as a concurrent writer would), so the next chunk
+    stops at step 3 with its files staged and its pending note written; SIGKILL there."""
     plan_path, out, audit = _plan_file(tmp_path, 6), tmp_path / "out", tmp_path / "audit.jsonl"
     command = [*_cli(str(plan_path)), "-o", str(out), "--batch-size", "2"]
     run = subprocess.Popen(command, env=_env(audit), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list((out / ".parts").glob("[0-9]*.json")) and run.poll() is None:
-        assert time.monotonic() < deadline, "no chunk committed in two minutes"
-        time.sleep(0.01)
-    run.send_signal(signal.SIGKILL)
-    run.wait()
-    killed_after = len(list((out / ".parts").glob("[0-9]*.json")))
-    assert 1 <= killed_after < 3 and not (out / "manifest.jsonl").exists()
+    _wait(lambda: list((out / ".parts").glob("[0-9]*.json")), run)
+    with open(audit, "a+") as log:
+        fcntl.flock(log, fcntl.LOCK_EX)
+        _wait(lambda: list((out / ".parts").glob("pending-*")), run)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+    assert len(list((out / ".parts").glob("[0-9]*.json"))) == 1 and list(out.glob(".staging-*"))
+    assert len(list((out / "images").iterdir())) == 2 and not (out / "manifest.jsonl").exists()
     done = subprocess.run(command, env=_env(audit), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "from an earlier run" in done.stdout
+    assert "(2 from an earlier run)" in done.stdout
     _same_dataset(out, reference[1].folder)
     assert not list(out.glob(".staging-*")) and not list((out / ".parts").glob("pending-*"))
     records = load_manifest(out / "manifest.jsonl")
     assert check_log(audit).ok and _live_outputs(audit) == sorted(r.extra["output_id"] for r in records)
+    assert len(audit.read_text().splitlines()) == 6  # each image logged once
+
+
+def _wait(found, run: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not found():
+        assert run.poll() is None, "the run ended first"
+        assert time.monotonic() < deadline, f"nothing after {seconds} s"
+        time.sleep(0.01)
 
 
 @pytest.mark.slow  # needs the reference run
