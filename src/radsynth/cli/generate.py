@@ -101,7 +101,8 @@ def generate(
     """Generate N images from a text prompt; every file is marked synthetic (DICOM Conversion
     Type SYN and derivation, PNG text, NIfTI description + JSON sidecar). A prompt naming
     a modality, or only anatomy, the model never learnt is refused in one line saying what
-    it draws."""
+    it draws. With --plan instead of a prompt: a labelled dataset (images, manifest.jsonl,
+    dataset.json), resumed by running the same command again, sharded under torchrun."""
     from radsynth.provenance.marking import FORMATS
     from radsynth.sampling.bounds import LIBRARY
     from radsynth.sampling.pipeline import KINDS
