@@ -736,6 +736,52 @@ def utility_goal_cells(results: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def plan_table(d: dict[str, Any]) -> str:
+    """``benchmarks/plan.py``'s figures (its printed table and the README's): 1 and 2
+    processes, the killed and resumed 1,000-image plan, the classifier trained on it."""
+    rows = [
+        [str(r["processes"]), f"{r['images']:,}", f"{r['img_per_s']:.2f}", f"{r['img_per_s_drawing']:.2f}",
+         f"{r['startup_s']:.0f}", *(_pct(r["share"][part]) for part in ("unet", "decoder", "writing"))]
+        for r in d["throughput"]
+    ]  # fmt: skip
+    header = ["processes", "images", "img/s (whole command)", "img/s (drawing)", "start-up s", "UNet",
+              "decoder", "writing"]  # fmt: skip
+    k = d["plan_1000"]
+    hours = k["extrapolated_10000_wall_s"] / 3600
+    resume = (
+        f"`{k['command']}` ({k['plan']}): killed (SIGKILL to torchrun and each worker) after "
+        f"{k['killed_after']:,} committed images, the same command run again: {k['final_count']:,} images "
+        f"in the manifest, "
+        f"{k['files']:,} files, {k['missing']} missing, {k['duplicates']} written twice; audit log "
+        f"{'intact' if k['audit_log_ok'] else 'BROKEN'} ({k['abandoned_in_audit_log']} line(s) of the chunk "
+        f"the kill interrupted abandoned and drawn again). Wall {k['wall_s']:,.0f} s "
+        f"({k['first_wall_s']:,.0f} s + resume {k['resume_wall_s']:,.0f} s); a 10,000-image plan, "
+        f"extrapolated (one start-up, then the measured {k['busy_s_per_image']:.3f} busy s per image "
+        f"over {k['processes']} process(es)): "
+        f"~{k['extrapolated_10000_wall_s']:,.0f} s ({hours:.1f} h)."
+    )
+    u = d["utility"]
+    urows = [
+        [arm, f"{u['counts'][arm][0]:,} / {u['counts'][arm][1]:,}", _ci3(v.get("auroc")),
+         _ci3(v.get("balanced_accuracy"))]
+        for arm, v in u["arms"].items()
+    ]  # fmt: skip
+    utable = _table(["arm", "normal / pneumonia", "AUROC [95 % CI]", "balanced accuracy [95 % CI]"], urows)
+    m = d["machine"]
+    note = (
+        f"{m['cpu']}, {m['cpus']} cores, {d['precision']}, load {d['load_before'][0]} before / "
+        f"{d['load_after'][0]} after; GPU: {d['gpu']}. Utility: `{u['code']}`, {u['test']} "
+        f"({u['test_counts'][0]} / {u['test_counts'][1]}), {u['steps']} steps, lr {u['lr']:g}, "
+        f"{u['seeds']} seeds. Made by `{d['command']}` at `{d['git_commit'][:7]}`."
+    )
+    return f"{_table(header, rows)}\n\n{resume}\n\n{utable}\n\n{note}"
+
+
+def plan() -> str:
+    """``benchmarks/plan.py``: synthetic datasets at scale (issue 26)."""
+    return plan_table(_load("plan.json"))
+
+
 def utility_cxr() -> str:
     """``benchmarks/utility_cxr.py``: pneumonia classifiers trained with and without
     synthetic chest X-rays; then the goal at the smallest regime, attempts included."""
@@ -765,6 +811,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "speed-cxr": speed_cxr,
     "handout-scale": handout_scale,
     "utility-cxr": utility_cxr,
+    "plan": plan,
 }
 
 
