@@ -238,8 +238,8 @@ def kill_and_resume(work: Path, processes: int, kill_after: int, total: int) -> 
         "audit_log_ok": check_log(audit).ok,
         "audit_live_outputs_match_manifest": live == sorted(r.extra["output_id"] for r in records),
         "labels": card["counts"]["labels"],
+        # no shares here: the killed workers' decoder timings died with them
         "busy_s_per_image": busy["busy_s_per_image"],
-        "share": busy["share"],
         "manifest": shown(out / "manifest.jsonl"),
     }
 
