@@ -169,13 +169,22 @@ def _wait(found, run: subprocess.Popen, seconds: float = 120) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.slow  # needs the reference run
-def test_another_plan_in_the_same_folder_is_one_line(reference, tmp_path):
+@pytest.mark.slow  # needs the reference run, then two ranks refused (~10 s)
+def test_another_plan_in_the_same_folder_is_one_line_per_rank(reference, tmp_path):
     plan, result, _ = reference
-    other = read_plan(_plan_file(tmp_path, 4), Settings(WEIGHTS))
+    other = _plan_file(tmp_path, 4)
     with pytest.raises(InvalidInput, match="this folder holds another plan") as err:
-        run_plan(other, result.folder, OPTIONS)
+        run_plan(read_plan(other, Settings(WEIGHTS)), result.folder, OPTIONS)
     assert "\n" not in str(err.value)
+    command = [str(BIN / "torchrun"), "--nproc_per_node", "2", "--no-python", *_cli(str(other))]
+    done = subprocess.run(
+        [*command, "-o", str(result.folder)], env=_env(tmp_path / "a.jsonl"), capture_output=True, text=True
+    )
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 2 and sum("holds another plan" in line for line in lines) == 1
+    assert sum("rank 1: another rank stopped" in line for line in lines) == 1
+    assert "[rank1]: Traceback" not in done.stderr  # torchrun's own failure report is all that follows
 
 
 def test_an_unknown_model_or_a_prompt_and_a_plan_together_are_one_line(tmp_path, capsys):

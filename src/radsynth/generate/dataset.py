@@ -143,10 +143,15 @@ def run_plan(
 
 
 def _barrier(runtime: Runtime) -> None:
+    """Wait for every rank; a rank that stopped (a refused folder, a full disk) has said why
+    in its own line, so the others say one line too instead of gloo's traceback."""
     if runtime.distributed:
         import torch.distributed as dist
 
-        dist.barrier()
+        try:
+            dist.barrier()
+        except RuntimeError:
+            raise InvalidInput(f"rank {runtime.rank}: another rank stopped (its message says why)") from None
 
 
 def _lock(folder: Path) -> IO[str]:
