@@ -323,12 +323,13 @@ def service_load() -> str:
             name = endpoint
             if endpoint == "generate":
                 name = "generate, server killed + restarted" if run["killed_mid_load"] else "generate (queue)"
-            jobs = ["-", "-", "-"]
+            jobs = ["-", "-", "-", "-"]
             if endpoint == "generate":
                 jobs = [
                     f"{run['jobs_done']} / {run['jobs_accepted']}",
                     str(run["jobs_lost"]),
                     str(run["jobs_doubled"]),
+                    str(run.get("jobs_rerun", "not measured")),
                 ]
             rows.append(
                 [
@@ -342,7 +343,31 @@ def service_load() -> str:
                 ]
             )
     header = ["endpoint", "clients", "req/s", "p50 ms", "p95 ms", "errors", "jobs done / accepted", "lost"]
-    return _table([*header, "doubled"], rows)
+    settings = result["settings"]
+    machine = settings.get("machine", {})
+    killed = [run for run in result["generate"] if run["killed_mid_load"]]
+    to_done = [run["jobs_per_s_to_done"] for run in result["generate"]]
+    facts = (
+        f"\n\nVerify peaks at {max(run['requests_per_s'] for run in result['verify']):.0f} files/s; one "
+        f"worker takes the queue to done at {min(to_done):.1f}-{max(to_done):.1f} jobs/s."
+    )
+    for run in killed:
+        facts += (
+            f" The restart took {run['restart_s']:.0f} s; of the {run['jobs_accepted']} jobs "
+            f"({run['retries_while_down']:,} resends while the server was down) "
+            f"{run['jobs_lost']} were lost, {run['jobs_doubled']} doubled and "
+            f"{run.get('jobs_rerun', 'an unmeasured number')} run more than once by the worker."
+        )
+    return (
+        _table([*header, "doubled", "run more than once"], rows)
+        + facts
+        + (
+            f"\n\n`{settings['command']}` at commit {str(settings.get('git_commit'))[:7]}, "
+            f"{machine.get('cpus', '?')} cores ({machine.get('cpu', 'CPU not recorded')}, "
+            f"native bf16: {machine.get('native_bf16')}), load average at the start "
+            f"{machine.get('load_average', 'not recorded')}."
+        )
+    )
 
 
 def _restoration(section: dict[str, dict[str, Any]], columns: dict[str, str], names: dict[str, str]) -> str:
@@ -369,10 +394,26 @@ def denoise() -> str:
         "radsynth denoise, as written (watermarked)": "as written",
     }
     names = {
-        "MR (MNI152 T1)": "MR (Rician, sigma 4 % of the 99.5th pct)",
-        "CT (lung2)": "CT (Poisson-Gaussian, 1000 photons)",
+        "MR (brain2)": "MR brain2 (Rician, sigma 4 % of the 99.5th pct)",
+        "CT (lung2)": "CT lung2 (Poisson-Gaussian, 1000 photons)",
     }
     return _restoration(_load("translation.json")["denoising"], columns, names)
+
+
+def denoise_checkpoint() -> str:
+    """``benchmarks/restoration_checkpoint.py``: the denoiser's checkpoints on validation
+    volumes, PSNR gain over the noisy input; the chosen one in bold."""
+    d = _load("restoration_checkpoint.json")
+    names = d["settings"]["validation_volumes"]
+    rows = []
+    for row in d["rows"]:
+        cells = [f"{row['volumes'][n]['psnr_gain_db']:+.2f}" for n in names]
+        mean = f"{row['mean_psnr_gain_db']:+.2f}"
+        chosen = row["step"] == d["chosen_step"]
+        rows.append(
+            [f"**{row['step']}**" if chosen else str(row["step"]), *cells, f"**{mean}**" if chosen else mean]
+        )
+    return _table(["step", *names, "mean"], rows)
 
 
 def super_resolution() -> str:
@@ -383,9 +424,67 @@ def super_resolution() -> str:
         "radsynth sr, as written (watermarked)": "as written",
     }
     section = _load("translation.json")["super_resolution"]
-    names = {volume: volume.replace(" (MNI152 T1)", "").replace(" (lung2)", "") for volume in section}
+    names = {
+        volume: volume.replace(" (brain2)", " brain2").replace(" (lung2)", " lung2") for volume in section
+    }
     order = sorted(section, key=lambda v: (not v.startswith("MR"), v[-2:]))
     return _restoration({v: section[v] for v in order}, columns, names)
+
+
+def mr_to_ct() -> str:
+    """``benchmarks/translation.py``: the unpaired MR -> CT demonstration, structure kept
+    (against an unrelated real CT on the same MR), HU bands and Fréchet distance to real CT."""
+    section = _load("translation.json")["mr_to_ct"]
+    header = [
+        "MR input",
+        "NMI / edge correlation with the MR",
+        "an unrelated real CT: NMI / edge corr.",
+        "HU bands fat / soft / bone",
+        "FRD to real head CT (the MR itself)",
+    ]
+    rows = []
+    for name, r in section.items():
+        bands = r["hu_bands_translated"]
+        rows.append(
+            [
+                name,
+                f"{r['structure']['nmi']:.2f} / {r['structure']['edge_correlation']:.2f}",
+                f"{r['structure_of_an_unrelated_ct']['nmi']:.2f} / "
+                f"{r['structure_of_an_unrelated_ct']['edge_correlation']:.2f}",
+                " / ".join(_pct0(bands[k]) for k in ("fat (-150..-30)", "soft (-30..100)", "bone (> 300)")),
+                f"{r['frd_to_real_head_ct']:,.0f} ({r['frd_mr_input_to_real_head_ct']:,.0f})",
+            ]
+        )
+    real = next(iter(section.values()))["hu_bands_real_head_ct"]
+    rows.append(
+        [
+            "the real head CT (InVesalius)",
+            "",
+            "",
+            " / ".join(_pct0(real[k]) for k in ("fat (-150..-30)", "soft (-30..100)", "bone (> 300)")),
+            "",
+        ]
+    )
+    return _table(header, rows)
+
+
+def unet_forward() -> str:
+    """``benchmarks/unet_forward.py``: one guided UNet forward under per-step settings."""
+    d = _load("unet_forward.json")
+    median, diff = d["median_s"], d["max_abs_difference_vs_as_built"]
+    base = median["as built"]
+    parts = [f"as built {base:.3f} s"] + [
+        f"{name} {median[name]:.3f} s ({base / median[name]:.2f}x, "
+        + ("output bit-identical" if diff[name] == 0 else f"max difference {diff[name]:.1e}")
+        + ")"
+        for name in median
+        if name != "as built"
+    ]
+    settings = d.get("settings", {})
+    return (
+        f"`{settings.get('command', 'benchmarks/unet_forward.py')}`: one guided forward, batch {d['batch']}, "
+        f"{d['threads']} threads, median: " + "; ".join(parts) + "."
+    )
 
 
 def prediction_targets() -> str:
@@ -449,6 +548,58 @@ def watermark() -> str:
         "wrong payload (real, LDM)",
     ]
     return _table(header, rows)
+
+
+def watermark_strength() -> str:
+    """``benchmarks/watermark_strength.py``: each strength on validation hosts (generated
+    images), then on denoised validation volumes (restoration); the chosen ones in bold."""
+    d = _load("watermark_strength.json")
+    lossless = ("none (16-bit PNG, metadata stripped)", "8-bit PNG", "DICOM re-save")
+    beyond = ("window (x1.4, clips 4 % / 25 %)", "crop 80 % (off centre)")
+    rows = []
+    for strength, groups in d["outputs"].items():
+        label = f"{100 * float(strength):.2f} %"
+        if float(strength) == d["chosen"]["outputs"]:
+            label = f"**{label}**"
+        for group, row in groups.items():
+            attacks = row["attacks"]
+            rows.append(
+                [
+                    label,
+                    f"{group} (n={d['settings']['hosts'][group]})",
+                    f"{row['psnr_db']['mean']:.1f} / {row['psnr_db']['min']:.1f}",
+                    _pct(min(v["detected"] for k, v in attacks.items() if k not in beyond)),
+                    _pct(attacks["crop 80 % (off centre)"]["detected"]),
+                    _pct(min(attacks[k]["payload_recovered"] for k in lossless)),
+                ]
+            )
+    header = [
+        "strength",
+        "validation hosts",
+        "PSNR mean / min (dB)",
+        "found, worst attack strength answers",
+        "found after an 80 % crop",
+        "payload, worst lossless save",
+    ]
+    strengths = list(next(iter(d["restoration"].values()))["strengths"])
+    restoration = [
+        [name]
+        + [
+            f"{_pct0(r['strengths'][s]['found_share'])} / {r['strengths'][s]['psnr_cost_db']:.2f} dB"
+            for s in strengths
+        ]
+        for name, r in d["restoration"].items()
+    ]
+    names = [
+        f"**{100 * float(s):.2f} %**" if float(s) == d["chosen"]["restoration"] else f"{100 * float(s):.2f} %"
+        for s in strengths
+    ]
+    return (
+        _table(header, rows)
+        + "\n\nRestoration outputs (found on every slice as written and after a DICOM round trip / "
+        "PSNR cost against the clean volume):\n\n"
+        + _table(["denoised validation volume", *names], restoration)
+    )
 
 
 def detector() -> str:
@@ -790,14 +941,155 @@ def utility_cxr() -> str:
     return _table(*utility_cells(results)) + "\n\n" + _table(goal, utility_goal_cells(results))
 
 
+# What each shipped model is, for the model tables (the figures come from its card).
+MODEL_ROLES = {
+    "demo-ct-mr-64/vae": "KL autoencoder 1x64x64 -> 4x16x16",
+    "demo-ct-mr-64/ldm": "UNet on the VAE's latents + that VAE; MiniLM text; v-prediction",
+    "demo-ct-mr-64/ldm/distilled": "the LDM's UNet guidance-distilled at scale 4: one forward per step "
+    "(see Speed); float16, own card `distilled-card.json`",
+    "demo-ct-mr-64/gan": "text-conditional GAN, **under-trained** (see below)",
+    "demo-ct-mr-64/classifier": "attribute reader for evaluation, real slices only",
+    "demo-ct-mr-64/encoder": "domain encoder for FID/KID, precision/recall, privacy (see Evaluate)",
+    "demo-ct-mr-64/detector": "real vs synthetic from 14 real sources and 8 generators, calibrated "
+    "threshold by leave-one-out runs whose time the card does not hold (see Deepfake defence)",
+    "demo-ct-mr-64/translate-denoise": "MR/CT denoiser, checkpoint chosen on validation volumes "
+    "(see Translate)",
+    "demo-ct-mr-64/translate-sr": "x2/x4 super-resolution",
+    "demo-ct-mr-64/translate-mr2ct": "unpaired MR -> CT, a demonstration",
+    "demo-ct-mr-64/translate-t1pd": "T1 -> PD on the one demo pair",
+    "cxr-128/ldm": "UNet on the VAE's latents + that VAE (KL, 1x128x128 -> 4x16x16, f = 8: "
+    "`configs/vae-cxr-128.yaml`, whose run's card is not shipped); MiniLM text (64 tokens); "
+    "rectified flow, Euler, guidance 4; float16 storage",
+    "cxr-128/ldm/distilled": "the guidance-distilled UNet (Meng et al. 2023, stage one): the guided output "
+    "at scale 4 in one forward, started from the LDM's weights; `generate` samples with it at "
+    "guidance 4 (`--no-distilled`: the guided original); float16",
+    "cxr-128/translate-sr2": "x2 super-resolution for `--size 256`, trained on 64-px patches of the "
+    "256-px corpus",
+    "cxr-128/classifier": "reader for adherence (view, age group, sex, finding), real training patients only",
+    "cxr-128/encoder": "feature space for FID/KID, precision/recall, privacy",
+}
+
+
+def _model_rows(family: str) -> list[list[str]]:
+    """One row per shipped checkpoint of ``family`` (and its distilled UNet), from its card:
+    recipe, steps x batch, wall time, the size of its weights file."""
+    weights = ROOT / "src" / "radsynth" / "weights" / family
+    rows = []
+    for folder in sorted(p for p in weights.iterdir() if (p / "card.json").is_file()):
+        for key, card_name, file in (
+            (folder.name, "card.json", "model.safetensors"),
+            (f"{folder.name}/distilled", "distilled-card.json", "distilled.safetensors"),
+        ):
+            if not (folder / card_name).is_file():
+                continue
+            card = json.loads((folder / card_name).read_text(encoding="utf-8"))
+            config = ROOT / "configs" / f"{card['model_id']}.yaml"
+            recipe = f"`configs/{config.name}`" if config.is_file() else "`radsynth detect train`"
+            batch = card["config"]["train"]["batch_size"]
+            size = (folder / file).stat().st_size / 1e6
+            name = f"`{folder.name}`" if key == folder.name else f"`{folder.name}/{file}`"
+            rows.append(
+                [
+                    name,
+                    recipe,
+                    f"{card['steps']} x {batch}",
+                    f"{card['wall_time_s'] / 60:.{1 if card['wall_time_s'] < 300 else 0}f} min",
+                    f"{size:.1f} MB",
+                    MODEL_ROLES[f"{family}/{key}"],
+                ]
+            )
+    return rows
+
+
+def _models(family: str) -> str:
+    header = ["model", "recipe", "steps x batch", "train wall time (card)", "size", "what it is"]
+    return _table(header, _model_rows(family))
+
+
+def models_demo() -> str:
+    """The demo family's shipped checkpoints, from their cards."""
+    return _models("demo-ct-mr-64")
+
+
+def models_cxr() -> str:
+    """The chest X-ray family's shipped checkpoints, from their cards; then every shipped
+    weights file together against the budget."""
+    weights = ROOT / "src" / "radsynth" / "weights"
+    files = list(weights.rglob("*.safetensors"))
+    total = sum(f.stat().st_size for f in files) / 1e6
+    largest = max(f.stat().st_size for f in files) / 1e6
+    return (
+        _models("cxr-128")
+        + f"\n\nAll shipped weights (both families): {total:.0f} MB in {len(files)} files, of the "
+        f"150 MB budget; the largest {largest:.1f} MB, of the 30 MB a file may hold "
+        "(`tests/models/test_shipped_weights.py`)."
+    )
+
+
+def report_reader() -> str:
+    """``benchmarks/report_reader.py``: the report reader against the IU curators' labels,
+    per finding (dev F1, held-out precision / recall / F1), the macro rows, then the
+    held-out errors by cause."""
+    from collections import Counter
+
+    d = _load("report_reader.json")
+    dev, held = d["per_finding"]["dev"], d["per_finding"]["held-out"]
+    rows = [
+        [
+            name,
+            f"{dev[name]['reports_labelled']} / {held[name]['reports_labelled']}",
+            f"{dev[name]['f1']:.2f}",
+            f"{held[name]['precision']:.2f}",
+            f"{held[name]['recall']:.2f}",
+            f"**{held[name]['f1']:.2f}**",
+        ]
+        for name in held
+    ]
+    summary = d["summary"]
+    rows.append(
+        [
+            "**macro F1 (15, without pneumothorax)**",
+            f"{summary['dev']['reports']} / {summary['held-out']['reports']} reports",
+            f"{summary['dev']['macro_f1_15']:.3f}",
+            "",
+            "",
+            f"**{summary['held-out']['macro_f1_15']:.3f}**",
+        ]
+    )
+    rows.append(
+        [
+            "negated finding read as present",
+            "",
+            str(summary["dev"]["negated_read_as_present"]),
+            "",
+            "",
+            f"**{summary['held-out']['negated_read_as_present']}**",
+        ]
+    )
+    header = ["finding", "reports (dev / held out)", "dev F1", "held-out P", "held-out R", "held-out F1"]
+    causes = sum((Counter(r["errors_by_cause"]) for r in held.values()), Counter())
+    errors = ", ".join(f"{cause} {n}" for cause, n in causes.most_common())
+    return (
+        _table(header, rows)
+        + f"\n\nHeld-out errors by cause (commit {d['commit'][:7]}, {d['seconds']:.0f} s): {errors}."
+    )
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "speed": speed,
+    "models-demo": models_demo,
+    "models-cxr": models_cxr,
+    "report-reader": report_reader,
     "distilled": distilled,
     "service-load": service_load,
     "denoise": denoise,
+    "denoise-checkpoint": denoise_checkpoint,
     "super-resolution": super_resolution,
+    "unet-forward": unet_forward,
+    "mr-to-ct": mr_to_ct,
     "prediction-targets": prediction_targets,
     "watermark": watermark,
+    "watermark-strength": watermark_strength,
     "detector": detector,
     "verify-real": verify_real,
     "startup": startup,

@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from radsynth.bench.record import run_record
 from radsynth.data.demo import build_demo
 from radsynth.data.manifest import read_unit_image
 from radsynth.evaluate import DomainReader, adherence, frechet_distance
@@ -53,7 +54,7 @@ def main() -> None:
     real_features = reader.features(real)
     prompts = sorted(Counter(r.text for r in held_out).items())
     base = load_config(ROOT.parent / "configs" / "ldm-demo-64.yaml")
-    results = {"training_steps": args.steps, "variants": {}}
+    results = {"settings": run_record(), "training_steps": args.steps, "variants": {}}
     for name, noise in VARIANTS.items():
         options = {**base.options, "vae": str(shipped("vae")), "noise": noise}
         options["sampling"] = {

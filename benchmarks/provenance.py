@@ -35,9 +35,11 @@ from rich.console import Console
 from rich.table import Table
 
 from radsynth import DEFAULT_FAMILY
+from radsynth.bench.record import run_record
 from radsynth.data.manifest import load_manifest, read_unit_image, resolve_manifest
 from radsynth.generate import load_pipeline
 from radsynth.io import Image, read_image, write_dicom, write_png, write_text_atomic
+from radsynth.models.registry import checkpoint_folder
 from radsynth.provenance import Payload, detect, embed
 from radsynth.provenance.detector import SyntheticDetector, auroc
 from radsynth.provenance.verify import AuditIndex, verify_paths
@@ -223,6 +225,8 @@ def main() -> None:
         figures["verify_real_files"] = verify_real_files()
     if "verify" in parts:
         figures["verify"] = verify_throughput(real, 60 if args.quick else 200)
+    record = run_record([checkpoint_folder(DEFAULT_FAMILY, kind) for kind in ("ldm", "detector")])
+    figures["runs"] = figures.get("runs", {}) | {part: record for part in parts}  # each part's own run
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(RESULTS, json.dumps(figures, indent=2) + "\n")
     _print(figures)

@@ -33,7 +33,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from radsynth.models.precision import cpu_has_fast_bf16
+from radsynth.bench.record import run_record
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "service_load.json"
@@ -223,17 +223,13 @@ def synthetic_png(folder: Path) -> bytes:
     return next(out.glob("ldm_seed*.png")).read_bytes()
 
 
-def _git_commit() -> str:
-    found = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    return found.stdout.strip() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,8,32", help="concurrent clients per level")
     parser.add_argument("--requests", type=int, default=6, help="requests per client per level")
     args = parser.parse_args()
     levels = [int(v) for v in args.levels.split(",")]
+    record = run_record()  # before the load: its load average is the machine's, not the test's
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         os.environ["RADSYNTH_AUDIT_LOG"] = str(Path(tmp) / "audit.jsonl")
@@ -253,18 +249,11 @@ def main() -> None:
         finally:
             server.stop()
     figures["settings"] = {
+        **record,
         "levels": levels,
         "requests_per_client": args.requests,
         "generate_body": {"prompt": PROMPT, "n": 1, "steps": 5},
         "killed_at": "half of the largest level's generate requests",
-        "command": "benchmarks/service_load.py " + " ".join(sys.argv[1:]),
-        "git_commit": _git_commit(),
-    }
-    figures["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "native_bf16": cpu_has_fast_bf16(),
-        "load_average_end": os.getloadavg(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")

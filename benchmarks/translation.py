@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/translation.py      # prints tables, writes JSON
 
-- Denoising: the MNI152 2009a T1 MR (nilearn; the demo's validation subject) with Rician
-  noise, and the pyradiomics lung2 chest CT (a test subject) with Poisson-Gaussian noise; the shipped
+- Denoising: the pyradiomics brain2 T1 MR and lung2 chest CT (the demo's two test
+  subjects: the denoiser's checkpoint was chosen on validation volumes by
+  ``benchmarks/restoration_checkpoint.py``), MR with Rician noise, CT with Poisson-Gaussian; the shipped
   denoiser against non-local means (SimpleITK's patch-based denoiser with the matching
   noise model, told the true noise level) and the noisy input. PSNR / SSIM / MAE inside the body mask.
 - Super-resolution x2 / x4: the same volumes area-averaged onto a 2x / 4x coarser grid;
@@ -28,6 +29,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from radsynth.bench.record import run_record
 from radsynth.data import sources
 from radsynth.data.degrade import poisson_gaussian, rician
 from radsynth.data.normalise import WINDOWS, apply_window
@@ -47,24 +49,33 @@ HU_BANDS = {
 
 
 def _volumes() -> dict[str, Image]:
-    mr = _mni152()
-    mid = mr.array.shape[0] // 2
-    mr = Image(
-        mr.array[mid - 20 : mid + 20 : 40 // SLICES].astype(np.float32), spacing=mr.spacing, modality="MR"
-    )
+    """The restoration test volumes: SLICES central slices of the demo's test MR and CT."""
     from radsynth.data.demo import cache_root
 
-    lung = (
-        [s for s in sources.pyradiomics_sources(cache_root() / "sources") if "lung2" in s.key][0].load().image
+    found = {s.key: s for s in sources.pyradiomics_sources(cache_root() / "sources")}
+    out = {}
+    for name, key, modality in (
+        ("MR (brain2)", "pyradiomics-brain2", "MR"),
+        ("CT (lung2)", "pyradiomics-lung2", "CT"),
+    ):
+        image = found[key].load().image
+        mid = image.array.shape[0] // 2
+        out[name] = Image(
+            image.array[mid - SLICES // 2 : mid + SLICES // 2].astype(np.float32),
+            spacing=image.spacing,
+            modality=modality,
+            units="HU" if modality == "CT" else "",
+        )
+    return out
+
+
+def _mni152_slab() -> Image:
+    """SLICES slices of the MNI152 T1 (the demo's validation subject) around its middle."""
+    mr = _mni152()
+    mid = mr.array.shape[0] // 2
+    return Image(
+        mr.array[mid - 20 : mid + 20 : 40 // SLICES].astype(np.float32), spacing=mr.spacing, modality="MR"
     )
-    mid = lung.array.shape[0] // 2
-    ct = Image(
-        lung.array[mid - SLICES // 2 : mid + SLICES // 2].astype(np.float32),
-        spacing=lung.spacing,
-        modality="CT",
-        units="HU",
-    )
-    return {"MR (MNI152 T1)": mr, "CT (lung2)": ct}
 
 
 def _mni152() -> Image:
@@ -314,16 +325,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", action="store_true", help="also record the figures in the shipped cards")
     args = parser.parse_args()
+    from radsynth.models.registry import shipped
+    from radsynth.translate.volume import TASKS
+
     volumes = _volumes()
+    mni152 = _mni152_slab()
     figures = {
+        "settings": run_record(sorted({shipped(spec.model) for spec in TASKS.values()})),
         "denoising": denoising(volumes),
         "super_resolution": super_resolution(volumes),
         "mr_to_ct": {
-            "MNI152 T1 (held out, skull-stripped)": mr_to_ct(volumes["MR (MNI152 T1)"]),
+            "MNI152 T1 (held out, skull-stripped)": mr_to_ct(mni152),
             "Colin27 T1 (training subject, with skull)": mr_to_ct(_colin27()),
         },
         "t1_to_pd_training_pair": t1_to_pd(),
-        "seconds": timing(volumes["MR (MNI152 T1)"]),
+        "seconds": timing(mni152),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(figures, indent=2, default=float) + "\n")

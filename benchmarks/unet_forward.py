@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
+from radsynth.bench.record import run_record
 from radsynth.generate import load_pipeline
+from radsynth.models.registry import checkpoint_folder
 from radsynth.sampling.inference import cached_context_projections, fused_attention
 
 RESULTS = Path(__file__).resolve().parent / "results" / "unet_forward.json"
@@ -55,6 +57,7 @@ def main() -> None:
             outputs["channels-last"] = timed("channels-last", lambda: channels_last(x_cl, t, context))
     seconds = {k: v[1:] for k, v in seconds.items()}
     result = {
+        "settings": run_record([checkpoint_folder("demo-ct-mr-64", "ldm")]),
         "batch": 32,
         "threads": torch.get_num_threads(),
         "median_s": {k: round(statistics.median(v), 4) for k, v in seconds.items()},

@@ -63,3 +63,51 @@ def test_a_carried_row_names_its_run_and_needs_the_same_held_out_set(scripts, tm
     )
     with pytest.raises(InvalidInput, match="another held-out set"):
         cxr.carry_rows(_results(100, {"skipped": "x"}), previous, ["gan"])
+
+
+def test_the_shipped_denoiser_is_the_checkpoint_its_validation_run_chose():
+    """``benchmarks/restoration_checkpoint.py --apply``: the shipped weights are, byte for
+    byte, the checkpoint with the best mean validation gain, and the card says how."""
+    from radsynth.bench.record import weights_hash
+    from radsynth.models.registry import shipped
+
+    results = json.loads((benchmark_module("restoration_checkpoint").RESULTS).read_text())
+    best = max(results["rows"], key=lambda r: r["mean_psnr_gain_db"])
+    assert results["chosen_step"] == best["step"]
+    folders = results["settings"]["models"]
+    chosen = [h for folder, h in folders.items() if folder.endswith(f"step-{best['step']:08d}")]
+    assert chosen == [weights_hash(shipped("translate-denoise"))]
+    card = json.loads((shipped("translate-denoise") / "card.json").read_text())
+    assert f"step {best['step']} of" in card["task_info"]["checkpoint_chosen_by"]
+    assert "lung2" not in json.dumps(results["settings"]["validation_volumes"])  # the test CT stays out
+
+
+def test_the_watermark_strengths_are_the_weakest_that_passed_on_validation():
+    from radsynth.provenance.watermark import DEFAULT_STRENGTH
+    from radsynth.translate.files import RESTORATION_STRENGTH
+
+    script = benchmark_module("watermark_strength")
+    results = json.loads(script.RESULTS.read_text())
+    passed = [
+        float(s) for s, groups in results["outputs"].items() if all(map(script.output_ok, groups.values()))
+    ]
+    assert DEFAULT_STRENGTH == results["chosen"]["outputs"] == min(passed)
+    assert results["chosen"]["restoration"] == RESTORATION_STRENGTH
+    assert set(results["settings"]["hosts"]) == {"demo (64 px)", "chest X-ray (128 px)"}
+
+
+def test_a_strength_fails_when_one_attack_loses_the_mark_or_a_lossless_save_its_payload():
+    script = benchmark_module("watermark_strength")
+    good = {"detected": 1.0, "payload_recovered": 1.0}
+    row = {"attacks": {name: dict(good) for name in (*script.LOSSLESS, *script.BEYOND_STRENGTH, "JPEG 75")}}
+    for name in script.BEYOND_STRENGTH:  # saturation, the crop search: never held against a strength
+        row["attacks"][name]["detected"] = 0.2
+    row["attacks"]["JPEG 75"]["payload_recovered"] = 0.0  # lossy: the payload may go
+    assert script.output_ok(row)
+    row["attacks"]["JPEG 75"]["detected"] = 0.98
+    assert not script.output_ok(row)
+    row["attacks"]["JPEG 75"]["detected"] = 1.0
+    row["attacks"]["8-bit PNG"]["payload_recovered"] = 0.96
+    assert script.output_ok(row)
+    row["attacks"]["8-bit PNG"]["payload_recovered"] = 0.94
+    assert not script.output_ok(row)
