@@ -24,6 +24,7 @@ from radsynth.cli import handout as handout_commands
 from radsynth.cli import models as models_commands
 from radsynth.cli import pacs as pacs_commands
 from radsynth.cli import serve as serve_commands
+from radsynth.cli import study as study_commands
 from radsynth.cli import train as train_commands
 from radsynth.cli import translate as translate_commands
 from radsynth.cli import verify as verify_commands
@@ -51,6 +52,7 @@ app.command(name="verify")(verify_commands.verify)
 app.command(name="translate")(translate_commands.translate)
 app.command(name="serve")(serve_commands.serve)
 app.add_typer(serve_commands.token_app, name="token")
+app.add_typer(study_commands.app, name="study")
 
 err_console = Console(stderr=True)
 

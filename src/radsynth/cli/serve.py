@@ -104,7 +104,7 @@ def serve(
 @token_app.command("create")
 def create(
     name: Annotated[str, typer.Option("--name", help="Who or what uses the token.")],
-    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated: generate, verify, admin.")],
+    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated: generate, verify, admin, study.")],
     data_dir: DataDir = DATA_DIR,
 ) -> None:
     """Make a token; its secret is printed once and stored only as a hash."""

@@ -21,6 +21,7 @@ rows, one seeded generator), so a report is reproducible.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -185,3 +186,53 @@ def report(answers: Sequence[Answer], n_boot: int = DEFAULT_BOOTSTRAP, seed: int
         "items": per_item(answers),
         "agreement": agreement(answers),
     }
+
+
+METRIC_NAMES = {
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity (synthetic caught)",
+    "specificity": "specificity (real called real)",
+    "fooled": "fooled (synthetic taken for real)",
+    "auroc": "AUROC from the ratings",
+    "d_prime": "d'",
+}
+
+
+def _cell(value: dict[str, Any]) -> str:
+    if "skipped" in value:
+        return f"n/a ({value['skipped']})"
+    return f"{value['value']:.3f} [{value['low']:.3f}, {value['high']:.3f}]"
+
+
+def render_html(result: dict[str, Any]) -> str:
+    """The report as one self-contained HTML page: the metrics table (pooled, then each
+    reader), agreement, and each image's fooled share with its source."""
+    from html import escape
+
+    names = result.get("reader_names", {})
+    columns = [("pooled", result["pooled"])] + [(names.get(r, r), s) for r, s in result["readers"].items()]
+    head = "".join(f"<th>{escape(str(name))}</th>" for name, _ in columns)
+    rows = "".join(
+        f"<tr><th>{escape(label)}</th>"
+        + "".join(f"<td>{escape(_cell(s[key]))}</td>" for _, s in columns)
+        + "</tr>"
+        for key, label in METRIC_NAMES.items()
+    )
+    counts = "".join(f"<td>{s['correct']} of {s['n']}</td>" for _, s in columns)
+    agreement = result["agreement"]
+    kappa = "n/a" if agreement["fleiss_kappa"] is None else f"{agreement['fleiss_kappa']:.3f}"
+    items = "".join(
+        f"<tr><td>{i.get('position', '')}</td><td>{escape(i['truth'])}</td><td>{i['readers']}</td>"
+        f"<td>{i['fooled']:.2f}</td><td>{escape(json.dumps(i.get('source', {})))}</td></tr>"
+        for i in result["items"]
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Reader study {escape(str(result.get('study', '')))}</title></head><body>"
+        f"<h1>Reader study {escape(str(result.get('study', '')))}: spot the synthetic</h1>"
+        "<p>Positive = synthetic. Values with 95 % bootstrap intervals.</p>"
+        f"<table border='1'><tr><th></th>{head}</tr><tr><th>correct</th>{counts}</tr>{rows}</table>"
+        f"<p>Fleiss' kappa: {kappa} ({agreement['readers']} readers, {agreement['items']} shared images)</p>"
+        "<h2>Images</h2><table border='1'><tr><th>#</th><th>truth</th><th>readers</th><th>fooled</th>"
+        f"<th>source</th></tr>{items}</table></body></html>\n"
+    )

@@ -17,7 +17,7 @@ from radsynth import __version__
 from radsynth.provenance.verify import AuditIndex
 from radsynth.serve import gate_routes
 from radsynth.serve.http_errors import BodyLimit, SecurityHeaders, install_error_handlers
-from radsynth.serve.routes import jobs, models, page, tokens, verify, work
+from radsynth.serve.routes import jobs, models, page, study, tokens, verify, work
 from radsynth.serve.settings import ServeSettings
 from radsynth.serve.store import Store
 from radsynth.serve.worker import Workers
@@ -60,7 +60,7 @@ def create_app(settings: ServeSettings, start_workers: bool = True) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
-    for routes in (models, tokens, work, verify, jobs, gate_routes):
+    for routes in (models, tokens, work, verify, jobs, study, gate_routes):
         app.include_router(routes.router)
     return app
 

@@ -53,3 +53,18 @@ class EvaluateRequest(Strict):
 class TokenRequest(Strict):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[str]
+
+
+class StudyAnswer(Strict):
+    item: str = Field(min_length=1, max_length=64)
+    answer: str  # real or synthetic
+    confidence: int  # 1 (a guess) .. 5 (sure)
+    response_ms: int  # from the image shown to the answer, measured by the page
+
+
+class ReaderRequest(Strict):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class InvitationRequest(Strict):
+    hours: float = Field(72.0, gt=0)

@@ -6,18 +6,23 @@ from fastapi.responses import JSONResponse
 
 from radsynth.education.render import STYLE_CSP_HASH
 from radsynth.errors import PacsUnavailable, RadsynthError
+from radsynth.serve.study import InvitationGone, StudyConflict, StudyNotFound
 from radsynth.serve.uploads import UploadTooLarge
+
+STATUS = {
+    StudyNotFound: 404,
+    StudyConflict: 409,
+    InvitationGone: 410,
+    UploadTooLarge: 413,
+    PacsUnavailable: 503,
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Every failure as one line in ``detail``, with a status a client can act on."""
 
     def status(err: RadsynthError) -> int:
-        if isinstance(err, UploadTooLarge):
-            return 413
-        if isinstance(err, PacsUnavailable):
-            return 503
-        return 422
+        return next((code for kind, code in STATUS.items() if isinstance(err, kind)), 422)
 
     @app.exception_handler(RadsynthError)
     async def radsynth_error(_request: Request, err: RadsynthError) -> JSONResponse:

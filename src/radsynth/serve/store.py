@@ -1,4 +1,5 @@
-"""The service's state in one SQLite file: API tokens (hashed) and the job queue.
+"""The service's state in one SQLite file: API tokens (hashed), the job queue and the
+reader studies (``serve.study``: their images, readers, invitations and answers).
 
 Why SQLite: a job accepted with 202 must outlive the process that accepted it. Every state
 change is one committed transaction (WAL journal), so a crash or restart at any point leaves
@@ -28,7 +29,7 @@ from typing import Any
 
 from radsynth.errors import InvalidInput
 
-SCOPES = ("generate", "verify", "admin")
+SCOPES = ("generate", "verify", "admin", "study")
 STATES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 MAX_ATTEMPTS = 3
@@ -62,6 +63,41 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, created);
 CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token_id, state);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs (token_id, idem_key) WHERE idem_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS studies (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    created TEXT NOT NULL,
+    params TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS study_items (
+    id TEXT PRIMARY KEY,
+    study_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    truth TEXT NOT NULL,
+    source TEXT NOT NULL,
+    evidence TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS study_readers (
+    study_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    PRIMARY KEY (study_id, token_id)
+);
+CREATE TABLE IF NOT EXISTS study_invitations (
+    digest TEXT PRIMARY KEY,
+    study_id TEXT NOT NULL,
+    expires TEXT NOT NULL,
+    used_by TEXT
+);
+CREATE TABLE IF NOT EXISTS study_answers (
+    item_id TEXT NOT NULL,
+    token_id TEXT NOT NULL,
+    study_id TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    confidence INTEGER NOT NULL,
+    response_ms INTEGER NOT NULL,
+    time TEXT NOT NULL,
+    PRIMARY KEY (item_id, token_id)
+);
 """
 
 
@@ -132,6 +168,15 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def transaction(self):
+        """One committed transaction for a module that keeps its own tables here
+        (``serve.study``): the same lock, so it never interleaves with the queue's."""
+        return self._tx()
+
+    def read(self, query: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(query, args).fetchall()
 
     def close(self) -> None:
         with self._lock:

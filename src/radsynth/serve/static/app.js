@@ -1,5 +1,5 @@
 // The radsynth web page: one token, four panels (generate, education handout, translate, verify)
-// over the REST API.
+// and a reader study over the REST API.
 // Files under /api need the Authorization header, so images and downloads are fetched here and
 // shown through blob: object URLs, never linked to directly.
 
@@ -277,7 +277,7 @@ async function connect() {
     showError(errorBox, error.message);
     return false;
   }
-  await Promise.all([loadModels(), loadJobs()]);
+  await Promise.all([loadModels(), loadJobs(), loadStudies()]);
   return true;
 }
 
@@ -759,6 +759,242 @@ function evaluationLinks(job, errorBox) {
   return links;
 }
 
+// ---------------------------------------------------------------- reader study
+
+// A reader answers one image at a time: the page holds only the image's opaque id until every
+// image is answered, then fetches the reveal (labels and evidence). The study's owner gets a
+// report and invitation links instead.
+const study = { id: null, item: null, shownAt: 0, pool: new UrlPool() };
+const INVITE_PREFIX = "#invite=";
+
+async function loadStudies() {
+  const list = $("#study-list");
+  const errorBox = $("#study-error");
+  if (!token) return;
+  let studies;
+  try {
+    studies = (await api("/api/studies")).studies || [];
+  } catch (error) {
+    list.replaceChildren();
+    $("#studies-empty").hidden = false;
+    if (error.status !== 403) showError(errorBox, error.message); // a token without the scope has none
+    return;
+  }
+  showError(errorBox, "");
+  $("#studies-empty").hidden = Boolean(studies.length);
+  if (!studies.length) $("#studies-empty").textContent = "No studies for this token.";
+  list.replaceChildren(...studies.map(studyRow));
+}
+
+function studyRow(item) {
+  const finished = item.answered >= item.n;
+  const row = element(
+    "li",
+    { "data-study": item.id, "data-answered": String(item.answered) },
+    element("span", {
+      text: `Study ${item.id} · ${item.n} images${item.owner ? " · yours" : ` · ${item.answered} answered`}`,
+    }),
+  );
+  const button = (label, action) => {
+    const node = element("button", { type: "button", class: "secondary small", text: label });
+    node.addEventListener("click", action);
+    row.append(node);
+  };
+  if (item.owner) {
+    button("Report", () => showStudyReport(item.id));
+    button("Invite a reader", () => inviteReader(item.id, row));
+  } else {
+    button(finished ? "Show results" : item.answered ? "Continue" : "Take", () => takeStudy(item.id));
+  }
+  return row;
+}
+
+async function takeStudy(studyId) {
+  study.id = studyId;
+  $("#study-result").hidden = true;
+  $("#study-report").hidden = true;
+  try {
+    await showNext(await api(`/api/studies/${encodeURIComponent(studyId)}/next`));
+  } catch (error) {
+    showError($("#study-error"), error.message);
+  }
+}
+
+/** Shows the next image (fetched with the token, as a blob), or the reveal when none is left. */
+async function showNext(next) {
+  const take = $("#study-take");
+  if (next.done) {
+    take.hidden = true;
+    await showReveal();
+    return;
+  }
+  study.item = next.item;
+  $("#study-form").reset();
+  $("#study-position").textContent = `Image ${next.position} of ${next.total}`;
+  take.hidden = false;
+  take.dataset.position = String(next.position);
+  const img = $("#study-image");
+  study.pool.clear();
+  img.src = study.pool.add(await fetchBlob(`/api/studies/${encodeURIComponent(study.id)}/images/${encodeURIComponent(next.item)}`));
+  await img.decode();
+  study.shownAt = performance.now();
+  take.dataset.item = next.item;
+}
+
+async function submitAnswer(event) {
+  event.preventDefault();
+  const errorBox = $("#study-error");
+  const form = new FormData($("#study-form"));
+  if (!form.get("answer") || !form.get("confidence")) {
+    showError(errorBox, "Choose real or synthetic, and how sure you are.");
+    return;
+  }
+  showError(errorBox, "");
+  const button = $("#study-submit");
+  button.disabled = true;
+  try {
+    const next = await api(`/api/studies/${encodeURIComponent(study.id)}/answers`, {
+      method: "POST",
+      json: {
+        item: study.item,
+        answer: form.get("answer"),
+        confidence: Number(form.get("confidence")),
+        response_ms: Math.round(performance.now() - study.shownAt),
+      },
+    });
+    await showNext(next);
+  } catch (error) {
+    showError(errorBox, error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The reader's score, then every image with its label, the reader's answer and the evidence. */
+async function showReveal() {
+  const box = $("#study-result");
+  const result = await api(`/api/studies/${encodeURIComponent(study.id)}/reveal`);
+  const figures = result.items.map((item) => {
+    const img = element("img", { alt: `Image ${item.position}: ${item.truth}` });
+    const figure = element(
+      "figure",
+      { class: `revealed ${item.correct ? "right" : "wrong"}`, "data-truth": item.truth, "data-item": item.item },
+      img,
+      element(
+        "figcaption",
+        {},
+        element("strong", { class: "truth", text: item.truth === "synthetic" ? "Synthetic" : "Real" }),
+        element("span", { text: ` · you said ${item.answer} (${item.confidence}/5)${item.correct ? "" : " ✗"}` }),
+        element("p", { class: "evidence", text: item.evidence.summary || "" }),
+      ),
+    );
+    return { figure, img, item };
+  });
+  box.replaceChildren(
+    element("p", { class: "score", text: `You labelled ${result.correct} of ${result.total} images correctly.` }),
+    element("div", { class: "gallery reveal" }, ...figures.map((f) => f.figure)),
+  );
+  box.hidden = false;
+  study.pool.clear();
+  await Promise.all(
+    figures.map(async ({ img, item }) => {
+      img.src = study.pool.add(await fetchBlob(`/api/studies/${encodeURIComponent(study.id)}/images/${encodeURIComponent(item.item)}`));
+    }),
+  );
+  box.dataset.study = study.id;
+  loadStudies();
+}
+
+const REPORT_ROWS = [
+  ["accuracy", "Accuracy"],
+  ["sensitivity", "Sensitivity (synthetic caught)"],
+  ["specificity", "Specificity (real called real)"],
+  ["fooled", "Fooled (synthetic taken for real)"],
+  ["auroc", "AUROC from the ratings"],
+  ["d_prime", "d′"],
+];
+
+function metricText(value) {
+  if (!value || value.skipped !== undefined) return "n/a";
+  return `${value.value.toFixed(3)} [${value.low.toFixed(3)}, ${value.high.toFixed(3)}]`;
+}
+
+/** The owner's report: each metric pooled and per reader, agreement, and each image's fooled share. */
+async function showStudyReport(studyId) {
+  const box = $("#study-report");
+  $("#study-take").hidden = true;
+  $("#study-result").hidden = true;
+  try {
+    const report = await api(`/api/studies/${encodeURIComponent(studyId)}/report`);
+    const names = report.reader_names || {};
+    const columns = [["Pooled", report.pooled], ...Object.entries(report.readers).map(([id, s]) => [names[id] || id, s])];
+    const head = element("tr", {}, element("th", { scope: "col", text: "" }), ...columns.map(([name]) => element("th", { scope: "col", text: name })));
+    const rows = REPORT_ROWS.map(([key, label]) =>
+      element("tr", { "data-metric": key }, element("th", { scope: "row", text: label }), ...columns.map(([, s]) => element("td", { text: metricText(s[key]) }))),
+    );
+    const counts = element("tr", { "data-metric": "correct" }, element("th", { scope: "row", text: "Correct" }), ...columns.map(([, s]) => element("td", { text: `${s.correct} of ${s.n}` })));
+    const kappa = report.agreement.fleiss_kappa;
+    const items = report.items.map((item) =>
+      element("tr", { "data-item": item.item }, element("td", { text: String(item.position) }), element("td", { text: item.truth }), element("td", { text: String(item.readers) }), element("td", { text: item.fooled.toFixed(2) })),
+    );
+    box.replaceChildren(
+      element("h3", { text: `Report of study ${studyId}` }),
+      element("table", { class: "jobs report-metrics" }, element("caption", { class: "sr-only", text: "Metrics, 95 % bootstrap intervals" }), element("thead", {}, head), element("tbody", {}, counts, ...rows)),
+      element("p", { class: "kappa", text: `Fleiss' kappa: ${kappa === null ? "n/a" : kappa.toFixed(3)} (${report.agreement.readers} readers, ${report.agreement.items} shared images)` }),
+      element(
+        "table",
+        { class: "jobs report-items" },
+        element("thead", {}, element("tr", {}, ...["#", "Truth", "Readers", "Fooled"].map((t) => element("th", { scope: "col", text: t })))),
+        element("tbody", {}, ...items),
+      ),
+    );
+    box.dataset.study = studyId;
+  } catch (error) {
+    box.replaceChildren(element("p", { class: "error", text: error.message }));
+  }
+  box.hidden = false;
+}
+
+async function inviteReader(studyId, row) {
+  try {
+    const made = await api(`/api/studies/${encodeURIComponent(studyId)}/invitations`, { method: "POST", json: {} });
+    const link = element("input", { class: "invite-link", readonly: "", value: `${location.origin}/${made.link.slice(1)}`, "aria-label": "One-time invitation link" });
+    row.append(element("span", { class: "invite", text: `One-time link, until ${when(made.expires)}: ` }), link);
+  } catch (error) {
+    showError($("#study-error"), error.message);
+  }
+}
+
+/** A one-time invitation in the address (#invite=CODE): the reader names themself, the server
+ * spends the invitation and answers a reader token, which the page keeps like a pasted one. */
+function setupStudy() {
+  $("#study-form").addEventListener("submit", submitAnswer);
+  $("#studies-refresh").addEventListener("click", loadStudies);
+  if (!location.hash.startsWith(INVITE_PREFIX)) return;
+  const code = location.hash.slice(INVITE_PREFIX.length);
+  const form = $("#invite-form");
+  form.hidden = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const name = $("#invite-name").value.trim();
+    if (!name) {
+      showError($("#study-error"), "Type your name first.");
+      return;
+    }
+    try {
+      const joined = await api(`/api/invitations/${encodeURIComponent(code)}`, { method: "POST", json: { name } });
+      history.replaceState(null, "", location.pathname); // the spent code leaves the address bar
+      form.hidden = true;
+      token = joined.token;
+      localStorage.setItem(TOKEN_KEY, token);
+      $("#token").value = token;
+      if (await connect()) await takeStudy(joined.study);
+    } catch (error) {
+      showError($("#study-error"), error.message);
+    }
+  });
+}
+
 // ---------------------------------------------------------------- start
 
 setupToken();
@@ -766,6 +1002,7 @@ setupGenerate();
 setupHandout();
 setupTranslate();
 setupVerify();
+setupStudy();
 $("#jobs-refresh").addEventListener("click", loadJobs);
 loadHealth();
 connect();

@@ -1,0 +1,280 @@
+"""Reader studies end to end: a study of real demo slices and images of the shipped demo
+model, taken through the API and in headless Chromium, reported by the CLI and the page.
+
+One module fixture generates four synthetic images (5 sampler steps); the real images are
+slices of the demo corpus, so the module runs in about half a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
+
+from radsynth.cli import main
+from radsynth.data.manifest import resolve_manifest
+from tests.serve.conftest import RADSYNTH
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "axial chest CT, lung window, tumour in the right lung"
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("study-synthetic")
+    cmd = [*RADSYNTH, "generate", PROMPT, "-n", "4", "--steps", "5", "--seed", "3", "-o", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def admin_id(live_server):
+    return live_server.app.state.store.authenticate(live_server.token).id
+
+
+def new_study(live_server, synthetic_dir, admin_id, seed: int = 1) -> str:
+    """A study of 8 images (4 real demo CT/MR slices, 4 synthetic), as the CLI makes it."""
+    from radsynth.provenance.detector import SyntheticDetector
+    from radsynth.serve.study import create_study
+
+    store = live_server.app.state.store
+    manifest = resolve_manifest("demo:64")
+    return create_study(
+        store,
+        live_server.data_dir,
+        admin_id,
+        manifest,
+        synthetic_dir,
+        8,
+        seed,
+        detector=SyntheticDetector.load(),
+    )
+
+
+def reader_token(live_server, study_id: str, name: str) -> str:
+    with live_server.client() as admin:
+        made = admin.post(f"/api/studies/{study_id}/readers", json={"name": name})
+    assert made.status_code == 201, made.text
+    return made.json()["token"]
+
+
+def test_api_hides_the_key_and_refuses_bad_requests(live_server, synthetic_dir, admin_id):
+    study_id = new_study(live_server, synthetic_dir, admin_id)
+    reader = live_server.client(reader_token(live_server, study_id, "reader-api"))
+    first = reader.get(f"/api/studies/{study_id}/next").json()
+    assert set(first) == {"done", "item", "position", "total"}  # an opaque id, nothing about its origin
+    assert (first["position"], first["total"]) == (1, 8)
+
+    shown = reader.get(f"/api/studies/{study_id}/images/{first['item']}")
+    assert shown.headers["content-type"] == "image/png"
+    assert "content-disposition" not in shown.headers and shown.headers["cache-control"] == "no-store"
+    png = Image.open(io.BytesIO(shown.content))
+    assert (png.mode, png.size, png.info) == ("L", (64, 64), {})  # plain pixels: no text chunk at all
+
+    assert (
+        reader.get(f"/api/studies/{study_id}/reveal").json()["detail"]
+        == "answer every image first (0 of 8 answered)"
+    )
+    bad = reader.post(
+        f"/api/studies/{study_id}/answers",
+        json={"item": first["item"], "answer": "real", "confidence": 7, "response_ms": 5},
+    )
+    assert (bad.status_code, bad.json()["detail"]) == (422, "confidence must be 1..5, got 7")
+    body = {"item": first["item"], "answer": "real", "confidence": 3, "response_ms": 1200}
+    assert reader.post(f"/api/studies/{study_id}/answers", json=body).json()["position"] == 2
+    again = reader.post(f"/api/studies/{study_id}/answers", json=body)
+    assert again.status_code == 409 and "already answered" in again.json()["detail"]
+
+    # another admin, a reader of no study and a token without the scope see nothing of it
+    other_admin = live_server.client(live_server.make_token("other-admin", ["admin"]))
+    for path in (
+        f"/api/studies/{study_id}/report",
+        f"/api/studies/{study_id}/next",
+        f"/api/studies/{study_id}/images/{first['item']}",
+    ):
+        refused = other_admin.get(path)
+        assert (refused.status_code, refused.json()["detail"]) == (404, f"no study {study_id}")
+    stranger = live_server.client(live_server.make_token("stranger", ["study"]))
+    assert stranger.get(f"/api/studies/{study_id}/images/{first['item']}").status_code == 404
+    generator = live_server.client(live_server.make_token("gen", ["generate"]))
+    assert (
+        generator.get(f"/api/studies/{study_id}/images/{first['item']}").json()["detail"]
+        == "this token lacks the 'study' scope"
+    )
+    assert reader.get(f"/api/studies/{study_id}/report").status_code == 403  # readers never read the key
+
+    # invitations: once, and not after they expire
+    with live_server.client() as admin:
+        invite = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1}).json()
+        brief = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1e-7}).json()
+    joined = live_server.client(None).post(f"/api/invitations/{invite['code']}", json={"name": "invited"})
+    assert joined.status_code == 201 and joined.json()["study"] == study_id
+    reused = live_server.client(None).post(f"/api/invitations/{invite['code']}", json={"name": "again"})
+    assert (reused.status_code, reused.json()["detail"]) == (
+        410,
+        "this invitation was already used; ask the study's owner for a new one",
+    )
+    time.sleep(0.01)
+    expired = live_server.client(None).post(f"/api/invitations/{brief['code']}", json={"name": "late"})
+    assert expired.status_code == 410 and expired.json()["detail"].startswith("this invitation expired at")
+    unknown = live_server.client(None).post("/api/invitations/nope", json={"name": "x"})
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, "no such invitation: check the link")
+    invited = live_server.client(joined.json()["token"])
+    assert invited.get(f"/api/studies/{study_id}/next").json()["position"] == 1
+
+
+def test_cli_refuses_bad_sets_and_owners(live_server, synthetic_dir, admin_id, capsys):
+    data = str(live_server.data_dir)
+    common = [
+        "study",
+        "create",
+        "--real",
+        "demo:64",
+        "--synthetic",
+        str(synthetic_dir),
+        "--data-dir",
+        data,
+        "--no-detector",
+    ]
+    assert main([*common, "-n", "10", "--owner", admin_id]) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == "error: a study of 10 images needs 5 synthetic images; the synthetic set has 4"
+    )
+    assert main([*common, "-n", "8", "--owner", "nobody"]) == 1
+    assert "is not an admin token of this data folder" in capsys.readouterr().err
+    assert main([*common, "-n", "7", "--owner", admin_id]) == 1
+    assert "-n must be an even number" in capsys.readouterr().err
+    assert main(["study", "report", "nosuch", "-o", str(live_server.data_dir / "r"), "--data-dir", data]) == 1
+    assert "study nosuch has no answers yet" in capsys.readouterr().err
+
+
+def expected_metrics(truth: list[str], calls: list[tuple[str, int]]) -> dict[str, float]:
+    """The metrics computed here, independently of the library: sklearn's AUROC on the
+    -5..5 rating scale, d' from scipy with the 1/(2N) correction."""
+    y = np.array([t == "synthetic" for t in truth])
+    said = np.array([c == "synthetic" for c, _ in calls])
+    rating = np.array([k if c == "synthetic" else -k for c, k in calls])
+    n_pos, n_neg = y.sum(), (~y).sum()
+    hit = np.clip(said[y].mean(), 1 / (2 * n_pos), 1 - 1 / (2 * n_pos))
+    false_alarm = np.clip(said[~y].mean(), 1 / (2 * n_neg), 1 - 1 / (2 * n_neg))
+    return {
+        "accuracy": float((y == said).mean()),
+        "sensitivity": float(said[y].mean()),
+        "specificity": float((~said[~y]).mean()),
+        "fooled": float(1 - said[y].mean()),
+        "auroc": float(roc_auc_score(y, rating)),
+        "d_prime": float(norm.ppf(hit) - norm.ppf(false_alarm)),
+    }
+
+
+def test_a_reader_takes_a_study_in_the_browser(
+    live_server, synthetic_dir, admin_id, page, screenshot, tmp_path
+):
+    study_id = new_study(live_server, synthetic_dir, admin_id, seed=2)
+    with live_server.client() as admin:
+        invite = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1}).json()
+    bodies: list[str] = []  # every API answer the page got before the last answer
+    page.on(
+        "response",
+        lambda r: bodies.append(r.text()) if "/api/" in r.url and "/images/" not in r.url else None,
+    )
+
+    page.goto(live_server.url + invite["link"])
+    page.fill("#invite-name", "Dr Reader")
+    page.click("#invite-join")
+    take = page.locator("#study-take")
+    expect(take).to_be_visible()
+    assert "invite" not in page.url  # the spent code leaves the address bar
+
+    # the scripted reader: "synthetic" on odd positions, confidence cycling 1..5
+    given: list[tuple[str, str, int]] = []
+    for position in range(1, 9):
+        expect(take).to_have_attribute("data-position", str(position))
+        expect(page.locator("#study-position")).to_have_text(f"Image {position} of 8")
+        page.wait_for_function("document.querySelector('#study-image').naturalWidth === 64")
+        assert page.locator("[data-truth]").count() == 0 and page.locator("#study-result").is_hidden()
+        answer, confidence = ("synthetic" if position % 2 else "real"), (position - 1) % 5 + 1
+        given.append((take.get_attribute("data-item"), answer, confidence))
+        if position == 1:
+            screenshot(page.locator("#study"), "study-take")
+        page.locator(f"#study-form input[name=answer][value={answer}]").check()
+        page.locator(f"#study-form input[name=confidence][value='{confidence}']").check()
+        if position == 8:
+            answered = list(bodies)
+        page.click("#study-submit")
+
+    revealed = page.locator("#study-result figure.revealed")
+    expect(revealed).to_have_count(8)
+    assert sum('"item"' in text for text in answered) == 8  # the page's API answers were all seen
+    for text in answered:  # before the last answer no label or evidence came over the wire
+        assert '"truth"' not in text and "watermark" not in text and "detector" not in text
+    truth = {f.get_attribute("data-item"): f.get_attribute("data-truth") for f in revealed.all()}
+    assert sorted(truth.values()) == ["real"] * 4 + ["synthetic"] * 4
+    correct = sum(truth[item] == answer for item, answer, _ in given)
+    expect(page.locator("#study-result .score")).to_have_text(
+        f"You labelled {correct} of 8 images correctly."
+    )
+    synthetic_evidence = revealed.filter(
+        has=page.locator("strong.truth", has_text="Synthetic")
+    ).first.locator(".evidence")
+    expect(synthetic_evidence).to_contain_text("watermark")
+    expect(synthetic_evidence).to_contain_text("found")
+    screenshot(page.locator("#study"), "study-reveal")
+
+    # a second reader over the API, then the report: its numbers are those of the answers given
+    second = live_server.client(reader_token(live_server, study_id, "second"))
+    for item, _, _ in given:
+        second.post(
+            f"/api/studies/{study_id}/answers",
+            json={"item": item, "answer": "real", "confidence": 2, "response_ms": 900},
+        )
+    with live_server.client() as admin:
+        report = admin.get(f"/api/studies/{study_id}/report").json()
+    items = [item for item, _, _ in given]
+    first_calls = [(a, k) for _, a, k in given]
+    second_calls = [("real", 2)] * 8
+    truths = [truth[i] for i in items]
+    reader_ids = {name: rid for rid, name in report["reader_names"].items()}
+    for name, calls in (("Dr Reader", first_calls), ("second", second_calls)):
+        got = report["readers"][reader_ids[name]]
+        for metric, value in expected_metrics(truths, calls).items():
+            assert got[metric]["value"] == pytest.approx(value), (name, metric)
+    pooled = expected_metrics(truths * 2, first_calls + second_calls)
+    for metric, value in pooled.items():
+        assert report["pooled"][metric]["value"] == pytest.approx(value), metric
+    fooled = {i["item"]: i["fooled"] for i in report["items"]}
+    for item, answer, _ in given:
+        assert fooled[item] == ((answer != truth[item]) + (truth[item] != "real")) / 2
+    # Fleiss' kappa by hand for two readers and two categories
+    agree = np.mean([answer == "real" for _, answer, _ in given])
+    share_real = (sum(a == "real" for _, a, _ in given) + 8) / 16
+    p_e = share_real**2 + (1 - share_real) ** 2
+    assert report["agreement"]["fleiss_kappa"] == pytest.approx((agree - p_e) / (1 - p_e))
+    times = [a for a in report["answers"] if a["token_id"] == reader_ids["Dr Reader"]]
+    assert len(times) == 8 and all(a["response_ms"] >= 0 and a["time"] for a in times)
+
+    # the owner's report in the page shows the same pooled accuracy
+    page.goto(live_server.url + "/")
+    page.fill("#token", live_server.token)
+    page.click("#token-save")
+    page.locator(f"#study-list li[data-study='{study_id}'] button", has_text="Report").click()
+    cell = page.locator("#study-report tr[data-metric=accuracy] td").first
+    expect(cell).to_contain_text(f"{pooled['accuracy']:.3f}")
+    screenshot(page.locator("#study-report"), "study-report")
+
+    # and the CLI writes the same numbers as JSON and HTML
+    out = tmp_path / "report"
+    assert main(["study", "report", study_id, "-o", str(out), "--data-dir", str(live_server.data_dir)]) == 0
+    written = json.loads((out / "report.json").read_text())
+    assert written["pooled"]["auroc"]["value"] == pytest.approx(pooled["auroc"])
+    assert "Fleiss' kappa" in (out / "report.html").read_text()
