@@ -4,7 +4,8 @@ under ``/gate`` (STOW-RS), ``/health`` and the web page at ``/``.
 Thin by design: each route (``serve/routes/``, one router per resource) checks its token
 and limits, then queues a job (long work) or calls the library (verify). Errors are one
 line in ``{"detail": ...}`` with the status a client can act on: 401 token, 403 scope,
-404, 413 size, 422 input, 429 busy, 503 PACS down.
+404, 409 conflict (a study image answered twice), 410 gone (a spent invitation), 413 size,
+422 input, 429 busy, 503 PACS down.
 """
 
 import logging
