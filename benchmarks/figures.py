@@ -1075,6 +1075,35 @@ def report_reader() -> str:
     )
 
 
+def reader_study() -> str:
+    """``benchmarks/reader_study.py``: a scripted reader study through the service's API."""
+    result = _load("reader_study.json")
+
+    def cell(value: dict[str, Any]) -> str:
+        if "skipped" in value:
+            return "n/a"
+        return f"{value['value']:.2f} [{value['low']:.2f}, {value['high']:.2f}]"
+
+    metrics = ["accuracy", "sensitivity", "specificity", "fooled", "auroc", "d_prime"]
+    header = ["reader", "correct", "accuracy", "sensitivity", "specificity", "fooled", "AUROC", "d'"]
+    columns = [*result["readers"].items(), ("pooled", result["pooled"])]
+    rows = [[name, f"{s['correct']} / {s['n']}", *(cell(s[m]) for m in metrics)] for name, s in columns]
+    settings, timings, agreement = result["settings"], result["timings"], result["agreement"]
+    kappa = "n/a" if agreement["fleiss_kappa"] is None else f"{agreement['fleiss_kappa']:.2f}"
+    machine = result["machine"]
+    facts = (
+        f"\n\n{settings['n']} images (seed {settings['seed']}): real = {settings['real']}; synthetic = "
+        f"{settings['synthetic']}. 95 % bootstrap intervals over the answers. Fleiss' kappa between the two "
+        f"readers {kappa} ({agreement['items']} images); {result['items_fooling_half_or_more']} of "
+        f"{result['items']} images fooled at least half the readers. Generating took "
+        f"{timings['generate_s']:.0f} s, creating the study (copy, strip, verify each source) "
+        f"{timings['create_s']:.1f} s, an answer {timings['answer_p50_ms']:.0f} ms (median); "
+        f"{machine['cpu']}, {machine['cpus']} CPUs, load {machine['load_average'][0]}; "
+        f"`{result['command']}` at {result['git_commit'][:7]}."
+    )
+    return _table(header, rows) + facts
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "speed": speed,
     "models-demo": models_demo,
@@ -1104,6 +1133,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "handout-scale": handout_scale,
     "utility-cxr": utility_cxr,
     "plan": plan,
+    "reader-study": reader_study,
 }
 
 
