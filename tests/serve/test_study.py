@@ -79,6 +79,15 @@ def test_api_hides_the_key_and_refuses_bad_requests(live_server, synthetic_dir, 
     assert "content-disposition" not in shown.headers and shown.headers["cache-control"] == "no-store"
     png = Image.open(io.BytesIO(shown.content))
     assert (png.mode, png.size, png.info) == ("L", (64, 64), {})  # plain pixels: no text chunk at all
+    rows = live_server.app.state.store.read(
+        "SELECT id, truth FROM study_items WHERE study_id = ?", (study_id,)
+    )
+    with live_server.client() as owner:
+        for row in rows:  # grey levels in the display window, never HU clipped to black and white
+            pixels = np.asarray(
+                Image.open(io.BytesIO(owner.get(f"/api/studies/{study_id}/images/{row['id']}").content))
+            )
+            assert len(np.unique(pixels)) > 32, row["truth"]
 
     assert (
         reader.get(f"/api/studies/{study_id}/reveal").json()["detail"]
@@ -132,7 +141,7 @@ def test_api_hides_the_key_and_refuses_bad_requests(live_server, synthetic_dir, 
     assert invited.get(f"/api/studies/{study_id}/next").json()["position"] == 1
 
 
-def test_cli_refuses_bad_sets_and_owners(live_server, synthetic_dir, admin_id, capsys):
+def test_cli_creates_and_refuses_in_one_line(live_server, synthetic_dir, admin_id, capsys):
     data = str(live_server.data_dir)
     common = [
         "study",
@@ -154,8 +163,17 @@ def test_cli_refuses_bad_sets_and_owners(live_server, synthetic_dir, admin_id, c
     assert "is not an admin token of this data folder" in capsys.readouterr().err
     assert main([*common, "-n", "7", "--owner", admin_id]) == 1
     assert "-n must be an even number" in capsys.readouterr().err
-    assert main(["study", "report", "nosuch", "-o", str(live_server.data_dir / "r"), "--data-dir", data]) == 1
-    assert "study nosuch has no answers yet" in capsys.readouterr().err
+    report = ["study", "report", "nosuch", "-o", str(live_server.data_dir / "r"), "--data-dir", data]
+    assert main(report) == 1
+    assert capsys.readouterr().err.strip() == "error: no study nosuch"
+    assert main([*common, "-n", "8", "--owner", admin_id]) == 0
+    study_id = capsys.readouterr().out.strip()
+    with live_server.client() as admin:
+        listed = {s["id"]: s for s in admin.get("/api/studies").json()["studies"]}
+    assert listed[study_id]["n"] == 8 and listed[study_id]["owner"]
+    report[2] = study_id
+    assert main(report) == 1
+    assert capsys.readouterr().err.strip() == f"error: study {study_id} has no answers yet"
 
 
 def expected_metrics(truth: list[str], calls: list[tuple[str, int]]) -> dict[str, float]:

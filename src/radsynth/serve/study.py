@@ -81,8 +81,6 @@ def real_candidates(manifest: Path, split: str | None = None) -> list[Candidate]
 
 def synthetic_candidates(folder: Path) -> list[Candidate]:
     """The PNGs each ``generation.json`` below ``folder`` lists (not its contact sheet)."""
-    from radsynth.data.manifest import read_unit_image
-
     cards = sorted(Path(folder).rglob(BATCH_CARD))
     if not cards:
         raise InvalidInput(f"no {BATCH_CARD} below this folder: not written by radsynth generate", folder)
@@ -98,8 +96,19 @@ def synthetic_candidates(folder: Path) -> list[Candidate]:
                     "output_id": output.get("output_id"),
                     **facts,
                 }
-                out.append(Candidate(read_unit_image(path), path, source))
+                out.append(Candidate(display_codes(path), path, source))
     return out
+
+
+def display_codes(path: Path) -> np.ndarray:
+    """A generated PNG's codes as [0, 1]: the display window it was drawn in, as evaluation
+    reads it. Its ``value_range`` (HU for CT) is not applied: mapped to HU and clipped to
+    [0, 1], a lung-window image would turn black and white."""
+    from radsynth.io.raster import read_raster
+
+    codes = read_raster(path).array
+    top = float(np.iinfo(codes.dtype).max) if codes.dtype.kind in "ui" else 1.0
+    return np.clip(codes.astype(np.float32) / top, 0, 1)
 
 
 def pick(real: list[Candidate], synthetic: list[Candidate], n: int, seed: int) -> list[tuple[str, Candidate]]:
@@ -362,6 +371,8 @@ def study_report(studies: Studies, study_id: str, n_boot: int = 200, seed: int =
     image's source and evidence and the raw answers."""
     from radsynth.evaluate.reader_study import Answer, report
 
+    if not studies.store.read("SELECT 1 FROM studies WHERE id = ?", (study_id,)):
+        raise StudyNotFound(f"no study {study_id[:64]}")
     answers = studies.answers(study_id)
     if not answers:
         raise InvalidInput(f"study {study_id} has no answers yet")
