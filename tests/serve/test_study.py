@@ -296,3 +296,31 @@ def test_a_reader_takes_a_study_in_the_browser(
     written = json.loads((out / "report.json").read_text())
     assert written["pooled"]["auroc"]["value"] == pytest.approx(pooled["auroc"])
     assert "Fleiss' kappa" in (out / "report.html").read_text()
+
+
+def test_an_invitation_opened_at_once_by_many_makes_one_reader(live_server, synthetic_dir, admin_id):
+    """Eight threads open one link together: one reader token lives, the rest get 410 (a
+    thread that lost the race after making its token has it revoked)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from radsynth.serve.study import InvitationGone, Studies
+
+    store = live_server.app.state.store
+    studies = Studies(store, live_server.data_dir)
+    study_id = new_study(live_server, synthetic_dir, admin_id, seed=3)
+    owner = store.authenticate(live_server.token)
+    for round_ in range(3):
+        code, _ = studies.invite(study_id, owner, 1)
+        before = {t.id for t in store.tokens()}
+
+        def open_link(k: int, code=code, round_=round_) -> str:
+            try:
+                return studies.accept(code, f"race-{round_}-{k}")[1]
+            except InvitationGone:
+                return ""
+
+        with ThreadPoolExecutor(8) as pool:
+            secrets_ = [s for s in pool.map(open_link, range(8)) if s]
+        assert len(secrets_) == 1
+        assert len({t.id for t in store.tokens()} - before) == 1  # losers' tokens revoked
+        assert studies.is_reader(study_id, store.authenticate(secrets_[0]))

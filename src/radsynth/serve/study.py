@@ -347,12 +347,14 @@ class Studies:
                 "UPDATE study_invitations SET used_by = ? WHERE digest = ? AND used_by IS NULL",
                 (made.id, digest(code)),
             ).rowcount
-            if not claimed:  # opened twice at the same moment: the other request won
-                raise InvitationGone("this invitation was already used; ask the study's owner for a new one")
-            db.execute(
-                "INSERT INTO study_readers (study_id, token_id) VALUES (?, ?)",
-                (invitation["study_id"], made.id),
-            )
+            if claimed:
+                db.execute(
+                    "INSERT INTO study_readers (study_id, token_id) VALUES (?, ?)",
+                    (invitation["study_id"], made.id),
+                )
+        if not claimed:  # opened twice at the same moment: the other request won; this token goes
+            self.store.revoke_token(made.id)
+            raise InvitationGone("this invitation was already used; ask the study's owner for a new one")
         return invitation["study_id"], secret
 
     def answers(self, study_id: str) -> list[dict[str, Any]]:
