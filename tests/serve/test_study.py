@@ -11,6 +11,7 @@ import io
 import json
 import subprocess
 import time
+from contextlib import ExitStack
 
 import numpy as np
 import pytest
@@ -68,8 +69,19 @@ def reader_token(live_server, study_id: str, name: str) -> str:
 
 
 def test_api_hides_the_key_and_refuses_bad_requests(live_server, synthetic_dir, admin_id):
+    with ExitStack() as stack:
+        api_checks(
+            live_server,
+            synthetic_dir,
+            admin_id,
+            lambda secret: stack.enter_context(live_server.client(secret)),
+        )
+
+
+def api_checks(live_server, synthetic_dir, admin_id, client) -> None:
+    """The API test's body; ``client(secret)`` opens a client closed when the test ends."""
     study_id = new_study(live_server, synthetic_dir, admin_id)
-    reader = live_server.client(reader_token(live_server, study_id, "reader-api"))
+    reader = client(reader_token(live_server, study_id, "reader-api"))
     first = reader.get(f"/api/studies/{study_id}/next").json()
     assert set(first) == {"done", "item", "position", "total"}  # an opaque id, nothing about its origin
     assert (first["position"], first["total"]) == (1, 8)
@@ -104,7 +116,7 @@ def test_api_hides_the_key_and_refuses_bad_requests(live_server, synthetic_dir, 
     assert again.status_code == 409 and "already answered" in again.json()["detail"]
 
     # another admin, a reader of no study and a token without the scope see nothing of it
-    other_admin = live_server.client(live_server.make_token("other-admin", ["admin"]))
+    other_admin = client(live_server.make_token("other-admin", ["admin"]))
     for path in (
         f"/api/studies/{study_id}/report",
         f"/api/studies/{study_id}/next",
@@ -112,9 +124,9 @@ def test_api_hides_the_key_and_refuses_bad_requests(live_server, synthetic_dir, 
     ):
         refused = other_admin.get(path)
         assert (refused.status_code, refused.json()["detail"]) == (404, f"no study {study_id}")
-    stranger = live_server.client(live_server.make_token("stranger", ["study"]))
+    stranger = client(live_server.make_token("stranger", ["study"]))
     assert stranger.get(f"/api/studies/{study_id}/images/{first['item']}").status_code == 404
-    generator = live_server.client(live_server.make_token("gen", ["generate"]))
+    generator = client(live_server.make_token("gen", ["generate"]))
     assert (
         generator.get(f"/api/studies/{study_id}/images/{first['item']}").json()["detail"]
         == "this token lacks the 'study' scope"
@@ -125,19 +137,19 @@ def test_api_hides_the_key_and_refuses_bad_requests(live_server, synthetic_dir, 
     with live_server.client() as admin:
         invite = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1}).json()
         brief = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1e-7}).json()
-    joined = live_server.client(None).post(f"/api/invitations/{invite['code']}", json={"name": "invited"})
+    joined = client(None).post(f"/api/invitations/{invite['code']}", json={"name": "invited"})
     assert joined.status_code == 201 and joined.json()["study"] == study_id
-    reused = live_server.client(None).post(f"/api/invitations/{invite['code']}", json={"name": "again"})
+    reused = client(None).post(f"/api/invitations/{invite['code']}", json={"name": "again"})
     assert (reused.status_code, reused.json()["detail"]) == (
         410,
         "this invitation was already used; ask the study's owner for a new one",
     )
     time.sleep(0.01)
-    expired = live_server.client(None).post(f"/api/invitations/{brief['code']}", json={"name": "late"})
+    expired = client(None).post(f"/api/invitations/{brief['code']}", json={"name": "late"})
     assert expired.status_code == 410 and expired.json()["detail"].startswith("this invitation expired at")
-    unknown = live_server.client(None).post("/api/invitations/nope", json={"name": "x"})
+    unknown = client(None).post("/api/invitations/nope", json={"name": "x"})
     assert (unknown.status_code, unknown.json()["detail"]) == (404, "no such invitation: check the link")
-    invited = live_server.client(joined.json()["token"])
+    invited = client(joined.json()["token"])
     assert invited.get(f"/api/studies/{study_id}/next").json()["position"] == 1
 
 
@@ -231,6 +243,7 @@ def test_a_reader_takes_a_study_in_the_browser(
             answered = list(bodies)
         page.click("#study-submit")
 
+    assert len({item for item, _, _ in given}) == 8  # each answer on the image then shown
     revealed = page.locator("#study-result figure.revealed")
     expect(revealed).to_have_count(8)
     assert sum('"item"' in text for text in answered) == 8  # the page's API answers were all seen
@@ -250,12 +263,10 @@ def test_a_reader_takes_a_study_in_the_browser(
     screenshot(page.locator("#study"), "study-reveal")
 
     # a second reader over the API, then the report: its numbers are those of the answers given
-    second = live_server.client(reader_token(live_server, study_id, "second"))
-    for item, _, _ in given:
-        second.post(
-            f"/api/studies/{study_id}/answers",
-            json={"item": item, "answer": "real", "confidence": 2, "response_ms": 900},
-        )
+    with live_server.client(reader_token(live_server, study_id, "second")) as second:
+        for item, _, _ in given:
+            body = {"item": item, "answer": "real", "confidence": 2, "response_ms": 900}
+            assert second.post(f"/api/studies/{study_id}/answers", json=body).status_code == 201
     with live_server.client() as admin:
         report = admin.get(f"/api/studies/{study_id}/report").json()
     items = [item for item, _, _ in given]

@@ -828,17 +828,22 @@ async function showNext(next) {
     await showReveal();
     return;
   }
+  // the answer button waits for the new image: an answer always belongs to the image shown
+  const button = $("#study-submit");
+  button.disabled = true;
+  const blob = await fetchBlob(`/api/studies/${encodeURIComponent(study.id)}/images/${encodeURIComponent(next.item)}`);
+  const img = $("#study-image");
+  study.pool.clear();
+  img.src = study.pool.add(blob);
+  await img.decode();
   study.item = next.item;
   $("#study-form").reset();
   $("#study-position").textContent = `Image ${next.position} of ${next.total}`;
   take.hidden = false;
-  take.dataset.position = String(next.position);
-  const img = $("#study-image");
-  study.pool.clear();
-  img.src = study.pool.add(await fetchBlob(`/api/studies/${encodeURIComponent(study.id)}/images/${encodeURIComponent(next.item)}`));
-  await img.decode();
-  study.shownAt = performance.now();
   take.dataset.item = next.item;
+  take.dataset.position = String(next.position);
+  study.shownAt = performance.now();
+  button.disabled = false;
 }
 
 async function submitAnswer(event) {
