@@ -129,6 +129,16 @@ BAD = {
         "not both",
     ),
     "not a plan": ("plan.txt", "prompt\n", "a plan is .jsonl or .yaml"),
+    "a generator kind as the model": (
+        "k.jsonl",
+        '{"prompt": "axial brain MR", "n": 1}\n{"prompt": "axial brain MR", "n": 1, "model": "ldm"}\n',
+        "line 2: unknown model 'ldm': a shipped family (cxr-128, demo-ct-mr-64)",
+    ),
+    "an unknown run model": (
+        "m.yaml",
+        "model: cxr-512\nitems:\n  - {prompt: x, n: 1}\n",
+        "unknown model 'cxr-512'",
+    ),
 }
 
 

@@ -52,7 +52,10 @@ def test_a_plan_job_writes_a_dataset_with_its_manifest_and_card(live_server):
             "unknown value 'fracture'",
         ),
         ({"plan": {"total": 10, "labels": {"finding": {"normal": 4, "pneumonia": 5}}}}, "counts add up to 9"),
-        ({"plan": {"items": [{"prompt": BRAIN, "n": 1, "model": "../../runs/ldm"}]}}, "no shipped ldm model"),
+        (
+            {"plan": {"items": [{"prompt": BRAIN, "n": 1, "model": "../../runs/ldm"}]}},
+            "unknown model '../../runs/ldm'",
+        ),
         ({"plan": {"items": [{"prompt": "x" * 501, "n": 1}]}}, "item 1: prompt is 501 characters long"),
         ({"plan": PLAN, "prompt": BRAIN}, "send a prompt or a plan, one of them"),
         ({"plan": PLAN, "n": 3}, "n does not go with a plan"),

@@ -218,11 +218,24 @@ def _checked(document: Any) -> dict[str, Any]:
     return document
 
 
+def _check_model(model: str, where: str) -> None:
+    """A plan's ``model`` is a weights family (``cxr-128``) or a checkpoint folder, not a
+    generator kind (``ldm``: that is ``--model``): refused here, naming the line, before any
+    image of an earlier line is drawn."""
+    from radsynth.models.registry import CARD, SHIPPED_WEIGHTS, shipped_models
+
+    if (SHIPPED_WEIGHTS / model).is_dir() or (Path(model) / CARD).is_file():
+        return
+    known = ", ".join(sorted({m.name for m in shipped_models()}))
+    raise ValueError(f"{where}unknown model {model!r}: a shipped family ({known}) or a checkpoint folder")
+
+
 def _settings(document: dict[str, Any], defaults: Settings, bounds: Bounds) -> Settings:
     given = {k: document[k] for k in SETTING_KEYS if k in document and k != "total"}
     settings = replace(defaults, **given)
     if not isinstance(settings.model, str) or not settings.model:
         raise ValueError(f"model must be a shipped family or a checkpoint folder, got {settings.model!r}")
+    _check_model(settings.model, "")
     if settings.format not in FORMATS:
         raise ValueError(f"unknown format {settings.format!r}; choose one of {', '.join(FORMATS)}")
     if settings.size is not None and not _whole(settings.size, 1):
@@ -303,6 +316,7 @@ def _item(item: Any, settings: Settings, bounds: Bounds) -> tuple[int, ImageSpec
     model = item.get("model", settings.model)
     if not isinstance(model, str) or not model:
         raise ValueError(f"{where}model must be a shipped family or a checkpoint folder, got {model!r}")
+    _check_model(model, where)
     labels = item.get("labels", {})
     if not isinstance(labels, dict):
         raise ValueError(f"{where}labels must be a mapping of name to value, got {labels!r}")
