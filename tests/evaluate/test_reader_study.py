@@ -116,3 +116,45 @@ def test_report_pools_readers_items_and_agreement():
     }
     one = rs.report(answers("a"), n_boot=5)["agreement"]
     assert one["fleiss_kappa"] is None and "2 readers" in one["skipped"]
+
+
+# Pairs (2AFC): the real image's side and reader a's pick; a misses pairs 2 and 5 (6 of 8),
+# reader b always picks "left" (right on the four left pairs: 4 of 8)
+SIDES = ["left", "right"] * 4
+PICKS_A = ["left", "right", "right", "right", "left", "left", "left", "right"]
+
+
+def pair_answers(reader: str, picks: list[str]) -> list[rs.Answer]:
+    return [rs.Answer(reader, f"p{k}", t, c, 3) for k, (t, c) in enumerate(zip(SIDES, picks, strict=True))]
+
+
+def test_pairs_hand_computed():
+    got = rs.pair_scores(pair_answers("a", PICKS_A), n_boot=50)
+    assert got["n"] == 8 and got["correct"] == 6
+    assert got["proportion_correct"]["value"] == pytest.approx(0.75)
+    assert got["fooled"]["value"] == pytest.approx(0.25)
+    # d' = sqrt(2) z(0.75) = 1.41421 * 0.67449
+    assert got["d_prime"]["value"] == pytest.approx(0.9538725524)
+    assert got["proportion_correct"]["low"] < 0.75 < got["proportion_correct"]["high"]
+    # all right (4 of 4 -> 1 - 1/8) and all wrong (-> 1/8) stay finite
+    truth, chosen = np.array([0, 1, 0, 1]), np.array([0, 1, 0, 1])
+    assert rs.d_prime_2afc(truth, chosen) == pytest.approx(np.sqrt(2) * 1.1503493803760079)
+    assert rs.d_prime_2afc(truth, 1 - chosen) == pytest.approx(-np.sqrt(2) * 1.1503493803760079)
+    with pytest.raises(NotEnoughSamples):
+        rs.proportion_correct(np.array([]), np.array([]))
+
+
+def test_pairs_report_pools_readers_items_and_agreement():
+    both = pair_answers("a", PICKS_A) + pair_answers("b", ["left"] * 8)
+    got = rs.report(both, n_boot=20, pairs=True)
+    assert got["mode"] == "pairs" and "auroc" not in got["pooled"]
+    assert got["readers"]["b"]["proportion_correct"]["value"] == pytest.approx(0.5)
+    assert got["readers"]["b"]["d_prime"]["value"] == pytest.approx(0.0)
+    assert got["pooled"]["proportion_correct"]["value"] == pytest.approx(10 / 16)
+    # share of readers who picked the synthetic image: b misses every "right" pair, a misses p2, p5
+    assert [i["fooled"] for i in got["items"]] == [0, 0.5, 0.5, 0.5, 0, 1, 0, 0.5]
+    # sides chosen: 4 pairs agree, 4 split -> P-bar 0.5; left 12/16 -> P-e 0.625; kappa -1/3
+    assert got["agreement"]["fleiss_kappa"] == pytest.approx(-1 / 3)
+    assert got["agreement"]["items"] == 8
+    html = rs.render_html(got)
+    assert "proportion correct (2AFC" in html and "8 shared pairs" in html

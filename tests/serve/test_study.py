@@ -335,3 +335,168 @@ def test_an_invitation_opened_at_once_by_many_makes_one_reader(live_server, synt
         assert len(secrets_) == 1
         assert len({t.id for t in store.tokens()} - before) == 1  # losers' tokens revoked
         assert studies.is_reader(study_id, store.authenticate(secrets_[0]))
+
+
+def pair_metrics(truth: list[str], picks: list[str]) -> dict[str, float]:
+    """2AFC metrics computed here: proportion correct, fooled, sqrt(2) z(PC) with 1/(2N)."""
+    correct = np.mean([t == p for t, p in zip(truth, picks, strict=True)])
+    n = len(truth)
+    rate = np.clip(correct, 1 / (2 * n), 1 - 1 / (2 * n))
+    return {"proportion_correct": correct, "fooled": 1 - correct, "d_prime": np.sqrt(2) * norm.ppf(rate)}
+
+
+def test_pairs_study_api_and_cli(live_server, synthetic_dir, admin_id, capsys, tmp_path):
+    data = str(live_server.data_dir)
+    create = ["study", "create", "--real", "demo:64", "--synthetic", str(synthetic_dir), "--data-dir", data]
+    assert main([*create, "--no-detector", "--pairs", "-n", "8", "--owner", admin_id]) == 0
+    study_id = capsys.readouterr().out.strip()
+    store = live_server.app.state.store
+    key = {
+        r["id"]: r["truth"] for r in store.read("SELECT * FROM study_items WHERE study_id = ?", (study_id,))
+    }
+    assert len(key) == 4 and set(key.values()) <= {"left", "right"}
+    with ExitStack() as stack:
+        reader = stack.enter_context(live_server.client(reader_token(live_server, study_id, "pair-a")))
+        seen: list[str] = []  # every answer the reader got before the last one
+        first = reader.get(f"/api/studies/{study_id}/next").json()
+        seen.append(json.dumps(first))
+        assert set(first) == {"done", "item", "images", "position", "total"}
+        assert (first["position"], first["total"], len(set(first["images"]))) == (1, 4, 2)
+        for image in first["images"]:  # opaque ids, plain pixels
+            assert image != first["item"] and len(image) == 16
+            shown = reader.get(f"/api/studies/{study_id}/images/{image}")
+            assert shown.headers["cache-control"] == "no-store" and "content-disposition" not in shown.headers
+            png = Image.open(io.BytesIO(shown.content))
+            assert (png.mode, png.size, png.info) == ("L", (64, 64), {})
+        body = {"item": first["item"], "answer": "real", "confidence": 3, "response_ms": 10}
+        bad = reader.post(f"/api/studies/{study_id}/answers", json=body)
+        assert (bad.status_code, bad.json()["detail"]) == (422, "answer must be left or right, got 'real'")
+        assert reader.get(f"/api/studies/{study_id}/reveal").status_code == 409
+
+        picks, items, next_ = ["left", "right", "right", "left"], [], first
+        for k, pick in enumerate(picks):
+            items.append(next_["item"])
+            body = {"item": next_["item"], "answer": pick, "confidence": k + 1, "response_ms": 500}
+            answered = reader.post(f"/api/studies/{study_id}/answers", json=body)
+            assert answered.status_code == 201
+            next_ = answered.json()
+            if k < 3:
+                seen.append(answered.text)
+        again = reader.post(f"/api/studies/{study_id}/answers", json=body)
+        assert again.status_code == 409 and "already answered" in again.json()["detail"]
+        assert next_["done"] and len(set(items)) == 4
+        for text in seen:
+            assert "truth" not in text and "left" not in text and "right" not in text
+
+        revealed = reader.get(f"/api/studies/{study_id}/reveal").json()
+        truth = [key[i] for i in items]
+        assert revealed["correct"] == sum(t == p for t, p in zip(truth, picks, strict=True))
+        for pair in revealed["items"]:
+            labels = {image["side"]: image["truth"] for image in pair["images"]}
+            assert labels == {pair["truth"]: "real", ({"left", "right"} - {pair["truth"]}).pop(): "synthetic"}
+            assert all("watermark" in image["evidence"] for image in pair["images"])
+
+        second = stack.enter_context(live_server.client(reader_token(live_server, study_id, "pair-b")))
+        for item in items:
+            body = {"item": item, "answer": "left", "confidence": 2, "response_ms": 700}
+            assert second.post(f"/api/studies/{study_id}/answers", json=body).status_code == 201
+        with live_server.client() as admin:
+            report = admin.get(f"/api/studies/{study_id}/report").json()
+    assert report["mode"] == "pairs"
+    ids = {name: rid for rid, name in report["reader_names"].items()}
+    for name, chosen in (("pair-a", picks), ("pair-b", ["left"] * 4)):
+        for metric, value in pair_metrics(truth, chosen).items():
+            assert report["readers"][ids[name]][metric]["value"] == pytest.approx(value), (name, metric)
+    for metric, value in pair_metrics(truth * 2, picks + ["left"] * 4).items():
+        assert report["pooled"][metric]["value"] == pytest.approx(value), metric
+    fooled = {i["item"]: i["fooled"] for i in report["items"]}
+    for item, t, pick in zip(items, truth, picks, strict=True):
+        assert fooled[item] == ((pick != t) + (t != "left")) / 2
+    # Fleiss' kappa on the side chosen, by hand for two readers
+    agree = np.mean([p == "left" for p in picks])
+    share_left = (picks.count("left") + 4) / 8
+    p_e = share_left**2 + (1 - share_left) ** 2
+    assert report["agreement"]["fleiss_kappa"] == pytest.approx((agree - p_e) / (1 - p_e))
+    assert len(report["answers"]) == 8 and all(a["time"] and a["response_ms"] for a in report["answers"])
+
+    out = tmp_path / "pairs-report"
+    assert main(["study", "report", study_id, "-o", str(out), "--data-dir", data]) == 0
+    assert "proportion correct" in capsys.readouterr().out
+    written = json.loads((out / "report.json").read_text())
+    assert written["pooled"]["proportion_correct"]["value"] == pytest.approx(
+        report["pooled"]["proportion_correct"]["value"]
+    )
+    assert "(2 readers, 4 shared pairs)" in (out / "report.html").read_text()
+
+
+def test_a_reader_takes_a_pairs_study_in_the_browser(live_server, synthetic_dir, admin_id, page, screenshot):
+    from radsynth.provenance.detector import SyntheticDetector
+    from radsynth.serve.study import create_study
+
+    manifest = resolve_manifest("demo:64")
+    store = live_server.app.state.store
+    detector = SyntheticDetector.load()
+    study_id = create_study(
+        store, live_server.data_dir, admin_id, manifest, synthetic_dir, 8, 4, detector=detector, pairs=True
+    )
+    key = {
+        r["id"]: r["truth"] for r in store.read("SELECT * FROM study_items WHERE study_id = ?", (study_id,))
+    }
+    with live_server.client() as admin:
+        invite = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1}).json()
+    bodies: list[str] = []
+    page.on(
+        "response",
+        lambda r: bodies.append(r.text()) if "/api/" in r.url and "/images/" not in r.url else None,
+    )
+    page.goto(live_server.url + invite["link"])
+    page.fill("#invite-name", "Dr Pair")
+    page.click("#invite-join")
+    take = page.locator("#study-take")
+    expect(take).to_be_visible()
+
+    given: list[tuple[str, str]] = []  # the scripted reader: left, right, left, right
+    for position in range(1, 5):
+        expect(take).to_have_attribute("data-position", str(position))
+        expect(page.locator("#study-position")).to_have_text(f"Pair {position} of 4")
+        for side in ("left", "right"):
+            page.wait_for_function(f"document.querySelector('#study-{side}').naturalWidth === 64")
+        assert page.locator("#study-image").is_hidden() and page.locator("[data-truth]").count() == 0
+        pick = "left" if position % 2 else "right"
+        given.append((take.get_attribute("data-item"), pick))
+        if position == 1:
+            screenshot(page.locator("#study"), "study-pair")
+        page.locator(f"#study-form input[name=answer][value={pick}]").check()
+        page.locator("#study-form input[name=confidence][value='4']").check()
+        if position == 4:
+            answered = list(bodies)
+        page.click("#study-submit")
+
+    assert len({item for item, _ in given}) == 4
+    assert sum('"item"' in text for text in answered) == 4
+    for text in answered:  # no label, side or evidence before the last answer
+        assert '"truth"' not in text and "watermark" not in text and "detector" not in text
+    correct = sum(key[item] == pick for item, pick in given)
+    expect(page.locator("#study-result .score")).to_have_text(
+        f"You picked the real image in {correct} of 4 pairs."
+    )
+    pairs = page.locator("#study-result .revealed-pair")
+    expect(pairs).to_have_count(4)
+    for item, _ in given:
+        truths = (
+            pairs.locator(f"xpath=self::*[@data-pair='{item}']")
+            .locator("figure")
+            .evaluate_all("figs => figs.map(f => f.dataset.truth)")
+        )
+        assert truths == (["real", "synthetic"] if key[item] == "left" else ["synthetic", "real"])
+    synthetic_evidence = page.locator("#study-result figure[data-truth=synthetic] .evidence").first
+    expect(synthetic_evidence).to_contain_text("watermark")
+    screenshot(page.locator("#study"), "study-pair-reveal")
+
+    # the owner's page report shows the 2AFC rows
+    page.goto(live_server.url + "/")
+    page.fill("#token", live_server.token)
+    page.click("#token-save")
+    page.locator(f"#study-list li[data-study='{study_id}'] button", has_text="Report").click()
+    cell = page.locator("#study-report tr[data-metric=proportion_correct] td").first
+    expect(cell).to_contain_text(f"{correct / 4:.3f}")

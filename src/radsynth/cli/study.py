@@ -30,13 +30,18 @@ def create(
     n: Annotated[int, typer.Option("-n", "--n", help="Images in the study, half real, half synthetic.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Draws the images and their order.")] = 0,
     split: Annotated[str | None, typer.Option("--split", help="Only real images of this split.")] = None,
+    pairs: Annotated[
+        bool,
+        typer.Option("--pairs", help="n/2 pairs of one real and one synthetic image: which is real?"),
+    ] = False,
     no_detector: Annotated[
         bool, typer.Option("--no-detector", help="Reveal the watermark read only, not the detector's score.")
     ] = False,
     data_dir: DataDir = DATA_DIR,
 ) -> None:
     """A balanced, shuffled study; its id is printed. Images are served unmarked, the key
-    stays in the service's database."""
+    stays in the service's database. With --pairs a reader sees a real and a synthetic
+    image side by side (the side drawn with --seed) and picks the real one."""
     from radsynth.data.manifest import resolve_manifest
     from radsynth.serve.store import Store
     from radsynth.serve.study import create_study
@@ -51,10 +56,11 @@ def create(
         detector = SyntheticDetector.load()
     store = Store(data_dir / "radsynth.db")
     try:
-        study_id = create_study(store, data_dir, owner, manifest, synthetic, n, seed, split, detector)
+        study_id = create_study(store, data_dir, owner, manifest, synthetic, n, seed, split, detector, pairs)
     finally:
         store.close()
-    Console(stderr=True).print(f"study of {n} images ({n // 2} real, {n // 2} synthetic), id:")
+    shape = f"{n // 2} pairs, one real, one synthetic" if pairs else f"{n // 2} real, {n // 2} synthetic"
+    Console(stderr=True).print(f"study of {n} images ({shape}), id:")
     typer.echo(study_id)
 
 
@@ -68,7 +74,8 @@ def report(
 ) -> None:
     """Per reader and pooled: accuracy, sensitivity and specificity for "synthetic",
     AUROC from the ratings, d', the fooled rate, each with a 95 % interval; per image the
-    share of readers fooled; Fleiss' kappa."""
+    share of readers fooled; Fleiss' kappa. A study of pairs: proportion correct (2AFC),
+    the fooled rate and d' = sqrt(2) z(PC)."""
     from radsynth.evaluate.reader_study import render_html
     from radsynth.serve.store import Store
     from radsynth.serve.study import Studies, study_report
@@ -84,7 +91,8 @@ def report(
     pooled = result["pooled"]
     readers = len(result["readers"])
     fooled = pooled["fooled"].get("value", float("nan"))
+    key = "proportion_correct" if result["mode"] == "pairs" else "accuracy"
     Console().print(
-        f"{pooled['n']} answers from {readers} reader(s): accuracy {pooled['accuracy']['value']:.3f},"
+        f"{pooled['n']} answers from {readers} reader(s): {key.replace('_', ' ')} {pooled[key]['value']:.3f},"
         f" fooled {fooled:.3f}; written {out / 'report.json'}, {out / 'report.html'}"
     )

@@ -15,6 +15,13 @@ number those papers quote.
   Kaplan 1985).
 - Fleiss' kappa (Fleiss 1971) for agreement among the readers who answered the same items.
 
+Pairs ("which of the two is real?", two-alternative forced choice): each item is one real
+and one synthetic image side by side and the reader picks the side they take for real. The
+proportion correct of a 2AFC task is, in expectation, the AUROC the same reader would reach
+on single images (Green & Swets 1966; Hanley & McNeil 1982), so the two modes compare; the
+fooled rate is its complement (the synthetic one picked as real), and d' = sqrt(2) z(PC)
+(Macmillan & Creelman 2005), PC kept off 0 and 1 by 1/(2N) as above.
+
 Intervals: percentile bootstrap over the answers (``evaluate.stats.bootstrap_ci``, paired
 rows, one seeded generator), so a report is reproducible.
 """
@@ -33,12 +40,14 @@ from radsynth.errors import NotEnoughSamples
 from radsynth.evaluate.stats import DEFAULT_BOOTSTRAP, bootstrap_ci
 
 ANSWERS = ("real", "synthetic")
+SIDES = ("left", "right")
 CONFIDENCES = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One reader's answer on one image: the truth, the call and how sure (1-5)."""
+    """One reader's answer on one item: the truth, the call and how sure (1-5). On a pair
+    ``truth`` is the real image's side and ``answer`` the side picked as real."""
 
     reader: str
     item: str
@@ -101,6 +110,25 @@ def fooled(truth: np.ndarray, call: np.ndarray) -> float:
     return 1 - sensitivity(truth, call)
 
 
+def proportion_correct(truth: np.ndarray, chosen: np.ndarray) -> float:
+    """Share of pairs whose real image was picked (2AFC; in expectation the AUROC)."""
+    if not len(truth):
+        raise NotEnoughSamples("proportion correct needs answered pairs")
+    return float((truth == chosen).mean())
+
+
+def pair_fooled(truth: np.ndarray, chosen: np.ndarray) -> float:
+    """Share of pairs whose synthetic image was picked as the real one."""
+    return 1 - proportion_correct(truth, chosen)
+
+
+def d_prime_2afc(truth: np.ndarray, chosen: np.ndarray) -> float:
+    """sqrt(2) z(PC): a 2AFC reader compares two noisy observations, so the same
+    separation gives sqrt(2) times the single-image z (Macmillan & Creelman 2005)."""
+    proportion_correct(truth, chosen)  # refuses no pairs
+    return float(np.sqrt(2) * norm.ppf(_rate(float((truth == chosen).sum()), len(truth))))
+
+
 def fleiss_kappa(counts: np.ndarray) -> float:
     """Fleiss' kappa from an (items, categories) table of how many readers chose each
     category; every row must sum to the same number of readers n >= 2 (Fleiss 1971)."""
@@ -127,6 +155,26 @@ _METRICS = {
 }
 
 
+_PAIR_METRICS = {
+    "proportion_correct": proportion_correct,
+    "fooled": pair_fooled,
+    "d_prime": d_prime_2afc,
+}
+
+
+def pair_scores(answers: Sequence[Answer], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """The 2AFC metrics over pair ``answers``, each ``{value, low, high}`` as ``scores``."""
+    truth = np.array([a.truth == "right" for a in answers], np.int64)
+    chosen = np.array([a.answer == "right" for a in answers], np.int64)
+    out: dict[str, Any] = {"n": len(answers), "correct": int((truth == chosen).sum())}
+    for name, metric in _PAIR_METRICS.items():
+        try:
+            out[name] = bootstrap_ci(metric, [truth, chosen], n_boot=n_boot, seed=seed, paired=True)
+        except NotEnoughSamples as err:
+            out[name] = {"skipped": str(err)}
+    return out
+
+
 def scores(answers: Sequence[Answer], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
     """Every metric over ``answers`` with its bootstrap interval (``{value, low, high}``),
     or ``{"skipped": why}`` where the answers cannot define it (one class only)."""
@@ -143,15 +191,17 @@ def scores(answers: Sequence[Answer], n_boot: int = DEFAULT_BOOTSTRAP, seed: int
     return out
 
 
-def agreement(answers: Sequence[Answer]) -> dict[str, Any]:
+def agreement(answers: Sequence[Answer], categories: Sequence[str] = ANSWERS) -> dict[str, Any]:
     """Fleiss' kappa over the items every reader answered (readers with no answer on an
-    item would unbalance the table), with how many readers and items it used."""
+    item would unbalance the table), with how many readers and items it used; on pairs
+    the categories are the sides chosen."""
     readers = sorted({a.reader for a in answers})
     by_item: dict[str, dict[str, str]] = {}
     for a in answers:
         by_item.setdefault(a.item, {})[a.reader] = a.answer
     shared = sorted(item for item, calls in by_item.items() if len(calls) == len(readers))
-    counts = np.array([[list(by_item[i].values()).count(c) for c in ANSWERS] for i in shared]).reshape(-1, 2)
+    counts = np.array([[list(by_item[i].values()).count(c) for c in categories] for i in shared])
+    counts = counts.reshape(-1, len(categories))
     try:
         kappa: float | None = fleiss_kappa(counts)
         why = None
@@ -161,7 +211,8 @@ def agreement(answers: Sequence[Answer]) -> dict[str, Any]:
 
 
 def per_item(answers: Sequence[Answer]) -> list[dict[str, Any]]:
-    """Each image: its truth, how many readers answered and the share of them fooled."""
+    """Each item: its truth, how many readers answered and the share of them fooled (on a
+    pair: who picked the synthetic image as real)."""
     items: dict[str, list[Answer]] = {}
     for a in answers:
         items.setdefault(a.item, []).append(a)
@@ -176,15 +227,19 @@ def per_item(answers: Sequence[Answer]) -> list[dict[str, Any]]:
     ]
 
 
-def report(answers: Sequence[Answer], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
-    """The whole study: pooled and per-reader metrics, per-image fooled shares and the
-    readers' agreement."""
+def report(
+    answers: Sequence[Answer], n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, pairs: bool = False
+) -> dict[str, Any]:
+    """The whole study: pooled and per-reader metrics, per-item fooled shares and the
+    readers' agreement; ``pairs`` for a study of pairs (2AFC metrics, kappa on the side)."""
     readers = sorted({a.reader for a in answers})
+    metrics = pair_scores if pairs else scores
     return {
-        "pooled": scores(answers, n_boot, seed),
-        "readers": {r: scores([a for a in answers if a.reader == r], n_boot, seed) for r in readers},
+        "mode": "pairs" if pairs else "singles",
+        "pooled": metrics(answers, n_boot, seed),
+        "readers": {r: metrics([a for a in answers if a.reader == r], n_boot, seed) for r in readers},
         "items": per_item(answers),
-        "agreement": agreement(answers),
+        "agreement": agreement(answers, SIDES if pairs else ANSWERS),
     }
 
 
@@ -195,6 +250,11 @@ METRIC_NAMES = {
     "fooled": "fooled (synthetic taken for real)",
     "auroc": "AUROC from the ratings",
     "d_prime": "d'",
+}
+PAIR_METRIC_NAMES = {
+    "proportion_correct": "proportion correct (2AFC, expected AUROC)",
+    "fooled": "fooled (synthetic picked as real)",
+    "d_prime": "d' = sqrt(2) z(PC)",
 }
 
 
@@ -210,13 +270,15 @@ def render_html(result: dict[str, Any]) -> str:
     from html import escape
 
     names = result.get("reader_names", {})
+    pairs = result.get("mode") == "pairs"
+    metric_names = PAIR_METRIC_NAMES if pairs else METRIC_NAMES
     columns = [("pooled", result["pooled"])] + [(names.get(r, r), s) for r, s in result["readers"].items()]
     head = "".join(f"<th>{escape(str(name))}</th>" for name, _ in columns)
     rows = "".join(
         f"<tr><th>{escape(label)}</th>"
         + "".join(f"<td>{escape(_cell(s[key]))}</td>" for _, s in columns)
         + "</tr>"
-        for key, label in METRIC_NAMES.items()
+        for key, label in metric_names.items()
     )
     counts = "".join(f"<td>{s['correct']} of {s['n']}</td>" for _, s in columns)
     agreement = result["agreement"]
@@ -226,13 +288,15 @@ def render_html(result: dict[str, Any]) -> str:
         f"<td>{i['fooled']:.2f}</td><td>{escape(json.dumps(i.get('source', {})))}</td></tr>"
         for i in result["items"]
     )
+    unit = "pairs" if pairs else "images"
+    legend = "Pairs: which is real; truth = the real image's side." if pairs else "Positive = synthetic."
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>Reader study {escape(str(result.get('study', '')))}</title></head><body>"
         f"<h1>Reader study {escape(str(result.get('study', '')))}: spot the synthetic</h1>"
-        "<p>Positive = synthetic. Values with 95 % bootstrap intervals.</p>"
+        f"<p>{legend} Values with 95 % bootstrap intervals.</p>"
         f"<table border='1'><tr><th></th>{head}</tr><tr><th>correct</th>{counts}</tr>{rows}</table>"
-        f"<p>Fleiss' kappa: {kappa} ({agreement['readers']} readers, {agreement['items']} shared images)</p>"
-        "<h2>Images</h2><table border='1'><tr><th>#</th><th>truth</th><th>readers</th><th>fooled</th>"
-        f"<th>source</th></tr>{items}</table></body></html>\n"
+        f"<p>Fleiss' kappa: {kappa} ({agreement['readers']} readers, {agreement['items']} shared {unit})</p>"
+        f"<h2>{unit.capitalize()}</h2><table border='1'><tr><th>#</th><th>truth</th><th>readers</th>"
+        f"<th>fooled</th><th>source</th></tr>{items}</table></body></html>\n"
     )

@@ -77,6 +77,12 @@ CREATE TABLE IF NOT EXISTS study_items (
     source TEXT NOT NULL,
     evidence TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS study_images (
+    id TEXT PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    study_id TEXT NOT NULL,
+    side TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS study_readers (
     study_id TEXT NOT NULL,
     token_id TEXT NOT NULL,

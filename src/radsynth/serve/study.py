@@ -13,6 +13,9 @@ What a reader may learn and when is the point of the design:
   database; a reader gets them once they have answered every item of the study.
 - Real images are served only to a reader of their study (or its owner), by opaque id;
   the study records the source of each (manifest record, subject, licence).
+- A study of pairs ("which of the two is real?") shows one real and one synthetic image
+  side by side, the side drawn with the seed; each image has its own opaque id
+  (``study_images``), the pair's item stores which side is real, and the same rules hold.
 
 Readers are tokens with the ``study`` scope listed for a study: made by the owner, or by
 a one-time invitation (a secret link that expires) that makes such a token when opened.
@@ -132,6 +135,26 @@ def pick(real: list[Candidate], synthetic: list[Candidate], n: int, seed: int) -
     return [chosen[i] for i in rng.permutation(n)]
 
 
+def pair_up(chosen: list[tuple[str, Candidate]], seed: int) -> list[tuple[str, Candidate, Candidate]]:
+    """The drawn images as n/2 pairs (real side, left, right): the k-th real image of the
+    shuffled draw with the k-th synthetic one, the real one's side drawn from a stream of
+    its own, so the side says nothing about the draw's order."""
+    real = [c for truth, c in chosen if truth == "real"]
+    synthetic = [c for truth, c in chosen if truth == "synthetic"]
+    sides = np.random.default_rng([seed, 1]).integers(2, size=len(real))
+    return [
+        ("left", r, s) if side == 0 else ("right", s, r)
+        for r, s, side in zip(real, synthetic, sides, strict=True)
+    ]
+
+
+def _write_png(path: Path, candidate: Candidate) -> None:
+    from PIL import Image
+
+    codes = np.round(np.clip(candidate.unit, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(codes, mode="L").save(path)  # plain pixels: no text chunk, no marking
+
+
 def create_study(
     store: Store,
     data_dir: Path,
@@ -142,12 +165,16 @@ def create_study(
     seed: int = 0,
     split: str | None = None,
     detector: Any | None = None,
+    pairs: bool = False,
 ) -> str:
     """A new study owned by the admin token ``owner`` (its id): its images written under
-    ``data_dir/studies/<id>/``, its key and evidence in the database. Returns its id."""
-    from PIL import Image
-
+    ``data_dir/studies/<id>/``, its key and evidence in the database; with ``pairs`` its
+    ``n`` images make n/2 real-synthetic pairs. Returns its id."""
     from radsynth.provenance.verify import summarise, verify_file
+
+    def evidence_of(candidate: Candidate) -> dict[str, Any]:
+        evidence = verify_file(candidate.path, detector=detector, audit=None).evidence
+        return evidence | {"summary": summarise(evidence)}
 
     admins = [t for t in store.tokens() if t.id == owner and "admin" in t.scopes]
     if not admins:
@@ -158,16 +185,32 @@ def create_study(
     study_id = secrets.token_hex(6)
     folder = data_dir / "studies" / study_id
     folder.mkdir(parents=True)
-    rows = []
-    for position, (truth, candidate) in enumerate(chosen):
-        item_id = secrets.token_hex(8)
-        path = folder / f"{item_id}.png"
-        codes = np.round(np.clip(candidate.unit, 0, 1) * 255).astype(np.uint8)
-        Image.fromarray(codes, mode="L").save(path)  # plain pixels: no text chunk, no marking
-        evidence = verify_file(candidate.path, detector=detector, audit=None).evidence
-        evidence["summary"] = summarise(evidence)
-        rows.append((item_id, study_id, position, truth, json.dumps(candidate.source), json.dumps(evidence)))
-    params = {"n": n, "seed": seed, "split": split, "real": str(real), "synthetic": str(synthetic)}
+    rows, images = [], []
+    if pairs:
+        for position, (real_side, left, right) in enumerate(pair_up(chosen, seed)):
+            item_id = secrets.token_hex(8)
+            shown = {"left": left, "right": right}
+            for side, candidate in shown.items():
+                image_id = secrets.token_hex(8)
+                _write_png(folder / f"{image_id}.png", candidate)
+                images.append((image_id, item_id, study_id, side))
+            source = {side: c.source for side, c in shown.items()}
+            evidence = {side: evidence_of(c) for side, c in shown.items()}
+            rows.append((item_id, study_id, position, real_side, json.dumps(source), json.dumps(evidence)))
+    else:
+        for position, (truth, candidate) in enumerate(chosen):
+            item_id = secrets.token_hex(8)
+            _write_png(folder / f"{item_id}.png", candidate)
+            evidence = json.dumps(evidence_of(candidate))
+            rows.append((item_id, study_id, position, truth, json.dumps(candidate.source), evidence))
+    params = {
+        "n": n,
+        "seed": seed,
+        "split": split,
+        "real": str(real),
+        "synthetic": str(synthetic),
+        "mode": "pairs" if pairs else "singles",
+    }
     with store.transaction() as db:
         db.execute(
             "INSERT INTO studies (id, owner, created, params) VALUES (?, ?, ?, ?)",
@@ -178,6 +221,7 @@ def create_study(
             " VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
+        db.executemany("INSERT INTO study_images (id, item_id, study_id, side) VALUES (?, ?, ?, ?)", images)
     return study_id
 
 
@@ -207,10 +251,22 @@ class Studies:
         )
         return bool(found)
 
+    def is_pairs(self, study_id: str) -> bool:
+        rows = self.store.read("SELECT params FROM studies WHERE id = ?", (study_id,))
+        return bool(rows) and json.loads(rows[0]["params"]).get("mode") == "pairs"
+
+    def pair_images(self, study_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Each pair's two images (id and side), left first."""
+        rows = self.store.read("SELECT * FROM study_images WHERE study_id = ? ORDER BY side", (study_id,))
+        out: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            out.setdefault(r["item_id"], []).append(dict(r))
+        return out
+
     def listed(self, who: Token) -> list[dict[str, Any]]:
         """The studies ``who`` owns or reads, each with its size and this caller's progress."""
         rows = self.store.read(
-            "SELECT s.id, s.owner, s.created,"
+            "SELECT s.id, s.owner, s.created, s.params,"
             " (SELECT COUNT(*) FROM study_items i WHERE i.study_id = s.id) AS n,"
             " (SELECT COUNT(*) FROM study_answers a WHERE a.study_id = s.id AND a.token_id = ?) AS answered"
             " FROM studies s WHERE s.owner = ?"
@@ -225,6 +281,7 @@ class Studies:
                 "n": r["n"],
                 "answered": r["answered"],
                 "owner": r["owner"] == who.id,
+                "mode": json.loads(r["params"]).get("mode", "singles"),
             }
             for r in rows
         ]
@@ -240,29 +297,42 @@ class Studies:
         return {r["item_id"]: dict(r) for r in rows}
 
     def next_item(self, study_id: str, who: Token) -> dict[str, Any]:
-        """The reader's next unanswered image (its opaque id and position only), or done."""
+        """The reader's next unanswered image (its opaque id and position only), or done; a
+        pair adds its two images' opaque ids, left first."""
         self.study(study_id, who)
         items, done = self.items(study_id), self.answered(study_id, who)
         left = [i for i in items if i["id"] not in done]
         if not left:
             return {"done": True, "total": len(items), "answered": len(done)}
-        return {"done": False, "item": left[0]["id"], "position": len(done) + 1, "total": len(items)}
+        shown = {"done": False, "item": left[0]["id"], "position": len(done) + 1, "total": len(items)}
+        if self.is_pairs(study_id):
+            shown["images"] = [image["id"] for image in self.pair_images(study_id)[left[0]["id"]]]
+        return shown
 
-    def image(self, study_id: str, item_id: str, who: Token) -> Path:
+    def image(self, study_id: str, image_id: str, who: Token) -> Path:
+        """The file of one image: an item of a study of singles, one side of a pair."""
         self.study(study_id, who)
-        if not any(i["id"] == item_id for i in self.items(study_id)):
-            raise StudyNotFound(f"no image {item_id[:64]} in study {study_id[:64]}")
-        return self.data_dir / "studies" / study_id / f"{item_id}.png"
+        if self.is_pairs(study_id):
+            ids = [image["id"] for pair in self.pair_images(study_id).values() for image in pair]
+        else:
+            ids = [i["id"] for i in self.items(study_id)]
+        if image_id not in ids:
+            raise StudyNotFound(f"no image {image_id[:64]} in study {study_id[:64]}")
+        return self.data_dir / "studies" / study_id / f"{image_id}.png"
 
     def answer(
         self, study_id: str, who: Token, item_id: str, answer: str, confidence: int, response_ms: int
     ) -> None:
-        """Store one answer, once: a second answer to the same image is refused."""
+        """Store one answer, once: a second answer to the same image (or pair) is refused.
+        On a pair the answer is the side picked as real."""
+        from radsynth.evaluate.reader_study import ANSWERS, SIDES
+
         self.study(study_id, who)
         if not self.is_reader(study_id, who):
             raise InvalidInput("only a reader of this study answers it (its owner reads the report)")
-        if answer not in ("real", "synthetic"):
-            raise InvalidInput(f"answer must be real or synthetic, got {answer[:32]!r}")
+        allowed = SIDES if self.is_pairs(study_id) else ANSWERS
+        if answer not in allowed:
+            raise InvalidInput(f"answer must be {' or '.join(allowed)}, got {answer[:32]!r}")
         if not 1 <= confidence <= 5:
             raise InvalidInput(f"confidence must be 1..5, got {confidence}")
         if not 0 <= response_ms <= 24 * 3600 * 1000:
@@ -290,7 +360,8 @@ class Studies:
             )
 
     def reveal(self, study_id: str, who: Token) -> dict[str, Any]:
-        """After the last answer: the reader's score and every image's label and evidence."""
+        """After the last answer: the reader's score and every image's label and evidence
+        (on a pair: the real one's side, and both images labelled with their evidence)."""
         self.study(study_id, who)
         items, done = self.items(study_id), self.answered(study_id, who)
         if len(done) < len(items):
@@ -307,6 +378,19 @@ class Studies:
             }
             for i in items
         ]
+        if self.is_pairs(study_id):
+            images = self.pair_images(study_id)
+            for pair in shown:
+                pair["images"] = [
+                    {
+                        "image": image["id"],
+                        "side": image["side"],
+                        "truth": "real" if image["side"] == pair["truth"] else "synthetic",
+                        "evidence": pair["evidence"][image["side"]],
+                    }
+                    for image in images[pair["item"]]
+                ]
+                del pair["evidence"]
         return {"correct": sum(s["correct"] for s in shown), "total": len(shown), "items": shown}
 
     def add_reader(self, study_id: str, owner: Token, name: str) -> str:
@@ -379,7 +463,7 @@ def study_report(studies: Studies, study_id: str, n_boot: int = 200, seed: int =
     if not answers:
         raise InvalidInput(f"study {study_id} has no answers yet")
     given = [Answer(a["token_id"], a["item_id"], a["truth"], a["answer"], a["confidence"]) for a in answers]
-    stats = report(given, n_boot=n_boot, seed=seed)
+    stats = report(given, n_boot=n_boot, seed=seed, pairs=studies.is_pairs(study_id))
     names = {a["token_id"]: a["reader_name"] for a in answers}
     items = {i["id"]: i for i in studies.items(study_id)}
     for row in stats["items"]:

@@ -761,11 +761,12 @@ function evaluationLinks(job, errorBox) {
 
 // ---------------------------------------------------------------- reader study
 
-// A reader answers one image at a time: the page holds only the image's opaque id until every
-// image is answered, then fetches the reveal (labels and evidence). The study's owner gets a
-// report and invitation links instead.
+// A reader answers one image (or one pair: which of the two is real?) at a time: the page holds
+// only opaque ids until every item is answered, then fetches the reveal (labels and evidence).
+// The study's owner gets a report and invitation links instead.
 const study = { id: null, item: null, shownAt: 0, pool: new UrlPool() };
 const INVITE_PREFIX = "#invite=";
+const studyImageUrl = (id) => `/api/studies/${encodeURIComponent(study.id)}/images/${encodeURIComponent(id)}`;
 
 async function loadStudies() {
   const list = $("#study-list");
@@ -792,7 +793,7 @@ function studyRow(item) {
     "li",
     { "data-study": item.id, "data-answered": String(item.answered) },
     element("span", {
-      text: `Study ${item.id} · ${item.n} images${item.owner ? " · yours" : ` · ${item.answered} answered`}`,
+      text: `Study ${item.id} · ${item.n} ${item.mode === "pairs" ? "pairs" : "images"}${item.owner ? " · yours" : ` · ${item.answered} answered`}`,
     }),
   );
   const button = (label, action) => {
@@ -820,7 +821,7 @@ async function takeStudy(studyId) {
   }
 }
 
-/** Shows the next image (fetched with the token, as a blob), or the reveal when none is left. */
+/** Shows the next image or pair (fetched with the token, as blobs), or the reveal when none is left. */
 async function showNext(next) {
   const take = $("#study-take");
   if (next.done) {
@@ -831,14 +832,21 @@ async function showNext(next) {
   // the answer button waits for the new image: an answer always belongs to the image shown
   const button = $("#study-submit");
   button.disabled = true;
-  const blob = await fetchBlob(`/api/studies/${encodeURIComponent(study.id)}/images/${encodeURIComponent(next.item)}`);
-  const img = $("#study-image");
+  const pair = Boolean(next.images);
+  const shown = pair ? [$("#study-left"), $("#study-right")] : [$("#study-image")];
+  const blobs = await Promise.all((pair ? next.images : [next.item]).map((id) => fetchBlob(studyImageUrl(id))));
   study.pool.clear();
-  img.src = study.pool.add(blob);
-  await img.decode();
+  shown.forEach((img, k) => {
+    img.src = study.pool.add(blobs[k]);
+  });
+  $("#study-image").hidden = pair;
+  $("#study-pair").hidden = !pair;
+  $("#study-single-choice").hidden = pair;
+  $("#study-pair-choice").hidden = !pair;
+  await Promise.all(shown.map((img) => img.decode()));
   study.item = next.item;
   $("#study-form").reset();
-  $("#study-position").textContent = `Image ${next.position} of ${next.total}`;
+  $("#study-position").textContent = `${pair ? "Pair" : "Image"} ${next.position} of ${next.total}`;
   take.hidden = false;
   take.dataset.item = next.item;
   take.dataset.position = String(next.position);
@@ -851,7 +859,8 @@ async function submitAnswer(event) {
   const errorBox = $("#study-error");
   const form = new FormData($("#study-form"));
   if (!form.get("answer") || !form.get("confidence")) {
-    showError(errorBox, "Choose real or synthetic, and how sure you are.");
+    const pair = !$("#study-pair").hidden;
+    showError(errorBox, pair ? "Choose the image you take for real, and how sure you are." : "Choose real or synthetic, and how sure you are.");
     return;
   }
   showError(errorBox, "");
@@ -879,6 +888,10 @@ async function submitAnswer(event) {
 async function showReveal() {
   const box = $("#study-result");
   const result = await api(`/api/studies/${encodeURIComponent(study.id)}/reveal`);
+  if (result.items.some((item) => item.images)) {
+    await showPairReveal(box, result);
+    return;
+  }
   const figures = result.items.map((item) => {
     const img = element("img", { alt: `Image ${item.position}: ${item.truth}` });
     const figure = element(
@@ -903,7 +916,45 @@ async function showReveal() {
   study.pool.clear();
   await Promise.all(
     figures.map(async ({ img, item }) => {
-      img.src = study.pool.add(await fetchBlob(`/api/studies/${encodeURIComponent(study.id)}/images/${encodeURIComponent(item.item)}`));
+      img.src = study.pool.add(await fetchBlob(studyImageUrl(item.item)));
+    }),
+  );
+  box.dataset.study = study.id;
+  loadStudies();
+}
+
+/** A study of pairs revealed: each pair side by side, both images labelled with their evidence. */
+async function showPairReveal(box, result) {
+  const shown = [];
+  const groups = result.items.map((item) => {
+    const figures = item.images.map((image) => {
+      const img = element("img", { alt: `Pair ${item.position}, ${image.side}: ${image.truth}` });
+      const picked = item.answer === image.side ? ` · you picked it as real (${item.confidence}/5)` : "";
+      shown.push({ img, id: image.image });
+      return element(
+        "figure",
+        { class: `revealed ${item.correct ? "right" : "wrong"}`, "data-truth": image.truth, "data-item": image.image },
+        img,
+        element(
+          "figcaption",
+          {},
+          element("strong", { class: "truth", text: image.truth === "synthetic" ? "Synthetic" : "Real" }),
+          element("span", { text: ` · ${image.side}${picked}` }),
+          element("p", { class: "evidence", text: image.evidence.summary || "" }),
+        ),
+      );
+    });
+    return element("div", { class: "revealed-pair", "data-pair": item.item }, ...figures);
+  });
+  box.replaceChildren(
+    element("p", { class: "score", text: `You picked the real image in ${result.correct} of ${result.total} pairs.` }),
+    element("div", { class: "gallery reveal" }, ...groups),
+  );
+  box.hidden = false;
+  study.pool.clear();
+  await Promise.all(
+    shown.map(async ({ img, id }) => {
+      img.src = study.pool.add(await fetchBlob(studyImageUrl(id)));
     }),
   );
   box.dataset.study = study.id;
@@ -917,6 +968,11 @@ const REPORT_ROWS = [
   ["fooled", "Fooled (synthetic taken for real)"],
   ["auroc", "AUROC from the ratings"],
   ["d_prime", "d′"],
+];
+const PAIR_REPORT_ROWS = [
+  ["proportion_correct", "Proportion correct (2AFC, expected AUROC)"],
+  ["fooled", "Fooled (synthetic picked as real)"],
+  ["d_prime", "d′ = √2 z(PC)"],
 ];
 
 function metricText(value) {
@@ -934,18 +990,19 @@ async function showStudyReport(studyId) {
     const names = report.reader_names || {};
     const columns = [["Pooled", report.pooled], ...Object.entries(report.readers).map(([id, s]) => [names[id] || id, s])];
     const head = element("tr", {}, element("th", { scope: "col", text: "" }), ...columns.map(([name]) => element("th", { scope: "col", text: name })));
-    const rows = REPORT_ROWS.map(([key, label]) =>
+    const pairs = report.mode === "pairs";
+    const rows = (pairs ? PAIR_REPORT_ROWS : REPORT_ROWS).map(([key, label]) =>
       element("tr", { "data-metric": key }, element("th", { scope: "row", text: label }), ...columns.map(([, s]) => element("td", { text: metricText(s[key]) }))),
     );
     const counts = element("tr", { "data-metric": "correct" }, element("th", { scope: "row", text: "Correct" }), ...columns.map(([, s]) => element("td", { text: `${s.correct} of ${s.n}` })));
     const kappa = report.agreement.fleiss_kappa;
     const items = report.items.map((item) =>
-      element("tr", { "data-item": item.item }, element("td", { text: String(item.position) }), element("td", { text: item.truth }), element("td", { text: String(item.readers) }), element("td", { text: item.fooled.toFixed(2) })),
+      element("tr", { "data-item": item.item }, element("td", { text: String(item.position) }), element("td", { text: pairs ? `real on ${item.truth}` : item.truth }), element("td", { text: String(item.readers) }), element("td", { text: item.fooled.toFixed(2) })),
     );
     box.replaceChildren(
       element("h3", { text: `Report of study ${studyId}` }),
       element("table", { class: "jobs report-metrics" }, element("caption", { class: "sr-only", text: "Metrics, 95 % bootstrap intervals" }), element("thead", {}, head), element("tbody", {}, counts, ...rows)),
-      element("p", { class: "kappa", text: `Fleiss' kappa: ${kappa === null ? "n/a" : kappa.toFixed(3)} (${report.agreement.readers} readers, ${report.agreement.items} shared images)` }),
+      element("p", { class: "kappa", text: `Fleiss' kappa: ${kappa === null ? "n/a" : kappa.toFixed(3)} (${report.agreement.readers} readers, ${report.agreement.items} shared ${pairs ? "pairs" : "images"})` }),
       element(
         "table",
         { class: "jobs report-items" },
