@@ -126,6 +126,10 @@ def api_checks(live_server, synthetic_dir, admin_id, client) -> None:
         assert (refused.status_code, refused.json()["detail"]) == (404, f"no study {study_id}")
     stranger = client(live_server.make_token("stranger", ["study"]))
     assert stranger.get(f"/api/studies/{study_id}/images/{first['item']}").status_code == 404
+    # an image id is looked up among the study's own: no path, however spelled, reaches a file
+    for hostile in ("..%2F..%2Fradsynth.db", "..%2Fother%2Fimage", "%00", "x" * 5000, first["item"] + ".png"):
+        refused = reader.get(f"/api/studies/{study_id}/images/{hostile}")
+        assert refused.status_code == 404 and len(refused.content) < 500, hostile[:40]
     generator = client(live_server.make_token("gen", ["generate"]))
     assert (
         generator.get(f"/api/studies/{study_id}/images/{first['item']}").json()["detail"]
