@@ -211,23 +211,29 @@ def expected_metrics(truth: list[str], calls: list[tuple[str, int]]) -> dict[str
     }
 
 
-def test_a_reader_takes_a_study_in_the_browser(
-    live_server, synthetic_dir, admin_id, page, screenshot, tmp_path
-):
-    study_id = new_study(live_server, synthetic_dir, admin_id, seed=2)
+def join_by_invitation(live_server, page, study_id: str, name: str):
+    """The owner makes a one-time link, the reader opens it in the browser and joins; returns
+    the list every API answer the page gets is appended to (images aside) and the Take button."""
     with live_server.client() as admin:
         invite = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1}).json()
-    bodies: list[str] = []  # every API answer the page got before the last answer
+    bodies: list[str] = []
     page.on(
         "response",
         lambda r: bodies.append(r.text()) if "/api/" in r.url and "/images/" not in r.url else None,
     )
-
     page.goto(live_server.url + invite["link"])
-    page.fill("#invite-name", "Dr Reader")
+    page.fill("#invite-name", name)
     page.click("#invite-join")
     take = page.locator("#study-take")
     expect(take).to_be_visible()
+    return bodies, take
+
+
+def test_a_reader_takes_a_study_in_the_browser(
+    live_server, synthetic_dir, admin_id, page, screenshot, tmp_path
+):
+    study_id = new_study(live_server, synthetic_dir, admin_id, seed=2)
+    bodies, take = join_by_invitation(live_server, page, study_id, "Dr Reader")
     assert "invite" not in page.url  # the spent code leaves the address bar
 
     # the scripted reader: "synthetic" on odd positions, confidence cycling 1..5
@@ -446,18 +452,7 @@ def test_a_reader_takes_a_pairs_study_in_the_browser(live_server, synthetic_dir,
     key = {
         r["id"]: r["truth"] for r in store.read("SELECT * FROM study_items WHERE study_id = ?", (study_id,))
     }
-    with live_server.client() as admin:
-        invite = admin.post(f"/api/studies/{study_id}/invitations", json={"hours": 1}).json()
-    bodies: list[str] = []
-    page.on(
-        "response",
-        lambda r: bodies.append(r.text()) if "/api/" in r.url and "/images/" not in r.url else None,
-    )
-    page.goto(live_server.url + invite["link"])
-    page.fill("#invite-name", "Dr Pair")
-    page.click("#invite-join")
-    take = page.locator("#study-take")
-    expect(take).to_be_visible()
+    bodies, take = join_by_invitation(live_server, page, study_id, "Dr Pair")
 
     given: list[tuple[str, str]] = []  # the scripted reader: left, right, left, right
     for position in range(1, 5):
