@@ -1,5 +1,6 @@
 """``radsynth evaluate translation PRED REF``: MAE / PSNR / SSIM inside the body (paired),
-structure kept from the source, per case and overall."""
+structure kept from the source, bone Dice and lesion contrast on request, per case and
+overall."""
 
 from __future__ import annotations
 
@@ -42,9 +43,31 @@ def translation(
     ] = None,
     out: Annotated[Path | None, typer.Option("--json", help="Write the figures to this JSON file.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
+    data_range: Annotated[
+        float | None,
+        typer.Option(
+            "--data-range", help="PSNR/SSIM data range (default: the references' spread; CT: HU range)."
+        ),
+    ] = None,
+    bone_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--bone-threshold",
+            help="Adds bone Dice: bone is >= this, in the images' units (230 for the 8-bit atlas CT).",
+        ),
+    ] = None,
+    lesion: Annotated[
+        bool,
+        typer.Option(
+            "--lesion",
+            help="Adds lesion contrast and Dice (FLAIR/T2): lesion = brain voxels above mean + 2 sd.",
+        ),
+    ] = False,
 ) -> None:
     """MAE (HU for CT), PSNR and SSIM inside the body mask, per case and overall with a
-    bootstrap interval over cases; with --source, mutual information and edge correlation."""
+    bootstrap interval over cases; with --source, mutual information and edge correlation;
+    with --bone-threshold, bone Dice; with --lesion, the hyperintense lesion's contrast
+    kept (prediction / reference) and its Dice, the body mask taken as the brain."""
     from radsynth.evaluate.translation import TranslationPair, evaluate_translation_pairs
     from radsynth.io import read_image, write_text_atomic
 
@@ -53,20 +76,24 @@ def translation(
         body = read_image(mask).array > 0 if mask is not None else None
         src = read_image(source) if source is not None else None
         pairs.append(TranslationPair(case, read_image(p), read_image(r), body, src))
-    result = evaluate_translation_pairs(pairs, seed=seed)
+    result = evaluate_translation_pairs(
+        pairs, data_range=data_range, seed=seed, bone_threshold=bone_threshold, lesion=lesion
+    )
     table = Table(
         title=f"translation: {result['n_cases']} case(s), MAE in {result['units'] or 'image units'}"
     )
     metrics = [k for k in result["overall"]]
+    counts = ["lesion_voxels"] if lesion else []
     table.add_column("case")
-    for name in metrics:
+    for name in metrics + counts:
         table.add_column(name)
     for case, row in result["cases"].items():
-        table.add_row(case, *[f"{row[m]:.4g}" for m in metrics])
+        table.add_row(case, *[f"{row[m]:.4g}" for m in metrics], *[str(row[m]) for m in counts])
     overall = result["overall"]
     table.add_row(
         "overall",
         *[f"{overall[m]['value']:.4g} [{overall[m]['low']:.3g}, {overall[m]['high']:.3g}]" for m in metrics],
+        *["" for _ in counts],
     )
     Console().print(table)
     if out is not None:

@@ -12,6 +12,11 @@ Radiomics Distance to real target slices), and does it keep the source's anatomy
 (normalised mutual information and the correlation of gradient magnitudes between source
 and output, both insensitive to the intensity mapping a translation is meant to change)?
 
+Task-specific checks, where a mean error hides what matters: the Dice of the bone region
+(MR -> CT: a translator that blurs the skull away scores a fair MAE) and the contrast of the
+hyperintense lesion (MR -> FLAIR/T2 of gliomas: a translator that draws a healthy brain
+scores a fair SSIM).
+
 Per case and overall: slices of one case pool their voxels into the case's figure, and the
 overall figure is the mean over cases with a percentile-bootstrap interval over cases
 (a case, not a slice, is the independent unit).
@@ -34,6 +39,15 @@ from radsynth.io.image import Image
 
 SSIM_WINDOW = 11  # pixels, Gaussian sigma 1.5: Wang et al. 2004, MONAI's defaults
 NMI_BINS = 64
+# Bone in the Harvard atlas CT PNGs (8-bit windowed, 0..255, not HU). Measured on all 184
+# slices: the skull is saturated (>= 250; 30 % of head pixels), the brain 4 pixels or more
+# inside the saturated ring has median 107 and 99.9th percentile 226 (the brightest series,
+# prefix 20, median 158, 99th percentile 226). At 230, 0.07 % of those brain pixels (0.6 %
+# in series 20) count as bone, and the saturated skull is 97.5 % of what does.
+ATLAS_BONE_THRESHOLD = 230.0
+LESION_Z = 2.0  # standard deviations above the brain's mean: the hyperintense lesion rule
+LESION_MARGIN = 3  # voxels of dilation around the lesion kept out of normal tissue
+WHITE_MATTER_PERCENTILE = 70.0  # of T1 inside the brain: white matter is the bright part
 
 ArrayOrImage = np.ndarray | Image
 
@@ -45,8 +59,9 @@ class TranslationPair:
     ``prediction`` and ``reference`` (a 2D slice or a 3D volume, arrays or Images on one
     grid) are in the same units: HU for CT, or [0, 1] for normalised slices. ``mask`` is
     the body mask (bool, same shape; computed from the reference when None). ``source``
-    (the translator's input, same grid) enables the structure metrics. Pairs sharing
-    ``case`` are pooled into one case.
+    (the translator's input, same grid) enables the structure metrics; ``tissue`` is the
+    normal tissue the lesion contrast is measured against (see :func:`lesion_metrics`).
+    Pairs sharing ``case`` are pooled into one case.
     """
 
     case: str
@@ -54,6 +69,7 @@ class TranslationPair:
     reference: ArrayOrImage
     mask: np.ndarray | None = None
     source: ArrayOrImage | None = None
+    tissue: np.ndarray | None = None  # normal tissue for the lesion contrast (bool, same grid)
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -264,6 +280,137 @@ def domain_fidelity(translated: Sequence[np.ndarray], target: Sequence[np.ndarra
     return frechet_radiomics_distance(real, fake)
 
 
+# --- bone and lesion ---------------------------------------------------------------------
+
+
+def _dice(overlap: float, a: float, b: float) -> float:
+    """2|A n B| / (|A| + |B|) from voxel counts; 1.0 when both regions are empty."""
+    return 1.0 if a + b == 0 else float(2.0 * overlap / (a + b))
+
+
+def _region_mask(mask: np.ndarray, like: np.ndarray, what: str) -> np.ndarray:
+    region = np.asarray(mask, bool)
+    if region.shape != like.shape:
+        raise GeometryMismatch(f"{what} shape {region.shape} vs image {like.shape}")
+    return region
+
+
+def _bone_counts(
+    prediction: np.ndarray, reference: np.ndarray, mask: np.ndarray, threshold: float
+) -> np.ndarray:
+    """(overlap, predicted bone, reference bone) voxel counts inside ``mask``."""
+    pred, ref = (prediction >= threshold) & mask, (reference >= threshold) & mask
+    return np.array([(pred & ref).sum(), pred.sum(), ref.sum()], np.float64)
+
+
+def bone_dice(
+    prediction: ArrayOrImage,
+    reference: ArrayOrImage,
+    mask: np.ndarray | None = None,
+    threshold: float = ATLAS_BONE_THRESHOLD,
+) -> float:
+    """Dice of the bone regions (voxels >= ``threshold``) of a synthetic and a real CT
+    inside ``mask`` (default: the reference's :func:`body_mask`); 2D or 3D, one grid.
+
+    ``threshold`` is in the images' units: ``ATLAS_BONE_THRESHOLD`` (230) suits the 8-bit
+    Harvard atlas CT; for HU, cortical bone starts near 300 HU. 1.0 when neither image has
+    bone inside the mask.
+    """
+    check_same_grid(prediction, reference)
+    pred, ref = _pixels(prediction, "prediction"), _pixels(reference, "reference")
+    region = body_mask(reference) if mask is None else _region_mask(mask, ref, "mask")
+    return _dice(*_bone_counts(pred, ref, region, threshold))
+
+
+def _dilated(region: np.ndarray, voxels: int) -> np.ndarray:
+    return ndimage.binary_dilation(region, iterations=voxels) if region.any() else region
+
+
+def _hyperintense(images: Sequence[np.ndarray], brains: Sequence[np.ndarray], z: float) -> list[np.ndarray]:
+    """Brain voxels above mean + z sd of the brain voxels of all ``images`` together."""
+    values = np.concatenate([x[b] for x, b in zip(images, brains, strict=True)])
+    cut = values.mean() + z * values.std()
+    return [b & (x > cut) for x, b in zip(images, brains, strict=True)]
+
+
+def _lesion_case(slices: Sequence[tuple[np.ndarray, ...]], z: float, case: str) -> dict[str, float]:
+    """The lesion figures of one case from its (prediction, reference, brain, tissue|None)
+    slices, the rule's mean and sd pooled over all of them."""
+    preds, refs, brains, tissues = zip(*slices, strict=True)
+    if not sum(int(b.sum()) for b in brains):
+        raise InvalidInput(f"case {case}: empty brain mask")
+    ref_lesion, pred_lesion = _hyperintense(refs, brains, z), _hyperintense(preds, brains, z)
+    overlap = sum(int((a & b).sum()) for a, b in zip(pred_lesion, ref_lesion, strict=True))
+    n_pred, n_ref = (sum(int(r.sum()) for r in regions) for regions in (pred_lesion, ref_lesion))
+    result = {"lesion_dice": _dice(overlap, n_pred, n_ref), "lesion_voxels": n_ref}
+    normal = [
+        t if t is not None else b & ~_dilated(lesion, LESION_MARGIN)
+        for t, b, lesion in zip(tissues, brains, ref_lesion, strict=True)
+    ]
+    n_normal = sum(int(t.sum()) for t in normal)
+    if n_ref and not n_normal:
+        raise InvalidInput(f"case {case}: no normal tissue left to compare the lesion with")
+
+    def contrast(images: Sequence[np.ndarray], what: str) -> float:
+        if not n_ref:
+            return math.nan
+        inside = sum(float(x[r].sum()) for x, r in zip(images, ref_lesion, strict=True)) / n_ref
+        around = sum(float(x[t].sum()) for x, t in zip(images, normal, strict=True)) / n_normal
+        if around <= 0:
+            raise InvalidInput(f"case {case}: {what} is not positive in normal tissue ({around:.3g})")
+        return (inside - around) / around
+
+    reference, predicted = contrast(refs, "reference"), contrast(preds, "prediction")
+    result["lesion_contrast_reference"], result["lesion_contrast_prediction"] = reference, predicted
+    result["contrast_ratio"] = predicted / reference if n_ref and reference != 0 else math.nan
+    return result
+
+
+def lesion_metrics(
+    prediction: ArrayOrImage,
+    reference: ArrayOrImage,
+    brain: np.ndarray,
+    tissue: np.ndarray | None = None,
+    z: float = LESION_Z,
+) -> dict[str, float]:
+    """How well a translation to FLAIR or T2 keeps a hyperintense lesion (gliomas).
+
+    The lesion region of an image is its brain voxels above mean + ``z`` sd of its own
+    brain voxels: a threshold, not a segmentation (on T2, CSF passes it too; FLAIR
+    suppresses CSF). On the FLAIR of the three shared glioma subjects (brain = non-zero
+    voxels, z = 2) it holds 60,509 voxels in BraTS-GLI-00001-000 (the tumour and its
+    oedema), 17,370 in TCGA-DU-7294 and 16,359 in TCGA-FG-6692.
+
+    Returns ``lesion_contrast_reference`` and ``lesion_contrast_prediction``, each image's
+    (mean in the reference's lesion - mean in normal tissue) / mean in normal tissue, on
+    the same regions; ``contrast_ratio`` (prediction / reference: 1 keeps the lesion, 0
+    erases it); ``lesion_dice`` (each image thresholded by its own rule; 1.0 when both are
+    empty) and ``lesion_voxels`` (of the reference). Normal tissue is ``tissue`` when given
+    (e.g. :func:`white_matter`), else the brain less the reference's lesion dilated by
+    ``LESION_MARGIN`` voxels. A reference without lesion voxels gives NaN contrasts and
+    ratio. ``brain`` and ``tissue`` are bool masks on the images' grid (2D or 3D).
+    """
+    check_same_grid(prediction, reference)
+    pred, ref = _pixels(prediction, "prediction"), _pixels(reference, "reference")
+    region = _region_mask(brain, ref, "brain")
+    normal = None if tissue is None else _region_mask(tissue, ref, "tissue")
+    return _lesion_case([(pred, ref, region, normal)], z, "image")
+
+
+def white_matter(t1: ArrayOrImage, brain: np.ndarray, lesion: np.ndarray | None = None) -> np.ndarray:
+    """Normal white matter, roughly: brain voxels whose T1 is above the brain's 70th T1
+    percentile (white matter is the brightest tissue on T1), less ``lesion`` dilated by
+    ``LESION_MARGIN`` voxels. A threshold for a reference region, not a segmentation."""
+    array = _pixels(t1, "t1")
+    region = _region_mask(brain, array, "brain")
+    if not region.any():
+        raise InvalidInput("empty brain mask")
+    wm = region & (array > np.percentile(array[region], WHITE_MATTER_PERCENTILE))
+    if lesion is not None:
+        wm &= ~_dilated(_region_mask(lesion, array, "lesion"), LESION_MARGIN)
+    return wm
+
+
 # --- per case and overall ----------------------------------------------------------------
 
 
@@ -279,13 +426,25 @@ def _data_range(pairs: Sequence[TranslationPair], ct: bool, given: float | None)
     return spread if spread > 0 else 1.0
 
 
+# Lesion figures that are NaN for a case without a lesion: such a case has nothing to judge,
+# so the overall mean is over the cases that have one.
+_LESION_RATIOS = ("lesion_contrast_reference", "lesion_contrast_prediction", "contrast_ratio")
+
+
 def _overall(values: list[float], n_boot: int, seed: int) -> dict[str, float]:
     """Mean over cases with its bootstrap interval; infinite (identical cases) stays infinite."""
     array = np.asarray(values, np.float64)
+    if len(array) == 0:
+        return {"value": math.nan, "low": math.nan, "high": math.nan}
     if not np.isfinite(array).all() or n_boot == 0 or len(array) < 2:
         mean = float(array.mean())
         return {"value": mean, "low": mean, "high": mean}
     return bootstrap_ci(lambda v: float(v.mean()), [array], n_boot=n_boot, seed=seed)
+
+
+def _case_values(cases: dict[str, dict[str, float]], name: str) -> list[float]:
+    values = [c[name] for c in cases.values()]
+    return [v for v in values if not math.isnan(v)] if name in _LESION_RATIOS else values
 
 
 def _case_results(
@@ -302,28 +461,42 @@ def _case_results(
     return cases
 
 
+def _tissue_for(pair: TranslationPair, reference: np.ndarray) -> np.ndarray | None:
+    if pair.tissue is None:
+        return None
+    return _region_mask(pair.tissue, reference, f"case {pair.case}: tissue")
+
+
 def evaluate_translation_pairs(
     pairs: Iterable[TranslationPair | tuple],
     data_range: float | None = None,
     modality: str | None = None,
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    bone_threshold: float | None = None,
+    lesion: bool = False,
 ) -> dict:
     """Paired (and, where a source is given, structure) metrics per case and overall.
 
     ``pairs``: :class:`TranslationPair` items, or tuples ``(case, prediction, reference[,
-    mask[, source]])``: 2D slices or 3D volumes (arrays or ``Image``), prediction and
-    reference on one grid and in one unit (HU for CT: pass ``modality="CT"`` for arrays;
+    mask[, source[, tissue]]])``: 2D slices or 3D volumes (arrays or ``Image``), prediction
+    and reference on one grid and in one unit (HU for CT: pass ``modality="CT"`` for arrays;
     use ``radsynth.data.paired.hu_from_unit`` on stored [0, 1] CT slices). Slices sharing a
-    case are pooled voxel by voxel. Returns::
+    case are pooled voxel by voxel. ``bone_threshold`` (in the images' units after the CT
+    clip) adds ``bone_dice`` (:func:`bone_dice`, counts pooled over the case's slices);
+    ``lesion`` adds :func:`lesion_metrics`' keys with the mask as the brain, the rule's
+    mean and sd pooled over the case's slices. Returns::
 
-        {"cases": {case: {"mae", "psnr", "ssim"[, "nmi", "edge_correlation"], "voxels"}},
+        {"cases": {case: {"mae", "psnr", "ssim"[, "nmi", "edge_correlation"][, "bone_dice"]
+                          [, "lesion_contrast_reference", "lesion_contrast_prediction",
+                          "contrast_ratio", "lesion_dice", "lesion_voxels"], "voxels"}},
          "overall": {metric: {"value", "low", "high"}}, "n_cases": int,
          "data_range": float, "units": "HU" | ""}
 
     ``overall`` is the mean over cases with a 95 % bootstrap interval over cases
-    (``n_boot`` draws, 0 for none). ``GeometryMismatch`` for grids that differ,
-    ``InvalidInput`` for NaNs or an empty mask, naming the case.
+    (``n_boot`` draws, 0 for none); voxel counts have none, and the lesion contrasts and
+    ratio are averaged over the cases with a lesion. ``GeometryMismatch`` for grids that
+    differ, ``InvalidInput`` for NaNs or an empty mask, naming the case.
     """
     items = [p if isinstance(p, TranslationPair) else TranslationPair(*p) for p in pairs]
     if not items:
@@ -332,6 +505,8 @@ def evaluate_translation_pairs(
     span = _data_range(items, ct, data_range)
     sums: dict[str, _Sums] = {}
     structure: dict[str, list[tuple[dict[str, float], int]]] = {}
+    bone: dict[str, np.ndarray] = {}
+    lesions: dict[str, list[tuple[np.ndarray, ...]]] = {}
     for p in items:
         check_same_grid(p.prediction, p.reference, f"case {p.case}: prediction vs reference")
         pred, ref = (
@@ -345,10 +520,18 @@ def evaluate_translation_pairs(
         if p.source is not None:
             kept = structure_metrics(p.prediction, p.source, mask)
             structure.setdefault(p.case, []).append((kept, int(mask.sum())))
+        if bone_threshold is not None:
+            bone[p.case] = bone.get(p.case, 0) + _bone_counts(pred, ref, mask, bone_threshold)
+        if lesion:
+            lesions.setdefault(p.case, []).append((pred, ref, mask, _tissue_for(p, ref)))
     cases = _case_results(sums, structure, span)
-    names = [k for k in next(iter(cases.values())) if k != "voxels"]
+    for case, counts in bone.items():
+        cases[case]["bone_dice"] = _dice(*counts)
+    for case, slices in lesions.items():
+        cases[case] |= _lesion_case(slices, LESION_Z, case)
+    names = [k for k in next(iter(cases.values())) if k not in ("voxels", "lesion_voxels")]
     overall = {
-        name: _overall([c[name] for c in cases.values() if name in c], n_boot, seed)
+        name: _overall(_case_values(cases, name), n_boot, seed)
         for name in names
         if all(name in c for c in cases.values())
     }
