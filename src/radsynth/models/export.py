@@ -131,7 +131,8 @@ def example_inputs(name: str, card: Card, batch: int = TRACE_BATCH) -> tuple[tor
     if name in ("classifier", "detector"):
         return (torch.rand(batch, 1, *card.image_size, generator=g) * 2 - 1,)  # images in [-1, 1]
     if name == "translator":  # any size; not a multiple of the network's, so padding shows
-        return (torch.rand(batch, 1, 72, 60, generator=g) * 2 - 1,)
+        channels = TranslatorConfig.from_dict(card.section("translator")).in_channels
+        return (torch.rand(batch, channels, 72, 60, generator=g) * 2 - 1,)
     if name == "generator":
         gan = GANConfig.from_dict(card.section("gan"))
         mask = torch.arange(TOKENS).expand(batch, -1) < TOKENS // 2  # (B, T): half padding

@@ -11,6 +11,17 @@ takes care of the rest.
 resizing and a 3x3 convolution (Odena et al. 2016, "Deconvolution and checkerboard
 artifacts"): a GAN-trained generator (CycleGAN) otherwise paints a checkerboard it takes
 thousands of steps to unlearn.
+
+``flow_steps > 0`` makes the same UNet a conditional flow translator (a bridge between the
+two images, in the family of InDI, Delbracio & Milanfar 2023, and the source-started
+bridges of I2SB and SelfRDB): the path ``x_t = (1 - t) source + t target`` runs from the
+input image to its translation, and the network, shown ``x_t``, the whole input and ``t``
+(a constant channel), predicts the velocity ``target - source``. Translating integrates
+that velocity in ``flow_steps`` Euler steps from the input; each step sees its own
+estimate, so the translation is refined where one pix2pix pass averages. Deterministic
+(no noise at inference), so a trace of it is one fixed graph and a volume translates the
+same every time. With several inputs (``in_channels > 1``, e.g. T1 + T2 -> FLAIR) the path
+starts at the first.
 """
 
 from __future__ import annotations
@@ -28,7 +39,10 @@ from radsynth.errors import InvalidInput
 class TranslatorConfig:
     """``channels`` per level of the UNet (``len - 1`` stride-2 downsamplings);
     ``residual``: output = input + network(input); ``upsample``: ``deconv`` (MONAI's
-    transposed convolutions) or ``resize`` (bilinear resize + convolution)."""
+    transposed convolutions) or ``resize`` (bilinear resize + convolution);
+    ``in_channels``: input images stacked as channels (several contrasts of one slice);
+    ``flow_steps``: 0 for a one-pass translator, else a conditional flow sampled in that
+    many Euler steps (see the module docstring)."""
 
     spatial_dims: int = 2
     channels: tuple[int, ...] = (32, 64, 128, 128)
@@ -37,6 +51,8 @@ class TranslatorConfig:
     disc_channels: int = 32
     disc_layers: int = 3
     upsample: str = "deconv"
+    in_channels: int = 1
+    flow_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.upsample not in ("deconv", "resize"):
@@ -45,6 +61,15 @@ class TranslatorConfig:
             raise InvalidInput(f"model.spatial_dims must be 2 or 3, got {self.spatial_dims}")
         if len(self.channels) < 2 or min(self.channels) < 1:
             raise InvalidInput(f"model.channels needs >= 2 positive widths, got {self.channels}")
+        if self.in_channels < 1 or self.flow_steps < 0:
+            raise InvalidInput(
+                f"model.in_channels must be >= 1 and model.flow_steps >= 0, got {self.in_channels}, "
+                f"{self.flow_steps}"
+            )
+        if self.flow_steps and self.residual:
+            raise InvalidInput(
+                "a flow translator (model.flow_steps > 0) is not residual: set residual: false"
+            )
 
     @property
     def multiple(self) -> int:
@@ -65,14 +90,15 @@ class TranslatorConfig:
 
 
 class Translator(nn.Module):
-    """Images in [-1, 1] -> images in [-1, 1] (same shape)."""
+    """Images in [-1, 1] (B, in_channels, ...) -> images in [-1, 1] (B, 1, ...)."""
 
     def __init__(self, config: TranslatorConfig) -> None:
         super().__init__()
         self.config = config
         self.net = _unet_class(config.upsample)(
             spatial_dims=config.spatial_dims,
-            in_channels=1,
+            # a flow's network also sees the point on the path and the time
+            in_channels=config.in_channels + (2 if config.flow_steps else 0),
             out_channels=1,
             channels=config.channels,
             strides=(2,) * (len(config.channels) - 1),
@@ -84,14 +110,40 @@ class Translator(nn.Module):
         # identity (cycle consistency holds from step 0)
         self.gate = nn.Parameter(torch.zeros(1)) if config.residual else None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, images: torch.Tensor, point: torch.Tensor | None = None, t: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The translation of ``images``; for a flow given ``point`` (x_t) and ``t``, the
+        velocity there (what training calls, through the DDP wrapper)."""
+        if point is not None:
+            if t is None or not self.config.flow_steps:
+                raise InvalidInput("a velocity needs a flow translator and a time t")
+            stacked, crop = pad_to_multiple(torch.cat([point, images], dim=1), self.config.multiple)
+            return self.velocity(stacked[:, :1], stacked[:, 1:], t)[crop]
         padded, crop = pad_to_multiple(images, self.config.multiple)
         return self.padded(padded)[crop]
 
     def padded(self, padded: torch.Tensor) -> torch.Tensor:
         """The network on a batch already padded to a multiple (what an export traces)."""
+        if self.config.flow_steps:
+            return self.integrate(padded)
         out = self.net(padded)
         return (padded + self.gate * out) if self.gate is not None else torch.tanh(out)
+
+    def velocity(self, point: torch.Tensor, source: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The flow's predicted ``target - source`` at ``point`` = x_t (B, 1, ...), times
+        ``t`` (B,)."""
+        time = t.view(-1, *([1] * (point.dim() - 1))).expand_as(point).to(point.dtype)
+        return self.net(torch.cat([point, source, time], dim=1))
+
+    def integrate(self, source: torch.Tensor) -> torch.Tensor:
+        """Euler steps along the flow from the first input to the translation."""
+        steps = self.config.flow_steps
+        point = source[:, :1]
+        for k in range(steps):
+            t = torch.full((source.shape[0],), k / steps, device=source.device)
+            point = point + self.velocity(point, source, t) / steps
+        return point.clamp(-1, 1)
 
 
 def _unet_class(upsample: str) -> type[nn.Module]:

@@ -4,7 +4,10 @@ translation (``cycle``, CycleGAN: adversarial + cycle consistency + identity).
 
 ``paired`` takes its pairs from the selected records: records that share a pair key
 (``extra.pair_id``, else subject + plane + slice) and match ``source`` / ``target``
-(record fields, e.g. ``{contrast: T1-weighted}``). ``cycle`` splits each batch into the
+(record fields, e.g. ``{contrast: T1-weighted}``); with ``inputs`` (several filters) the
+matching records of one slice are stacked as channels (T1 + T2 -> FLAIR). A translator
+with ``model.flow_steps`` learns a conditional flow on the same pairs (flow matching:
+the velocity ``target - source`` at a random point of the straight path between them). ``cycle`` splits each batch into the
 ``source`` and ``target`` images by the same filters.
 
 Restoration sees CT as ``radsynth translate`` feeds it: on the fixed HU scale
@@ -19,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -44,7 +48,8 @@ class TranslateOptions:
     resolution losses drawn per sample; ``patch``: restoration trains on random square
     crops of this side (0: whole slices), so a corpus near native resolution (``demo:256``)
     teaches the pixel-scale statistics of real scans at a small slice's cost;
-    ``adversarial``: patch-GAN weight (paired);
+    ``inputs``: several input filters, stacked as channels in this order (paired; replaces
+    ``source``); ``adversarial``: patch-GAN weight (paired);
     ``cycle_weight`` / ``identity_weight``: CycleGAN's lambda and its identity term;
     ``structure_weight``: a structure constraint between each translation and its source
     (cycle): the L1 distance of their MIND descriptors (``mind``; Heinrich et al. 2012),
@@ -63,6 +68,7 @@ class TranslateOptions:
     sr_factors: tuple[int, ...] = (2, 4)
     patch: int = 0
     source: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[dict[str, Any], ...] = ()
     target: dict[str, Any] = field(default_factory=dict)
     adversarial: float = 0.0
     cycle_weight: float = 10.0
@@ -73,8 +79,15 @@ class TranslateOptions:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidInput(f"options.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.mode in ("paired", "cycle") and not (self.source and self.target):
+        if self.mode in ("paired", "cycle") and not ((self.source or self.inputs) and self.target):
             raise InvalidInput(f"options.source and options.target are needed for mode {self.mode!r}")
+        if self.inputs and (self.source or self.mode != "paired"):
+            raise InvalidInput("options.inputs (several inputs) replaces options.source, in paired mode only")
+
+    @property
+    def sources(self) -> tuple[dict[str, Any], ...]:
+        """The input filters in channel order (one: ``source``)."""
+        return self.inputs or (self.source,)
 
 
 def matches(record: Record, wanted: Mapping[str, Any]) -> bool:
@@ -149,8 +162,19 @@ class TranslateTask:
         self.options: TranslateOptions = parse_options(TranslateOptions, config)
         # restoration is a small correction of its input: residual unless the recipe says
         self.net_config = TranslatorConfig.from_dict(
-            {"residual": self.options.mode in ("denoise", "sr"), **dict(config.model)}
+            {
+                "residual": self.options.mode in ("denoise", "sr"),
+                "in_channels": len(self.options.sources),
+                **dict(config.model),
+            }
         )
+        if self.net_config.in_channels != len(self.options.sources):
+            raise InvalidInput(
+                f"model.in_channels is {self.net_config.in_channels} but options name "
+                f"{len(self.options.sources)} input(s)"
+            )
+        if self.net_config.flow_steps and self.options.mode != "paired":
+            raise InvalidInput("a flow translator (model.flow_steps) is trained in paired mode only")
         self.translator = Translator(self.net_config)
         self.modules_ = {"translator": self.translator}
         if self.options.mode == "cycle":
@@ -191,6 +215,8 @@ class TranslateTask:
         if self.options.mode == "cycle":
             return self._cycle_step(batch, ctx)
         source, target = self._paired_batch(batch) if self.options.mode == "paired" else self._degraded(batch)
+        if self.net_config.flow_steps:
+            return self._flow_step(source, target, ctx)
         fake = ctx.nets["translator"](source)
         l1 = (fake - target).abs().float().mean()
         loss, logs = l1, {"l1": l1.detach()}
@@ -202,6 +228,21 @@ class TranslateTask:
             logs["d_loss"] = d_loss.detach()
         ctx.update("translator", loss)
         return {"loss": loss.detach(), **logs}
+
+    def _flow_step(
+        self, source: torch.Tensor, target: torch.Tensor, ctx: StepContext
+    ) -> dict[str, torch.Tensor]:
+        """Flow matching on the straight path from the (first) input to the target: a
+        uniform time, the point there, and the squared error of the predicted velocity
+        (Lipman et al. 2023; Liu et al. 2023, rectified flow), whose minimiser is the mean
+        velocity the sampler integrates."""
+        t = torch.rand(source.shape[0], device=source.device)
+        start = source[:, :1]
+        point = start + t.view(-1, 1, 1, 1) * (target - start)
+        velocity = ctx.nets["translator"](source, point=point, t=t)
+        loss = ((velocity - (target - start)) ** 2).float().mean()
+        ctx.update("translator", loss)
+        return {"loss": loss.detach()}
 
     def _degraded(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(degraded, clean) in [-1, 1]: noise per modality, or a drawn resolution loss."""
@@ -228,26 +269,19 @@ class TranslateTask:
         return to_model_range(degraded.clamp(0, 1)), to_model_range(clean)
 
     def _pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(source, target) images (1, H, W) in [-1, 1] of every complete pair."""
-        by_key: dict[str, dict[str, Record]] = {}
+        """(inputs (C, H, W), target (1, H, W)) in [-1, 1] of every complete pair."""
+        sides = [*self.options.sources, self.options.target]
+        by_key: dict[str, dict[int, Record]] = {}
         for r in self.data.records:
-            side = (
-                "source"
-                if matches(r, self.options.source)
-                else "target"
-                if matches(r, self.options.target)
-                else None
-            )
-            if side:
+            side = next((i for i, wanted in enumerate(sides) if matches(r, wanted)), None)
+            if side is not None:
                 by_key.setdefault(pair_key(r), {})[side] = r
-        pairs = [
-            tuple(
-                to_model_range(torch.from_numpy(read_unit_image(p[s].resolve(self.data.path)))[None])
-                for s in ("source", "target")
-            )
-            for p in by_key.values()
-            if len(p) == 2
-        ]
+        pairs = []
+        for found in by_key.values():
+            if len(found) == len(sides):
+                images = [read_unit_image(found[i].resolve(self.data.path)) for i in range(len(sides))]
+                stacked = to_model_range(torch.from_numpy(np.stack(images)))
+                pairs.append((stacked[:-1], stacked[-1:]))
         if not pairs:
             raise InvalidInput(
                 "paired training found no record pairs matching options.source / options.target",
@@ -262,11 +296,11 @@ class TranslateTask:
         crop = self.options.crop
         sources, targets = [], []
         for k in torch.randint(0, len(self.pairs), (b,)).tolist():
-            pair = random_crops(torch.cat(self.pairs[k])[None], crop)[0]  # (2, crop, crop): one window
+            pair = random_crops(torch.cat(self.pairs[k])[None], crop)[0]  # (C + 1, crop, crop): one window
             if torch.rand(()) < 0.5:
                 pair = pair.flip(-1)
-            sources.append(pair[:1])
-            targets.append(pair[1:])
+            sources.append(pair[:-1])
+            targets.append(pair[-1:])
         return torch.stack(sources).to(self.device), torch.stack(targets).to(self.device)
 
     def _cycle_step(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor | float]:
@@ -307,9 +341,11 @@ class TranslateTask:
         info = image_fields(self.config, self.data)
         info["translation"] = {
             "mode": self.options.mode,
-            "source": dict(self.options.source),
+            "source": dict(self.options.sources[0]),
             "target": dict(self.options.target),
         }
+        if self.options.inputs:
+            info["translation"]["inputs"] = [dict(i) for i in self.options.inputs]
         return {"config": {"translator": self.net_config.to_dict()}, "task_info": info}
 
 
