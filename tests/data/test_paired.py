@@ -5,11 +5,14 @@ white-matter maps shipped in nilearn, all on one grid. The pairing is structural
 clinical: the "CT" is the T1 slab mapped linearly onto -1000..0 HU, the "T2" is the
 grey-matter map and the "seg" is the white matter above 0.5. What is tested is the
 plumbing (grids checked, slices aligned, splits by case, HU recoverable), not anatomy.
+The BraTS 2023 and BraTS-Toolkit names are tested on the real glioma volumes of
+../shared/data (skipped when it is absent).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 import nibabel as nib
@@ -21,6 +24,8 @@ from radsynth.data.manifest import load_manifest
 from radsynth.data.paired import TRANSLATION_HU_RANGE, aligned_pairs, detect_layout, hu_from_unit, load_pair
 from radsynth.errors import InvalidInput
 from radsynth.io import read_image
+
+from .conftest import SHARED_DATA
 
 
 def _mni(name: str) -> nib.Nifti1Image:
@@ -191,3 +196,116 @@ def test_cli_detects_the_layout_and_bad_ones_are_one_line(synthrad, tmp_path, ca
     assert main(["data", "ingest", str(synthrad), "-o", str(tmp_path / "y"), "--layout", "nifti"]) == 1
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and "unknown or undetectable layout 'nifti'" in lines[0], lines
+
+
+# --- the real glioma folder of ../shared/data: BraTS 2023 and BraTS-Toolkit names ---------
+
+GLIOMA = SHARED_DATA / "brain_mri_multicontrast"
+SUBJECTS = {"BraTS-GLI-00001-000", "TCGA-DU-7294", "TCGA-FG-6692"}
+SOURCE = "BrainLesion/tutorials: BraTS 2023 GLI, TCIA TCGA-LGG"
+TERMS = "BraTS challenge terms; TCIA data usage policy"
+
+
+def _glioma() -> Path:
+    if not (GLIOMA / "SOURCE.md").is_file():
+        pytest.skip(f"{GLIOMA} not available: these tests ingest the real files in ../shared/data")
+    return GLIOMA
+
+
+@pytest.fixture(scope="module")
+def glioma_corpus(tmp_path_factory):
+    """The shared folder ingested by the CLI as a user would, with its source and terms."""
+    from radsynth.cli import main
+
+    out = tmp_path_factory.mktemp("glioma") / "corpus"
+    args = ["data", "ingest", str(_glioma()), "--layout", "brats", "-o", str(out), "--size", "64"]
+    assert main([*args, "--source", SOURCE, "--licence", TERMS]) == 0
+    return out / "manifest.jsonl"
+
+
+def test_every_naming_scheme_of_the_shared_folder_gives_four_contrasts(glioma_corpus):
+    assert detect_layout(_glioma()) == "brats"
+    records = load_manifest(glioma_corpus)
+    by_subject: dict[str, set[str]] = {}
+    for r in records:
+        by_subject.setdefault(r.subject, set()).add(r.contrast)
+    assert by_subject == {s: {"t1", "t1ce", "t2", "flair"} for s in SUBJECTS}  # not OtherEXampleFromTCIA
+    files = {(r.subject, r.contrast): Path(r.extra["source_file"]).name for r in records}
+    assert files["TCGA-FG-6692", "flair"] == "OtherEXampleFromTCIA_fla_bet.nii.gz"
+    assert files["TCGA-DU-7294", "t1ce"] == "TCGA-DU-7294_t1c_bet.nii.gz"
+    assert files["BraTS-GLI-00001-000", "t1ce"] == "BraTS-GLI-00001-000-t1c.nii.gz"
+    pair_ids: dict[str, list[str]] = {}
+    for r in records:
+        pair_ids.setdefault(r.extra["pair_id"], []).append(r.contrast)
+    assert all(sorted(c) == ["flair", "t1", "t1ce", "t2"] for c in pair_ids.values())
+    pairs = aligned_pairs(records, "t1", "fla")
+    assert pairs == aligned_pairs(records, "t1n", "t2f") and len(pairs) == len(pair_ids)
+    assert all(p.source.subject == p.target.subject and p.source.shape == (64, 64) for p in pairs)
+
+
+def test_source_and_terms_reach_every_record(glioma_corpus, brats, tmp_path):
+    records = load_manifest(glioma_corpus)
+    assert {(r.source, r.licence) for r in records} == {(SOURCE, TERMS)}
+    defaults = ingest(brats, tmp_path / "defaults", size=16).records
+    assert {(r.source, r.licence) for r in defaults} == {("user data", "as provided by the user")}
+
+
+def _real_case(root: Path, name: str, contrasts: dict[str, nib.Nifti1Image], drop=(), crop=None) -> None:
+    """A case folder of real volumes under BraTS-Toolkit names; ``crop`` cuts one contrast."""
+    for contrast, image in contrasts.items():
+        if contrast in drop:
+            continue
+        if contrast == crop:
+            image = image.slicer[2:-2]  # 4 voxels fewer along x: another grid
+        _save(np.asarray(image.dataobj), image.affine, root / name / f"{name}_{contrast}_bet.nii.gz")
+
+
+@pytest.fixture(scope="module")
+def bad_glioma(tmp_path_factory):
+    """TCGA-DU-7294 cut to 12 axial slices, copied as one good case and three bad ones."""
+    folder = _glioma() / "TCGA-DU-7294"
+    contrasts = {
+        c: nib.load(folder / f"TCGA-DU-7294_{c}_bet.nii.gz").slicer[:, :, 70:82]
+        for c in ("t1", "t1c", "t2", "fla")
+    }
+    root = tmp_path_factory.mktemp("bad_glioma")
+    _real_case(root, "good", contrasts)
+    _real_case(root, "cropped", contrasts, crop="fla")
+    _real_case(root, "alone", contrasts, drop=("t1c", "t2", "fla"))
+    _real_case(root, "partial", contrasts, drop=("t1c", "t2"))
+    return root
+
+
+def test_bad_glioma_cases_are_one_line_each(bad_glioma, tmp_path):
+    lines: list[str] = []
+    result = ingest(bad_glioma, tmp_path / "out", size=16, on_problem=lambda p: lines.append(str(p)))
+    assert len(lines) == 2 and all("\n" not in line for line in lines), lines
+    cropped = next(line for line in lines if "case cropped" in line)
+    assert "cropped_fla_bet.nii.gz" in cropped and "shape" in cropped
+    assert any("case alone: fewer than two contrasts (found t1" in line for line in lines), lines
+    # a case with two of the four contrasts is still a pair: kept, and paired where it can be
+    contrasts = {(r.subject, r.contrast) for r in result.records}
+    assert {c for s, c in contrasts if s == "partial"} == {"t1", "flair"}
+    assert {p.source.subject for p in aligned_pairs(result.records, "t1", "t2")} == {"good"}
+    assert {p.source.subject for p in aligned_pairs(result.records, "t1", "flair")} == {"good", "partial"}
+
+
+def test_nothing_usable_or_a_misplaced_source_writes_nothing(bad_glioma, tmp_path, capsys):
+    from radsynth.cli import main
+
+    only_bad = tmp_path / "only_bad"
+    for case in ("cropped", "alone"):
+        shutil.copytree(bad_glioma / case, only_bad / case)
+    with pytest.raises(InvalidInput, match="nothing usable: 2 case"):
+        ingest(only_bad, tmp_path / "none", size=16)
+    assert not (tmp_path / "none").exists()
+
+    pngs = _glioma().parent / "harvard_aanlib_ct_mri" / "CT"
+    for args, words in (
+        ([str(pngs), "--source", "Harvard atlas"], "apply to case-folder layouts"),
+        ([str(bad_glioma), "--licence", " "], "--licence must not be empty"),
+    ):
+        assert main(["data", "ingest", *args, "-o", str(tmp_path / "x"), "--size", "16"]) == 1
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and words in lines[0], lines
+        assert not (tmp_path / "x").exists()

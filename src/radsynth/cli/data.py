@@ -135,14 +135,40 @@ def ingest(
         typer.Option(
             "--layout",
             help="Case folders of aligned volumes: synthrad (mr|cbct, ct, mask) or brats "
-            "(t1, t1ce, t2, flair, seg); auto detects them, plain never does.",
+            "(t1, t1ce, t2, flair, seg; BraTS 2023 t1n, t1c, t2w, t2f; BraTS-Toolkit "
+            "*_t1/t1c/t2/fla_bet); auto detects them, plain never does.",
         ),
     ] = "auto",
+    source_name: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Data set the images come from, into every record and model card "
+            "(default 'user data'). Case-folder layouts only.",
+        ),
+    ] = None,
+    licence: Annotated[
+        str | None,
+        typer.Option(
+            "--licence",
+            help="Terms of that data set (default 'as provided by the user'). Case-folder layouts only.",
+        ),
+    ] = None,
 ) -> None:
     """Ingest your images into a manifest (slices for volumes), with a QC summary."""
     from rich.progress import Progress
 
     from radsynth.data.ingest import ingest as run_ingest
+    from radsynth.data.paired import detect_layout, ingest_paired
+    from radsynth.errors import InvalidInput
+
+    paired_layout = None
+    if (source_name is not None or licence is not None) and path.exists():
+        paired_layout = detect_layout(path) if layout == "auto" else layout
+        if paired_layout in (None, "plain"):
+            raise InvalidInput(
+                "--source and --licence apply to case-folder layouts (synthrad, brats) only", path
+            )
 
     # Started on the first event, so an early error prints its one line and nothing else.
     progress = Progress(console=err_console, transient=True)
@@ -157,21 +183,34 @@ def ingest(
         progress.console.print(f"[yellow]skipped:[/] {p}", highlight=False, soft_wrap=True)
 
     try:
-        result = run_ingest(
-            path,
-            out,
-            csv_path=csv,
-            text_column=text_column,
-            path_column=path_column,
-            subject_column=subject_column,
-            size=size,
-            window=window,
-            modality=modality,
-            seed=seed,
-            on_problem=problem,
-            on_progress=advance,
-            layout=layout,
-        )
+        if paired_layout is not None:
+            result = ingest_paired(
+                path,
+                out,
+                paired_layout,
+                size,
+                seed=seed,
+                on_problem=problem,
+                on_progress=advance,
+                source_name=source_name,
+                licence=licence,
+            )
+        else:
+            result = run_ingest(
+                path,
+                out,
+                csv_path=csv,
+                text_column=text_column,
+                path_column=path_column,
+                subject_column=subject_column,
+                size=size,
+                window=window,
+                modality=modality,
+                seed=seed,
+                on_problem=problem,
+                on_progress=advance,
+                layout=layout,
+            )
     finally:
         progress.stop()
     console.print(_counts_table(f"Ingested: {len(result.records)} images", result.summary()))

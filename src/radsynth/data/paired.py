@@ -9,10 +9,17 @@ Layouts:
 
 - ``synthrad``: ``<root>/<case>/{mr|cbct}.nii.gz, ct.nii.gz, mask.nii.gz`` (SynthRAD 2023
   task 1 has ``mr``, task 2 ``cbct``); the mask is the body outline.
-- ``brats``: ``<root>/<case>/<case>_{t1,t1ce,t2,flair,seg}.nii.gz`` or the BraTS 2023
-  names ``<case>-{t1n,t1c,t2w,t2f,seg}.nii.gz``; contrasts are stored under the older
-  names. BraTS volumes are skull stripped, so the body mask is "non-zero in any
-  contrast"; ``seg`` (the tumour labels) is kept as its own slice.
+- ``brats``: ``<root>/<case>/<case>_{t1,t1ce,t2,flair,seg}.nii.gz``, the BraTS 2023
+  names ``<case>-{t1n,t1c,t2w,t2f,seg}.nii.gz`` or the BraTS-Toolkit / BrainLes names
+  ``<any prefix>_{t1,t1c,t2,fla}_bet.nii.gz`` (the case is the folder's name, whatever
+  the files' prefix); contrasts are stored under the older names (t1c, T1 after
+  gadolinium in both newer schemes, as t1ce; fla as flair). BraTS volumes are skull
+  stripped, so the body mask is "non-zero in any contrast"; ``seg`` (the tumour labels)
+  is kept as its own slice. A case needs two contrasts to make a pair; one with fewer
+  contrasts than the others is kept, and pairs form where both contrasts exist.
+
+Records carry ``source`` and ``licence`` as given (a public data set's name and terms,
+which a model card repeats), else "user data" and "as provided by the user".
 
 Every contrast of a case is cut at the same slices of the same plane, so slices that
 share ``extra["pair_id"]`` are aligned pixel for pixel; ``extra["mask"]`` is the body
@@ -60,8 +67,12 @@ _BRATS_SUFFIXES = {  # file suffix -> stored contrast name
     "t1c": "t1ce",
     "t2w": "t2",
     "t2f": "flair",
+    "fla": "flair",  # BraTS-Toolkit / BrainLes: <prefix>_{t1,t1c,t2,fla}_bet.nii.gz
 }
-_BRATS_FILE = re.compile(r"^(?P<case>.+?)[_-](?P<suffix>t1ce|t1n|t1c|t1|t2w|t2f|t2|flair|seg)\.nii(\.gz)?$")
+_BRATS_FILE = re.compile(
+    r"^(?P<case>.+?)[_-](?P<suffix>t1ce|t1n|t1c|t1|t2w|t2f|t2|flair|fla|seg)(_bet)?\.nii(\.gz)?$"
+)
+_DEFAULT_SOURCE, _DEFAULT_LICENCE = "user data", "as provided by the user"
 _CONTRAST_WORDS = {"t1": "T1-weighted", "t1ce": "contrast-enhanced T1-weighted", "t2": "T2-weighted"}
 _CONTRAST_WORDS |= {"flair": "FLAIR", "mr": None, "ct": None, "cbct": None}
 
@@ -140,7 +151,7 @@ def _missing(case: Case, layout: str) -> str | None:
         return f"missing {', '.join(lacking)}" if lacking else None
     if len(case.volumes) < 2:
         found = ", ".join(case.volumes) or "none"
-        return f"fewer than two contrasts (found {found}; want <case>_t1/t1ce/t2/flair.nii.gz)"
+        return f"fewer than two contrasts (found {found}; want <case>_t1/t1ce/t2/flair.nii.gz or alike)"
     return None
 
 
@@ -243,6 +254,8 @@ class _Options:
     layout: str
     size: int
     anatomy: str | None
+    source: str = _DEFAULT_SOURCE
+    licence: str = _DEFAULT_LICENCE
 
 
 def _write_label(mask: np.ndarray, like: Image, size: int, path: Path) -> None:
@@ -305,8 +318,8 @@ def _case_records(case: Case, opts: _Options, folder: Path) -> list[Record]:
                     modality=modality,
                     subject=case.name,
                     split="train",
-                    source="user data",
-                    licence="as provided by the user",
+                    source=opts.source,
+                    licence=opts.licence,
                     anatomy=opts.anatomy,
                     plane=plane,
                     contrast=contrast,
@@ -328,14 +341,18 @@ def ingest_paired(
     seed: int = 0,
     on_problem: Callable[[Problem], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    source_name: str | None = None,
+    licence: str | None = None,
 ) -> IngestResult:
     """Ingest a SynthRAD- or BraTS-layout folder ``source`` into a corpus folder ``out``.
 
     ``layout`` is detected from the case folders when None. ``size`` is the square slice
     side in pixels; ``anatomy`` goes into every record and text (BraTS defaults to
-    "brain"). Splits are by case, so every contrast of a case lands in one split. A case
-    with a missing file, NaN voxels or volumes on different grids is skipped with one
-    line (``on_problem``); ``InvalidInput`` when no case is usable.
+    "brain"). ``source_name`` and ``licence`` (a public data set's name and terms) go into
+    every record, else "user data" and "as provided by the user". Splits are by case, so
+    every contrast of a case lands in one split. A case with a missing file, a single
+    contrast, NaN voxels or volumes on different grids is skipped with one line
+    (``on_problem``); ``InvalidInput`` when no case is usable.
     """
     source, out = Path(source), Path(out)
     if not source.is_dir():
@@ -346,12 +363,21 @@ def ingest_paired(
         raise InvalidInput(f"unknown or undetectable layout {layout!r} (known: {known})", source)
     if size < 8:
         raise InvalidInput(f"--size must be at least 8 pixels, got {size}")
+    for option, given in (("--source", source_name), ("--licence", licence)):
+        if given is not None and not given.strip():
+            raise InvalidInput(f"{option} must not be empty")
     problems, problem = problem_collector(on_problem)
 
     cases = find_cases(source, layout, problem)
     if not cases and not problems:
         raise InvalidInput(f"no case folders found for the {layout} layout", source)
-    opts = _Options(layout, size, anatomy or ("brain" if layout == "brats" else None))
+    opts = _Options(
+        layout,
+        size,
+        anatomy or ("brain" if layout == "brats" else None),
+        (source_name or _DEFAULT_SOURCE).strip(),
+        (licence or _DEFAULT_LICENCE).strip(),
+    )
     records: list[Record] = []
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
