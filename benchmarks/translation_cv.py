@@ -325,6 +325,7 @@ def contrast_metrics(work: Path) -> dict[str, Any]:
         TranslationPair,
         evaluate_translation_pairs,
         lesion_metrics,
+        lesion_region,
         white_matter,
     )
 
@@ -336,12 +337,7 @@ def contrast_metrics(work: Path) -> dict[str, Any]:
             subject = str(data["subject"])
             brain, reference = data["mask"], data["reference"]
             fold: dict[str, Any] = {"fold": path.stem, "cases": [subject], "methods": {}}
-            lesion_ref = lesion_metrics(reference, reference, brain)
-            wm = (
-                white_matter(data["t1"], brain, lesion_ref["lesion_mask"])
-                if "lesion_mask" in lesion_ref
-                else None
-            )
+            wm = white_matter(data["t1"], brain, lesion_region(reference, brain))
             for method in CONTRAST_METHODS:
                 result = evaluate_translation_pairs(
                     [TranslationPair(subject, data[method], reference, brain)], data_range=1.0, n_boot=0

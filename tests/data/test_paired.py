@@ -290,7 +290,7 @@ def test_bad_glioma_cases_are_one_line_each(bad_glioma, tmp_path):
     assert {p.source.subject for p in aligned_pairs(result.records, "t1", "flair")} == {"good", "partial"}
 
 
-def test_nothing_usable_or_a_misplaced_source_writes_nothing(bad_glioma, tmp_path, capsys):
+def test_nothing_usable_or_an_empty_licence_writes_nothing(bad_glioma, tmp_path, capsys):
     from radsynth.cli import main
 
     only_bad = tmp_path / "only_bad"
@@ -300,12 +300,20 @@ def test_nothing_usable_or_a_misplaced_source_writes_nothing(bad_glioma, tmp_pat
         ingest(only_bad, tmp_path / "none", size=16)
     assert not (tmp_path / "none").exists()
 
-    pngs = _glioma().parent / "harvard_aanlib_ct_mri" / "CT"
-    for args, words in (
-        ([str(pngs), "--source", "Harvard atlas"], "apply to case-folder layouts"),
-        ([str(bad_glioma), "--licence", " "], "--licence must not be empty"),
-    ):
-        assert main(["data", "ingest", *args, "-o", str(tmp_path / "x"), "--size", "16"]) == 1
-        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-        assert len(lines) == 1 and words in lines[0], lines
-        assert not (tmp_path / "x").exists()
+    args = [str(bad_glioma), "--licence", " "]
+    assert main(["data", "ingest", *args, "-o", str(tmp_path / "x"), "--size", "16"]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--licence must not be empty" in lines[0], lines
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_plain_folder_carries_its_source_and_terms_too(tmp_path):
+    """Not only case folders: a folder of PNGs from a public data set names it in every record."""
+    pngs = tmp_path / "pngs"
+    pngs.mkdir()
+    for name in ("16010.png", "16011.png"):
+        shutil.copy(_glioma().parent / "harvard_aanlib_ct_mri" / "CT" / name, pngs / name)
+    result = ingest(
+        pngs, tmp_path / "out", size=16, modality="CT", source_name="Harvard atlas", licence="research"
+    )
+    assert {(r.source, r.licence) for r in result.records} == {("Harvard atlas", "research")}

@@ -113,6 +113,38 @@ def cxr(
 
 
 @app.command()
+def atlas(
+    out: Annotated[Path, typer.Option("-o", "--out", help="Corpus folder to create.")] = Path("runs/atlas"),
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="The atlas pairs folder (default: harvard_aanlib_ct_mri in shared/data found above).",
+        ),
+    ] = None,
+) -> None:
+    """Build the Harvard Whole Brain Atlas CT/MR pairs as a paired corpus with 5 case folds
+    (for MR -> CT: configs/translate-mr2ct-atlas*.yaml)."""
+    from radsynth.data.atlas import FOLDER, UNITS, build_atlas
+    from radsynth.data.cxr import default_root
+
+    corpus = build_atlas(root or default_root() / FOLDER, out)
+    cases = sorted({r.subject for r in corpus.records})
+    table = Table(
+        title=f"Whole Brain Atlas pairs: {len(corpus.records) // 2} slice pairs of {len(cases)} cases"
+    )
+    table.add_column("fold")
+    table.add_column("cases")
+    for k, members in enumerate(corpus.folds):
+        table.add_row(str(k), ", ".join(members))
+    console.print(table)
+    console.print(
+        f"CT in {UNITS} units (windowed, not HU); licence: {corpus.records[0].licence}", soft_wrap=True
+    )
+    console.print(str(corpus.manifest), highlight=False, soft_wrap=True)
+
+
+@app.command()
 def ingest(
     path: Annotated[Path, typer.Argument(help="Folder (or file) of DICOM series, NIfTI/NRRD/MHA, PNG/JPEG.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Corpus folder to create.")],
@@ -143,15 +175,14 @@ def ingest(
         str | None,
         typer.Option(
             "--source",
-            help="Data set the images come from, into every record and model card "
-            "(default 'user data'). Case-folder layouts only.",
+            help="Data set the images come from, into every record and model card (default 'user data').",
         ),
     ] = None,
     licence: Annotated[
         str | None,
         typer.Option(
             "--licence",
-            help="Terms of that data set (default 'as provided by the user'). Case-folder layouts only.",
+            help="Terms of that data set (default 'as provided by the user').",
         ),
     ] = None,
 ) -> None:
@@ -159,16 +190,6 @@ def ingest(
     from rich.progress import Progress
 
     from radsynth.data.ingest import ingest as run_ingest
-    from radsynth.data.paired import detect_layout, ingest_paired
-    from radsynth.errors import InvalidInput
-
-    paired_layout = None
-    if (source_name is not None or licence is not None) and path.exists():
-        paired_layout = detect_layout(path) if layout == "auto" else layout
-        if paired_layout in (None, "plain"):
-            raise InvalidInput(
-                "--source and --licence apply to case-folder layouts (synthrad, brats) only", path
-            )
 
     # Started on the first event, so an early error prints its one line and nothing else.
     progress = Progress(console=err_console, transient=True)
@@ -183,34 +204,23 @@ def ingest(
         progress.console.print(f"[yellow]skipped:[/] {p}", highlight=False, soft_wrap=True)
 
     try:
-        if paired_layout is not None:
-            result = ingest_paired(
-                path,
-                out,
-                paired_layout,
-                size,
-                seed=seed,
-                on_problem=problem,
-                on_progress=advance,
-                source_name=source_name,
-                licence=licence,
-            )
-        else:
-            result = run_ingest(
-                path,
-                out,
-                csv_path=csv,
-                text_column=text_column,
-                path_column=path_column,
-                subject_column=subject_column,
-                size=size,
-                window=window,
-                modality=modality,
-                seed=seed,
-                on_problem=problem,
-                on_progress=advance,
-                layout=layout,
-            )
+        result = run_ingest(
+            path,
+            out,
+            csv_path=csv,
+            text_column=text_column,
+            path_column=path_column,
+            subject_column=subject_column,
+            size=size,
+            window=window,
+            modality=modality,
+            seed=seed,
+            on_problem=problem,
+            on_progress=advance,
+            layout=layout,
+            source_name=source_name,
+            licence=licence,
+        )
     finally:
         progress.stop()
     console.print(_counts_table(f"Ingested: {len(result.records)} images", result.summary()))

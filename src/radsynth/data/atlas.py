@@ -46,6 +46,7 @@ ASSUMED_SPACING_MM = 0.8
 UNITS = "atlas 8-bit"
 BACKGROUND = 20  # 8-bit level above which a pixel is head, in either image (the SOURCE.md check)
 BUILDER_VERSION = "1"
+_SIDE = {"t2-like": "MRI", "ct": "CT"}  # stored contrast -> the atlas folder
 _NAME = re.compile(r"^(?P<case>\d+)(?P<slice>\d{3})\.png$")
 
 
@@ -178,7 +179,7 @@ def build_atlas(root: str | Path, out: str | Path) -> AtlasCorpus:
                                 "fold": fold_of[case],
                                 "slice": int(index),
                                 "units": UNITS if modality == "CT" else "8-bit",
-                                "source_file": f"{FOLDER}/{'CT' if modality == 'CT' else 'MRI'}/{ct_path.name}",
+                                "source_file": f"{FOLDER}/{_SIDE[contrast]}/{ct_path.name}",
                             },
                         )
                     )

@@ -23,7 +23,7 @@ from radsynth.data.describe import describe
 from radsynth.data.findings import level_fraction, level_words, sagittal_words
 from radsynth.data.manifest import Record, safe_name, write_manifest
 from radsynth.data.normalise import XRAY_MODALITIES, foreground_mask, grey, normalise
-from radsynth.data.paired import detect_layout, ingest_paired
+from radsynth.data.paired import detect_layout, ingest_paired, source_terms
 from radsynth.data.problems import IngestResult, Problem, SkipKind, problem_collector, skip_kind
 from radsynth.data.qc import check_records
 from radsynth.data.slices import body_extent, extract_slice, informative_slices, native_plane, resize_square
@@ -202,6 +202,8 @@ class _Context:
     modality: str | None
     texts: dict[Path, _Row] | None
     csv_problem: str | None
+    source: str = "user data"
+    licence: str = "as provided by the user"
 
 
 def _subject(item: _Item, image: Image, row: _Row | None) -> str:
@@ -217,7 +219,9 @@ def _anatomy(image: Image) -> str | None:
     return ANATOMY_FROM_BODY_PART.get(str(image.metadata.get("BodyPartExamined", "")).upper())
 
 
-def _base_record(item: _Item, image: Image, subject: str, rel: str, text: str, pixels: Image) -> Record:
+def _base_record(
+    item: _Item, image: Image, subject: str, rel: str, text: str, pixels: Image, ctx: _Context
+) -> Record:
     extra = {"source_file": str(item.paths[0] if len(item.paths) == 1 else item.paths[0].parent)}
     for key in ("SeriesDescription", "SeriesInstanceUID", "StudyInstanceUID", "ViewPosition"):
         if image.metadata.get(key):
@@ -228,8 +232,8 @@ def _base_record(item: _Item, image: Image, subject: str, rel: str, text: str, p
         modality=image.modality,
         subject=subject,
         split="train",
-        source="user data",
-        licence="as provided by the user",
+        source=ctx.source,
+        licence=ctx.licence,
         anatomy=_anatomy(image),
         labels={},
         spacing=tuple(round(s, 4) for s in pixels.spacing),
@@ -258,7 +262,7 @@ def _image_records(item: _Item, image: Image, ctx: _Context, folder: Path) -> li
     text = row.text if row is not None else describe(_plane_of(image), modality, _anatomy(image))
     rel = f"images/{safe_name(subject)}/{safe_name(item.name)}.png"
     write_png(pixels, folder / rel, bits=16, value_range=(0.0, 1.0), text={"Description": text})
-    record = _base_record(item, image, subject, rel, text, pixels)
+    record = _base_record(item, image, subject, rel, text, pixels, ctx)
     plane = None if modality in XRAY_MODALITIES else _plane_of(image)
     return [replace(record, plane=plane, window=ctx.window if modality == "CT" else None)]
 
@@ -294,7 +298,7 @@ def _volume_records(item: _Item, image: Image, ctx: _Context, folder: Path) -> l
         text = describe(plane, image.modality, _anatomy(image), None, window, level)
         rel = f"images/{safe_name(subject)}/{safe_name(item.name)}/{plane}_{index:03d}.png"
         write_png(pixels, folder / rel, bits=16, value_range=(0.0, 1.0), text={"Description": text})
-        record = _base_record(item, image, subject, rel, text, pixels)
+        record = _base_record(item, image, subject, rel, text, pixels, ctx)
         extra = {**record.extra, "slice_index": index, "position_mm": round(position, 3), "level": level}
         records.append(replace(record, plane=plane, window=window, extra=extra))
     return records
@@ -346,6 +350,8 @@ def ingest(
     on_problem: Callable[[Problem], None] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
     layout: str | None = None,
+    source_name: str | None = None,
+    licence: str | None = None,
 ) -> IngestResult:
     """Ingest ``source`` (a folder or one file) into a corpus folder ``out``.
 
@@ -358,7 +364,9 @@ def ingest(
 
     ``layout`` ("synthrad", "brats") reads case folders of aligned volumes instead (see
     ``radsynth.data.paired``); "auto" (or None) uses it when the folder looks like one,
-    "plain" never does.
+    "plain" never does. ``source_name`` and ``licence`` name the data set and its terms in
+    every record (and so in a model card trained on it): default "user data", "as
+    provided by the user".
     """
     source, out = Path(source), Path(out)
     if not source.exists():
@@ -367,8 +375,17 @@ def ingest(
         layout = detect_layout(source)
     if layout not in (None, "plain"):
         return ingest_paired(
-            source, out, layout, size, seed=seed, on_problem=on_problem, on_progress=on_progress
+            source,
+            out,
+            layout,
+            size,
+            seed=seed,
+            on_problem=on_problem,
+            on_progress=on_progress,
+            source_name=source_name,
+            licence=licence,
         )
+    named = source_terms(source_name, licence)
     if size < 8:
         raise InvalidInput(f"--size must be at least 8 pixels, got {size}")
     problems, problem = problem_collector(on_problem)
@@ -392,7 +409,7 @@ def ingest(
         problem(p)
     if not items and not found:
         raise InvalidInput("no image files found", source)
-    ctx = _Context(out, size, window, modality.upper() if modality else None, texts, csv_problem)
+    ctx = _Context(out, size, window, modality.upper() if modality else None, texts, csv_problem, *named)
     records: list[Record] = []
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)

@@ -99,6 +99,15 @@ class PairedSlice(NamedTuple):
 # --- finding the cases -------------------------------------------------------------------
 
 
+def source_terms(source_name: str | None, licence: str | None) -> tuple[str, str]:
+    """(source, licence) every ingested record carries: the data set's name and terms
+    given, else "user data" / "as provided by the user"; an empty one is one line."""
+    for option, given in (("--source", source_name), ("--licence", licence)):
+        if given is not None and not given.strip():
+            raise InvalidInput(f"{option} must not be empty")
+    return (source_name or _DEFAULT_SOURCE).strip(), (licence or _DEFAULT_LICENCE).strip()
+
+
 def _nifti(folder: Path, stem: str) -> Path | None:
     return next((p for p in (folder / f"{stem}.nii.gz", folder / f"{stem}.nii") if p.is_file()), None)
 
@@ -363,9 +372,7 @@ def ingest_paired(
         raise InvalidInput(f"unknown or undetectable layout {layout!r} (known: {known})", source)
     if size < 8:
         raise InvalidInput(f"--size must be at least 8 pixels, got {size}")
-    for option, given in (("--source", source_name), ("--licence", licence)):
-        if given is not None and not given.strip():
-            raise InvalidInput(f"{option} must not be empty")
+    source_text, licence_text = source_terms(source_name, licence)
     problems, problem = problem_collector(on_problem)
 
     cases = find_cases(source, layout, problem)
@@ -375,8 +382,8 @@ def ingest_paired(
         layout,
         size,
         anatomy or ("brain" if layout == "brats" else None),
-        (source_name or _DEFAULT_SOURCE).strip(),
-        (licence or _DEFAULT_LICENCE).strip(),
+        source_text,
+        licence_text,
     )
     records: list[Record] = []
     with atomic_path(out) as tmp:

@@ -397,6 +397,13 @@ def lesion_metrics(
     return _lesion_case([(pred, ref, region, normal)], z, "image")
 
 
+def lesion_region(image: ArrayOrImage, brain: np.ndarray, z: float = LESION_Z) -> np.ndarray:
+    """The hyperintense lesion region of ``image`` by :func:`lesion_metrics`' rule (brain
+    voxels above mean + ``z`` sd of the brain), e.g. to keep it out of :func:`white_matter`."""
+    array = _pixels(image, "image")
+    return _hyperintense([array], [_region_mask(brain, array, "brain")], z)[0]
+
+
 def white_matter(t1: ArrayOrImage, brain: np.ndarray, lesion: np.ndarray | None = None) -> np.ndarray:
     """Normal white matter, roughly: brain voxels whose T1 is above the brain's 70th T1
     percentile (white matter is the brightest tissue on T1), less ``lesion`` dilated by

@@ -34,7 +34,8 @@ class DataConfig:
     """Which images to train on.
 
     ``manifest`` is a manifest path (relative paths, like ``out``, are relative to the
-    working folder) or ``demo:<size>`` for the demo corpus built by ``radsynth data demo``. Images are
+    working folder) or ``demo:<size>`` for the demo corpus built by ``radsynth data demo``.
+    ``split`` is a manifest split, or ``any`` for all of them. Images are
     resized to ``image_size`` pixels square when they differ. ``modalities`` (DICOM codes)
     keeps only those; empty keeps all. ``where`` keeps records whose field (or label) is
     one of the listed values, e.g. ``{anatomy: [brain, head], window: [null, bone]}``.

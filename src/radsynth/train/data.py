@@ -21,6 +21,9 @@ from radsynth.models.intensity import to_model_range
 from radsynth.train.config import DataConfig
 
 
+ANY_SPLIT = "any"
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """The records a run trains on and where they came from (for the card)."""
@@ -45,14 +48,15 @@ class TrainingData:
 
 
 def select_records(config: DataConfig) -> TrainingData:
-    """The manifest's records in ``config.split`` with one of ``config.modalities``."""
+    """The manifest's records in ``config.split`` (``any``: every split, for cross-validation,
+    whose folds pick cases with ``where: {subject: [...]}``) with one of ``config.modalities``."""
     path = resolve_manifest(config.manifest)
     records = load_manifest(path)
     wanted = {m.upper() for m in config.modalities}
     chosen = tuple(
         r
         for r in records
-        if r.split == config.split
+        if config.split in (r.split, ANY_SPLIT)
         and (not wanted or r.modality.upper() in wanted)
         and all(_field(r, k) in _as_list(v) for k, v in config.where.items())
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from radsynth.io import Image, read_image
 from radsynth.provenance import SyntheticFacts, append_entries, write_synthetic
 from radsynth.provenance.marking import sidecar_path
 from radsynth.provenance.watermark import DEFAULT_STRENGTH
-from radsynth.translate.volume import check_input, load_translator, task_spec, translate_volume
+from radsynth.translate.volume import check_inputs, load_translator, task_spec, translate_volume
 
 # Restoration outputs are a patient's own scan, cleaned: the mark must cost far less than
 # the restoration gains. The strength is the weakest whose mark is found on every MR
@@ -36,8 +36,11 @@ def watermark_range(image: Image, task: str) -> tuple[float, float]:
     chips are 4 HU on a denoised or super-resolved CT (18 HU in mr2ct's bone window), not
     30 HU as they would be relative to the whole -1024..2000 HU range, which shows in a
     brain window. Other modalities: the volume's own range."""
+    spec = task_spec(task)
+    if spec.scale is not None:
+        return spec.scale
     if image.modality == "CT":
-        level, width = WINDOWS[task_spec(task).window or "soft_tissue"]
+        level, width = WINDOWS[spec.window or "soft_tissue"]
         return level - width / 2, level + width / 2
     return _range(image.array)
 
@@ -55,8 +58,33 @@ def output_format(output: Path, source: Path) -> str:
     raise InvalidInput("output must end in .nii or .nii.gz, or be a folder for a DICOM series", output)
 
 
+def named_inputs(source: str | Path | Mapping[str, str | Path], task: str) -> dict[str, Path]:
+    """The task's input volumes by contrast name, in its order. ``source`` is one path (a
+    task with at most one named input) or ``{contrast: path}`` (e.g. ``{"t1": .., "t2": ..}``,
+    what ``--input t1=..`` gives); a missing or unknown name is one line."""
+    spec = task_spec(task)
+    names = spec.contrasts or ("input",)
+    if not isinstance(source, Mapping):
+        if len(names) > 1:
+            wanted = " ".join(f"--input {n}=FILE" for n in names)
+            raise InvalidInput(f"task {task} needs {len(names)} volumes: {wanted}")
+        return {names[0]: Path(source)}
+    given = {str(k).strip().lower(): Path(v) for k, v in source.items()}
+    unknown = sorted(set(given) - set(names))
+    if unknown and spec.contrasts:
+        raise InvalidInput(f"task {task} takes {', '.join(names)}, not {', '.join(unknown)}")
+    if unknown:
+        raise InvalidInput(f"task {task} takes one volume, not named inputs ({', '.join(unknown)})")
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise InvalidInput(
+            f"task {task} needs a {' and a '.join(missing)} volume (--input {missing[0]}=FILE)"
+        )
+    return {n: given[n] for n in names}
+
+
 def translate_file(
-    source: str | Path,
+    source: str | Path | Mapping[str, str | Path],
     output: str | Path,
     task: str,
     *,
@@ -66,18 +94,23 @@ def translate_file(
     audit_log: str | Path | None = None,
     on_slice: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Translate the volume at ``source`` (NIfTI, DICOM series folder, NRRD/MHA) into
-    ``output``; returns the path written. Checks everything before any pixel is written."""
-    source, output = Path(source), Path(output)
+    """Translate the volume at ``source`` (NIfTI, DICOM series folder, NRRD/MHA; a contrast
+    task's volumes as ``{contrast: path}``, see :func:`named_inputs`) into ``output``;
+    returns the path written. Checks everything before any pixel is written."""
+    inputs = named_inputs(source, task)
+    sources = list(inputs.values())
+    source, output = sources[0], Path(output)
     fmt = output_format(output, source)
     if output.exists() and not overwrite:
         raise InvalidInput("output exists; choose another path or --overwrite", output)
-    image = read_image(source)
-    check_input(image, task, source)
+    images = [read_image(path) for path in sources]
+    check_inputs(images, task, sources)
+    image = images[0]
     body = _read_mask(mask, image) if mask is not None else None
     model = load_translator(task, weights)
-    translated = translate_volume(image, task, model, mask=body, on_slice=on_slice)
-    facts = SyntheticFacts(model_id=model.model_id, prompt=f"{task} of {source.name}", task="translate")
+    translated = translate_volume(images, task, model, mask=body, on_slice=on_slice)
+    names = " + ".join(p.name for p in sources)
+    facts = SyntheticFacts(model_id=model.model_id, prompt=f"{task} of {names}", task="translate")
     value_range = watermark_range(translated, task)
     if output.exists():
         _remove(output)
