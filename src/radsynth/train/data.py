@@ -20,7 +20,6 @@ from radsynth.errors import InvalidInput
 from radsynth.models.intensity import to_model_range
 from radsynth.train.config import DataConfig
 
-
 ANY_SPLIT = "any"
 
 

@@ -7,8 +7,8 @@ translation (``cycle``, CycleGAN: adversarial + cycle consistency + identity).
 (record fields, e.g. ``{contrast: T1-weighted}``); with ``inputs`` (several filters) the
 matching records of one slice are stacked as channels (T1 + T2 -> FLAIR). A translator
 with ``model.flow_steps`` learns a conditional flow on the same pairs (flow matching:
-the velocity ``target - source`` at a random point of the straight path between them). ``cycle`` splits each batch into the
-``source`` and ``target`` images by the same filters.
+the velocity ``target - source`` at a random point of the straight path between them).
+``cycle`` splits each batch into the ``source`` and ``target`` images by the same filters.
 
 Restoration sees CT as ``radsynth translate`` feeds it: on the fixed HU scale
 ``TRANSLATION_HU_RANGE``, not in a display window. Each windowed training slice is mapped
