@@ -1020,7 +1020,7 @@ def models_cxr() -> str:
     largest = max(f.stat().st_size for f in files) / 1e6
     return (
         _models("cxr-128")
-        + f"\n\nAll shipped weights (both families): {total:.0f} MB in {len(files)} files, of the "
+        + f"\n\nAll shipped weights (every family): {total:.0f} MB in {len(files)} files, of the "
         f"150 MB budget; the largest {largest:.1f} MB, of the 30 MB a file may hold "
         "(`tests/models/test_shipped_weights.py`)."
     )
@@ -1104,10 +1104,104 @@ def reader_study() -> str:
     return _table(header, rows) + facts
 
 
+METHOD_NAMES = {
+    "identity": "identity (the input as it is)",
+    "histogram": "histogram matching",
+    "cyclegan": "shipped CycleGAN `mr2ct` (demo, unpaired; out of its domain)",
+    "pix2pix": "pix2pix (L1, one pass)",
+    "flow": "conditional flow (8 Euler steps)",
+}
+
+
+def _cv(record: dict[str, float], fmt: str) -> str:
+    return f"{record['value']:{fmt}} [{record['low']:{fmt}}, {record['high']:{fmt}}]"
+
+
+def _goal_lines(goals: list[dict[str, Any]]) -> str:
+    met = [g["goal"] for g in goals if g["met"]]
+    missed = [
+        f"{g['goal']} ({g['folds_met']}/{g['folds']} folds; worst fold short by {-g['shortfall']:.3g})"
+        for g in goals
+        if not g["met"]
+    ]
+    return f"Goals met on every fold: {len(met)} of {len(goals)}." + (
+        " Missed: " + "; ".join(missed) + "." if missed else ""
+    )
+
+
+def _atlas_cell(row: dict[str, float]) -> str:
+    return f"{row['mae']:.1f} / {row['ssim']:.3f} / {row['bone_dice']:.2f}"
+
+
+def translation_cv_atlas() -> str:
+    """``benchmarks/translation_cv.py --part atlas``: MR -> CT on the atlas, 5 folds by case."""
+    atlas = _load("translation_cv.json")["atlas"]
+    fmts = {"mae": ".1f", "psnr": ".2f", "ssim": ".3f", "bone_dice": ".3f"}
+    summary = _table(
+        ["method", "MAE (8-bit)", "PSNR dB", "SSIM", "bone Dice"],
+        [
+            [METHOD_NAMES[m], *[_cv(row[k], f) for k, f in fmts.items()]]
+            for m, row in atlas["summary"].items()
+        ],
+    )
+    methods = list(atlas["summary"])
+    folds = _table(
+        ["fold: held-out cases", *methods],
+        [
+            [
+                f"{f['fold']}: {', '.join(f['cases'])}",
+                *[_atlas_cell(f["methods"][m]) for m in methods],
+            ]
+            for f in atlas["folds"]
+        ],
+    )
+    return f"{summary}\n\nPer fold, MAE / SSIM / bone Dice:\n\n{folds}\n\n{_goal_lines(atlas['goals'])}"
+
+
+def translation_cv_contrast() -> str:
+    """``benchmarks/translation_cv.py --part contrast``: T1/T2 -> T2/FLAIR, leave one subject out."""
+    tasks = _load("translation_cv.json")["contrast"]["tasks"]
+    fmts = {"mae": ".3f", "psnr": ".2f", "ssim": ".3f", "contrast_ratio": ".2f", "lesion_dice": ".3f"}
+    rows, fold_rows, goal_lines = [], [], []
+    for task, item in tasks.items():
+        for m, row in item["summary"].items():
+            rows.append([f"`{task}`", METHOD_NAMES[m], *[_cv(row[k], f) for k, f in fmts.items()]])
+        for f in item["folds"]:
+            fold_rows.append(
+                [
+                    f"`{task}`",
+                    f["cases"][0],
+                    *[
+                        f"{f['methods'][m]['psnr']:.2f} / {f['methods'][m]['ssim']:.3f} / "
+                        f"{f['methods'][m]['contrast_ratio']:.2f}"
+                        for m in item["summary"]
+                    ],
+                ]
+            )
+        goal_lines.append(f"- `{task}`: {_goal_lines(item['goals'])}")
+    methods = list(next(iter(tasks.values()))["summary"])
+    summary = _table(
+        ["task", "method", "MAE", "PSNR dB", "SSIM", "lesion contrast ratio", "lesion Dice"], rows
+    )
+    folds = _table(["task", "held-out subject", *methods], fold_rows)
+    return (
+        f"{summary}\n\nPer held-out subject, PSNR / SSIM / lesion contrast ratio:\n\n{folds}\n\n"
+        + "\n".join(goal_lines)
+    )
+
+
+def models_brain() -> str:
+    """The real-brain translators' shipped checkpoints, from their cards."""
+    return _models("brain-real")
+
+
 TABLES: dict[str, Callable[[], str]] = {
     "speed": speed,
     "models-demo": models_demo,
     "models-cxr": models_cxr,
+    "models-brain": models_brain,
+    "translation-cv-atlas": translation_cv_atlas,
+    "translation-cv-contrast": translation_cv_contrast,
     "report-reader": report_reader,
     "distilled": distilled,
     "service-load": service_load,

@@ -29,6 +29,11 @@ over folds with a percentile-bootstrap interval over folds. Training runs are ke
 ``--work`` and skipped when their model exists, so an interrupted run resumes;
 ``--metrics-only`` re-scores saved predictions. Writes
 ``benchmarks/results/translation_cv.json``.
+
+``--ship`` then trains, for each task, the family with the higher mean SSIM across folds
+on every case (the cross-validation estimates that recipe; no case is left to test a
+model trained on all of them) and copies it into ``src/radsynth/weights/brain-real/
+translate-<task>/``, its card carrying the cross-validated figures and the choice.
 """
 
 from __future__ import annotations
@@ -423,6 +428,52 @@ def goals(folds: list[dict[str, Any]], metrics: tuple[str, ...], lesion: bool) -
     return out
 
 
+SHIPPED = ROOT / "src" / "radsynth" / "weights" / "brain-real"
+
+
+def ship(work: Path, results: dict[str, Any]) -> list[Path]:
+    """Train and ship the better family of every task (see the module docstring)."""
+    import shutil
+
+    import torch
+
+    from radsynth.io.atomic import atomic_path
+
+    atlas = work / "atlas-corpus" / "manifest.jsonl"
+    contrast = work / "brats-corpus" / "manifest.jsonl"
+    jobs = [("mr2ct-atlas", "translate-mr2ct-atlas", atlas, results["atlas"])]
+    jobs += [(t, f"translate-{t}-brats", contrast, results["contrast"]["tasks"][t]) for t in CONTRAST_TASKS]
+    shipped = []
+    for task, recipe_name, manifest, cv in jobs:
+        ssim = {f: cv["summary"][f]["ssim"]["value"] for f in FAMILIES}
+        best = max(FAMILIES, key=lambda f: (ssim[f], f == "pix2pix"))
+        cases = sorted({r.subject for r in load_manifest(manifest)})
+        name = recipe_name + FAMILIES[best]
+        raw = recipe(name, None, cases, ROOT / "runs" / name, manifest)
+        torch.manual_seed(0)
+        model = train_once(raw)
+        card = json.loads((model / "card.json").read_text(encoding="utf-8"))
+        card.setdefault("metrics", {})["cross_validation"] = {
+            "command": results["settings"]["command"],
+            "git_commit": results["settings"]["git_commit"],
+            "folds": len(cv["folds"]),
+            "summary": cv["summary"],
+        }
+        card.setdefault("task_info", {})["checkpoint_chosen_by"] = (
+            f"{best}: mean SSIM across folds {ssim[best]:.3f} against "
+            + ", ".join(f"{f} {v:.3f}" for f, v in ssim.items() if f != best)
+            + f" (benchmarks/results/{RESULTS.name}); then trained on all {len(cases)} cases"
+        )
+        dest = SHIPPED / f"translate-{task}"
+        with atomic_path(dest) as tmp:
+            tmp.mkdir(parents=True)
+            shutil.copyfile(model / "model.safetensors", tmp / "model.safetensors")
+            (tmp / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        print(f"shipped {task}: {best} -> {dest}", flush=True)
+        shipped.append(dest)
+    return shipped
+
+
 def _summary(folds: list[dict[str, Any]], methods: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for method in methods:
@@ -454,6 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "cv")
     parser.add_argument("--metrics-only", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--ship", action="store_true", help="Train the better family on all cases and ship it."
+    )
     args = parser.parse_args(argv)
     previous = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
     result: dict[str, Any] = {**previous, "settings": run_record(argv=argv)}
@@ -476,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     write_text_atomic(args.out, json.dumps(result, indent=2, default=float) + "\n")
     print(args.out)
+    if args.ship:
+        ship(args.work, result)
     return 0
 
 

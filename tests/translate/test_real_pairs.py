@@ -253,3 +253,87 @@ def test_cli_named_input_mistakes_are_one_line(tmp_path, capsys, args, words):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and words in lines[0], lines
     assert not out.exists()
+
+
+# --- the shipped translators, as a user runs them ----------------------------------------------
+
+
+@needs_glioma
+def test_cli_translates_two_real_contrasts_to_flair_on_their_exact_grid(tmp_path):
+    """`radsynth translate --task t1t2-flair --input t1=.. --input t2=..` with the shipped
+    model: the output has the inputs' exact grid, is marked synthetic, and is closer to the
+    real FLAIR inside the brain than the T2 it was given."""
+    from radsynth.provenance import read_marking
+
+    t1 = _slab(GLIOMA / "TCGA-DU-7294_t1_bet.nii.gz", tmp_path / "t1.nii.gz")
+    t2 = _slab(GLIOMA / "TCGA-DU-7294_t2_bet.nii.gz", tmp_path / "t2.nii.gz")
+    flair = _slab(GLIOMA / "TCGA-DU-7294_fla_bet.nii.gz", tmp_path / "flair.nii.gz")
+    out = tmp_path / "synthetic-flair.nii.gz"
+    assert (
+        main(
+            [
+                "translate",
+                "--task",
+                "t1t2-flair",
+                "--input",
+                f"t1={t1}",
+                "--input",
+                f"t2={t2}",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    written, given = nib.load(out), nib.load(t1)
+    assert written.shape == given.shape and np.allclose(written.affine, given.affine, atol=1e-5)
+    assert read_marking(out).synthetic
+    brain = np.asarray(given.dataobj) != 0
+    pred, real, source = (np.asarray(nib.load(p).dataobj, float)[brain] for p in (out, flair, t2))
+    assert np.corrcoef(pred, real)[0, 1] > np.corrcoef(source, real)[0, 1] + 0.1
+    assert not np.asarray(written.dataobj)[~brain].any()  # the stripped background stays empty
+
+
+@needs_atlas
+def test_cli_translates_an_atlas_mr_volume_to_the_atlas_ct_scale(tmp_path):
+    """`radsynth translate --task mr2ct-atlas` on a NIfTI volume of one atlas case's MR
+    slices: the output is on the input's grid, in the atlas's 0..255 CT scale (not HU),
+    with bone (>= the atlas bone threshold) on the skull and a lower error against the real
+    CT than the MR itself."""
+    from PIL import Image as Pil
+
+    from radsynth.evaluate.translation import ATLAS_BONE_THRESHOLD
+
+    names = sorted(p.name for p in (ATLAS / "CT").glob("28*.png"))[4:10]
+    mr, ct = (
+        np.stack([np.asarray(Pil.open(ATLAS / side / n), np.float32) for n in names])
+        for side in ("MRI", "CT")
+    )
+    affine = np.diag([0.8, 0.8, 5.0, 1.0])
+    nib.save(nib.Nifti1Image(mr.transpose(2, 1, 0), affine), tmp_path / "mr.nii.gz")
+    out = tmp_path / "ct.nii.gz"
+    assert main(["translate", "--task", "mr2ct-atlas", str(tmp_path / "mr.nii.gz"), "-o", str(out)]) == 0
+    written = nib.load(out)
+    assert written.shape == mr.transpose(2, 1, 0).shape and np.allclose(written.affine, affine, atol=1e-5)
+    pred = np.asarray(written.dataobj, np.float32).transpose(2, 1, 0)
+    assert pred.min() >= 0 and pred.max() <= 255
+    head = ct > 20
+    assert np.abs(pred - ct)[head].mean() < np.abs(mr - ct)[head].mean()
+    bone = pred >= ATLAS_BONE_THRESHOLD
+    assert bone.any() and (bone & (ct >= ATLAS_BONE_THRESHOLD)).sum() > 0.5 * bone.sum()
+
+
+def test_the_service_and_the_page_offer_every_one_volume_task():
+    """The service's task list (written out so the route does not import torch) and the
+    page's choices are the one-volume tasks of radsynth.translate: a new task is not
+    silently missing from the web page."""
+    import re
+
+    from radsynth.serve.routes.work import TASKS as SERVICE_TASKS
+    from radsynth.translate.volume import TASKS
+
+    one_volume = [t for t, spec in TASKS.items() if len(spec.contrasts) <= 1]
+    assert list(SERVICE_TASKS) == one_volume
+    page = (Path(__file__).resolve().parents[2] / "src/radsynth/serve/static/index.html").read_text()
+    select = page[page.index('<select id="task"') : page.index("</select>", page.index('<select id="task"'))]
+    assert re.findall(r'<option value="([^"]+)"', select) == one_volume

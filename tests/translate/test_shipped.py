@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from radsynth import DEFAULT_FAMILY
 from radsynth.cli import main
 from radsynth.data.degrade import rician
 from radsynth.evaluate.translation import body_mask
@@ -25,11 +26,15 @@ def test_every_task_has_a_shipped_checkpoint_with_a_card(task):
     card = model.card
     assert card.task == "translate" and card.model_id.startswith("translate-")
     assert card.data.sources and all(s.licence for s in card.data.sources)
-    assert (shipped(TASKS[task].model) / "card.json").is_file()
+    spec = TASKS[task]
+    assert (shipped(spec.model, spec.family or DEFAULT_FAMILY) / "card.json").is_file()
     # translation runs at the pixel spacing the model learnt (the card's), not at 1 mm
     assert model.spacing == pytest.approx(np.mean(card.spacing))
-    if not TASKS[task].native:
+    if not spec.native and spec.family is None:
         assert model.spacing > 1.5  # 64-pixel slices of heads
+    if spec.family is not None:  # learnt from real pairs: the atlas's stated 0.8 mm, the gliomas' 1 mm grid
+        assert model.spacing == pytest.approx(0.8 if task == "mr2ct-atlas" else 1.0)
+        assert card.task_info["checkpoint_chosen_by"] and card.metrics["cross_validation"]["folds"] >= 3
 
 
 def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray, top: float) -> float:

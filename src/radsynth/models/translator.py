@@ -119,7 +119,8 @@ class Translator(nn.Module):
             if t is None or not self.config.flow_steps:
                 raise InvalidInput("a velocity needs a flow translator and a time t")
             stacked, crop = pad_to_multiple(torch.cat([point, images], dim=1), self.config.multiple)
-            return self.velocity(stacked[:, :1], stacked[:, 1:], t)[crop]
+            time = t.view(-1, *([1] * (point.dim() - 1))).expand_as(stacked[:, :1])
+            return self.velocity(stacked[:, :1], stacked[:, 1:], time)[crop]
         padded, crop = pad_to_multiple(images, self.config.multiple)
         return self.padded(padded)[crop]
 
@@ -130,19 +131,19 @@ class Translator(nn.Module):
         out = self.net(padded)
         return (padded + self.gate * out) if self.gate is not None else torch.tanh(out)
 
-    def velocity(self, point: torch.Tensor, source: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The flow's predicted ``target - source`` at ``point`` = x_t (B, 1, ...), times
-        ``t`` (B,)."""
-        time = t.view(-1, *([1] * (point.dim() - 1))).expand_as(point).to(point.dtype)
-        return self.net(torch.cat([point, source, time], dim=1))
+    def velocity(self, point: torch.Tensor, source: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        """The flow's predicted ``target - source`` at ``point`` = x_t (B, 1, ...), ``time``
+        the map of t (same shape as ``point``)."""
+        return self.net(torch.cat([point, source, time.to(point.dtype)], dim=1))
 
     def integrate(self, source: torch.Tensor) -> torch.Tensor:
         """Euler steps along the flow from the first input to the translation."""
         steps = self.config.flow_steps
         point = source[:, :1]
         for k in range(steps):
-            t = torch.full((source.shape[0],), k / steps, device=source.device)
-            point = point + self.velocity(point, source, t) / steps
+            # built from the batch, not from its size, so a trace takes any batch
+            time = torch.ones_like(point) * (k / steps)
+            point = point + self.velocity(point, source, time) / steps
         return point.clamp(-1, 1)
 
 

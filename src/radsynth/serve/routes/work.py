@@ -20,7 +20,9 @@ from radsynth.serve.paths import evaluation_source
 from radsynth.serve.store import Job, Token
 from radsynth.serve.uploads import input_digest, store_input
 
-TASKS = ("denoise", "sr2", "sr4", "mr2ct", "t1pd")
+# the translation tasks that take one volume (t1t2-flair takes two: the CLI's --input);
+# written out so this module does not import torch (tests hold it to radsynth.translate.TASKS)
+TASKS = ("denoise", "sr2", "sr4", "mr2ct", "t1pd", "mr2ct-atlas", "t1-t2", "t2-flair", "t1-flair")
 router = APIRouter(prefix="/api")
 
 
