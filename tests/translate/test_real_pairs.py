@@ -32,23 +32,24 @@ needs_glioma = pytest.mark.skipif(not GLIOMA.is_dir(), reason="../shared/data/br
 # --- the flow translator -------------------------------------------------------------------
 
 
-def test_flow_translator_integrates_its_velocity_from_the_first_input():
-    """Translation = Euler steps of the velocity from the first input channel: with the
-    network replaced by a constant velocity v, N steps land exactly at input + v."""
+def test_flow_translator_steps_from_the_first_input_to_its_estimate():
+    """Euler steps of (estimate - x_t) / (1 - t) from the first input channel: with the
+    network replaced by one that estimates x_t + 0.1, four steps move the input by
+    0.1 (1/4 + 1/3 + 1/2 + 1); the last step lands on the last estimate."""
     net = Translator(TranslatorConfig(channels=(8, 16), residual=False, flow_steps=4, in_channels=2))
     calls = []
 
-    def constant(stacked):
+    def nudge(stacked):
         calls.append(stacked.shape)
-        return torch.full_like(stacked[:, :1], 0.25)
+        return stacked[:, :1] + 0.1
 
-    net.net.forward = constant
-    x = torch.rand(2, 2, 20, 18) * 2 - 1
+    net.net.forward = nudge
+    x = torch.rand(2, 2, 20, 18) * 1.6 - 0.8
     out = net(x)
     assert len(calls) == 4 and calls[0][1] == 4  # point + 2 inputs + time
-    assert torch.allclose(out, (x[:, :1] + 0.25).clamp(-1, 1))
-    velocity = net(x, point=x[:, :1], t=torch.zeros(2))  # what training calls
-    assert velocity.shape == (2, 1, 20, 18)
+    assert torch.allclose(out, (x[:, :1] + 0.1 * (1 / 4 + 1 / 3 + 1 / 2 + 1)).clamp(-1, 1), atol=1e-6)
+    estimate = net(x, point=x[:, :1], t=torch.zeros(2))  # what training calls
+    assert torch.allclose(estimate, x[:, :1] + 0.1)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_bad_translator_configs_are_one_line(kwargs, words):
 
 def test_a_one_pass_translator_refuses_a_velocity_question():
     net = Translator(TranslatorConfig(channels=(8, 16), residual=False))
-    with pytest.raises(InvalidInput, match="flow translator"):
+    with pytest.raises(InvalidInput, match="needs a flow translator"):
         net(torch.zeros(1, 1, 8, 8), point=torch.zeros(1, 1, 8, 8), t=torch.zeros(1))
 
 
@@ -261,13 +262,15 @@ def test_cli_named_input_mistakes_are_one_line(tmp_path, capsys, args, words):
 @needs_glioma
 def test_cli_translates_two_real_contrasts_to_flair_on_their_exact_grid(tmp_path):
     """`radsynth translate --task t1t2-flair --input t1=.. --input t2=..` with the shipped
-    model: the output has the inputs' exact grid, is marked synthetic, and is closer to the
-    real FLAIR inside the brain than the T2 it was given."""
+    model on the subject it never saw (BraTS-GLI-00001-000, fold 0's held-out case): the
+    output has the inputs' exact grid, is marked synthetic, and is closer to the real FLAIR
+    inside the brain than the T2 it was given."""
     from radsynth.provenance import read_marking
 
-    t1 = _slab(GLIOMA / "TCGA-DU-7294_t1_bet.nii.gz", tmp_path / "t1.nii.gz")
-    t2 = _slab(GLIOMA / "TCGA-DU-7294_t2_bet.nii.gz", tmp_path / "t2.nii.gz")
-    flair = _slab(GLIOMA / "TCGA-DU-7294_fla_bet.nii.gz", tmp_path / "flair.nii.gz")
+    brats = GLIOMA.parent / "BraTS-GLI-00001-000"
+    t1 = _slab(brats / "BraTS-GLI-00001-000-t1n.nii.gz", tmp_path / "t1.nii.gz")
+    t2 = _slab(brats / "BraTS-GLI-00001-000-t2w.nii.gz", tmp_path / "t2.nii.gz")
+    flair = _slab(brats / "BraTS-GLI-00001-000-t2f.nii.gz", tmp_path / "flair.nii.gz")
     out = tmp_path / "synthetic-flair.nii.gz"
     assert (
         main(
@@ -296,10 +299,10 @@ def test_cli_translates_two_real_contrasts_to_flair_on_their_exact_grid(tmp_path
 
 @needs_atlas
 def test_cli_translates_an_atlas_mr_volume_to_the_atlas_ct_scale(tmp_path):
-    """`radsynth translate --task mr2ct-atlas` on a NIfTI volume of one atlas case's MR
-    slices: the output is on the input's grid, in the atlas's 0..255 CT scale (not HU),
-    with bone (>= the atlas bone threshold) on the skull and a lower error against the real
-    CT than the MR itself."""
+    """`radsynth translate --task mr2ct-atlas` on a NIfTI volume of MR slices of atlas case
+    28, which the shipped model never saw (fold 0's held-out case): the output is on the
+    input's grid, in the atlas's 0..255 CT scale (not HU), with bone (>= the atlas bone
+    threshold) on the skull and a lower error against the real CT than the MR itself."""
     from PIL import Image as Pil
 
     from radsynth.evaluate.translation import ATLAS_BONE_THRESHOLD
