@@ -967,6 +967,13 @@ MODEL_ROLES = {
     "256-px corpus",
     "cxr-128/classifier": "reader for adherence (view, age group, sex, finding), real training patients only",
     "cxr-128/encoder": "feature space for FID/KID, precision/recall, privacy",
+    "brain-real/translate-mr2ct-atlas": "MR -> CT on the Whole Brain Atlas's 8-bit scale (not HU); "
+    "atlas cases 28 and 32 held out",
+    "brain-real/translate-t1-t2": "T1 -> T2, glioma MR; BraTS-GLI-00001-000 held out",
+    "brain-real/translate-t2-flair": "T2 -> FLAIR, glioma MR; BraTS-GLI-00001-000 held out",
+    "brain-real/translate-t1-flair": "T1 -> FLAIR, glioma MR; BraTS-GLI-00001-000 held out",
+    "brain-real/translate-t1t2-flair": "T1 + T2 -> FLAIR (two inputs), glioma MR; "
+    "BraTS-GLI-00001-000 held out",
 }
 
 
