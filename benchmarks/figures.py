@@ -1127,7 +1127,9 @@ def _cv(record: dict[str, float], fmt: str) -> str:
 def _goal_lines(goals: list[dict[str, Any]]) -> str:
     met = [g["goal"] for g in goals if g["met"]]
     missed = [
-        f"{g['goal']} ({g['folds_met']}/{g['folds']} folds; worst fold short by {-g['shortfall']:.3g})"
+        f"{g['goal']} ({g['folds_met']}/{g['folds']} folds; "
+        + ("worst fold tied" if g["shortfall"] == 0 else f"worst fold short by {-g['shortfall']:.3g}")
+        + ")"
         for g in goals
         if not g["met"]
     ]

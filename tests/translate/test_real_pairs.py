@@ -290,11 +290,13 @@ def test_cli_translates_two_real_contrasts_to_flair_on_their_exact_grid(tmp_path
     )
     written, given = nib.load(out), nib.load(t1)
     assert written.shape == given.shape and np.allclose(written.affine, given.affine, atol=1e-5)
-    assert read_marking(out).synthetic
+    assert read_marking(out)["synthetic"]
     brain = np.asarray(given.dataobj) != 0
     pred, real, source = (np.asarray(nib.load(p).dataobj, float)[brain] for p in (out, flair, t2))
     assert np.corrcoef(pred, real)[0, 1] > np.corrcoef(source, real)[0, 1] + 0.1
-    assert not np.asarray(written.dataobj)[~brain].any()  # the stripped background stays empty
+    # the stripped background stays empty but for the watermark's chips (1 % of the range)
+    background, top = np.abs(np.asarray(written.dataobj, float)[~brain]), np.percentile(pred, 99)
+    assert background.max() < 0.05 * top
 
 
 @needs_atlas

@@ -7,10 +7,11 @@ runs at the pixel spacing the model was trained at (the card's median spacing), 
 anatomy has a physical size, and is resampled back onto the input grid. Intensities go in
 through a linear map that is inverted on the way out (MR: the volume's 0.5-99.5th
 percentiles; CT: -1024..2000 HU), except where the output is another modality (``mr2ct``:
-the CT window the model learnt, in HU; ``mr2ct-atlas``: the Whole Brain Atlas's 8-bit CT
-scale, not HU; both with air outside the body mask,
-``radsynth.evaluate.translation.body_mask``). A contrast task (``t1-t2``, ``t2-flair``,
-``t1-flair``, ``t1t2-flair``) takes one volume per named input contrast, all on one grid;
+the CT window the model learnt, in HU, with air outside the body mask,
+``radsynth.evaluate.translation.body_mask``; ``mr2ct-atlas``: the Whole Brain Atlas's
+8-bit CT scale, not HU, from MR scaled as the atlas's 8-bit display images are). A
+contrast task (``t1-t2``, ``t2-flair``, ``t1-flair``, ``t1t2-flair``) takes one volume per
+named input contrast, all on one grid;
 its output is on the first input's intensity scale (MR has no absolute units).
 """
 
@@ -58,6 +59,7 @@ class TaskSpec:
     native: bool = True
     window: str | None = None
     scale: tuple[float, float] | None = None
+    display: bool = False
     family: str | None = None
     contrasts: tuple[str, ...] = ()
 
@@ -76,9 +78,10 @@ TASKS: dict[str, TaskSpec] = {
     "mr2ct-atlas": TaskSpec(
         "translate-mr2ct-atlas",
         ("MR",),
-        output="CT",
+        "CT",
         native=False,
         scale=ATLAS_SCALE,
+        display=True,
         family=REAL_BRAIN_FAMILY,
     ),
     "t1-t2": _contrast_task("t1", target="t2"),
@@ -183,7 +186,10 @@ def translate_volume(
         if on_slice is not None:
             on_slice(k + 1, image.array.shape[0])
     array = np.stack(out).astype(np.float32)
-    if spec.output == "CT":
+    if spec.output == "CT" and (mask is not None or not spec.display):
+        # HU outputs get exact air outside the body; the atlas model draws its own black
+        # background, and a threshold mask of the MR would cut its skull (bone is dark on
+        # MR): there only a given mask applies
         mask = body_mask(image, modality) if mask is None else _check_mask(mask, image)
         air = np.float32(spec.scale[0] if spec.scale else AIR_HU)
         array = np.where(mask, array, air)
@@ -212,6 +218,8 @@ def _intensity_maps(image: Image, modality: str, spec: TaskSpec):
         values = image.array[(image.array != 0) if stripped else foreground_mask(image.array, "MR")]
         values = values if values.size else image.array.ravel()
         lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
+        if spec.display:
+            lo, hi = 0.0, float(np.percentile(values, 99.9))
         hi = hi if hi > lo else lo + 1.0
     if spec.output == "CT":
         level, width = WINDOWS[spec.window or "bone"]
