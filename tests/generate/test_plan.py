@@ -134,6 +134,11 @@ BAD = {
         '{"prompt": "axial brain MR", "n": 1}\n{"prompt": "axial brain MR", "n": 1, "model": "ldm"}\n',
         "line 2: unknown model 'ldm': a shipped family (cxr-128, demo-ct-mr-64)",
     ),
+    "a family of translators only": (
+        "t.jsonl",
+        '{"prompt": "axial brain MR", "n": 1, "model": "brain-real"}\n',
+        "line 1: unknown model 'brain-real': a shipped family (cxr-128, demo-ct-mr-64)",
+    ),
     "an unknown run model": (
         "m.yaml",
         "model: cxr-512\nitems:\n  - {prompt: x, n: 1}\n",

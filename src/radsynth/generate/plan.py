@@ -219,14 +219,17 @@ def _checked(document: Any) -> dict[str, Any]:
 
 
 def _check_model(model: str, where: str) -> None:
-    """A plan's ``model`` is a weights family (``cxr-128``) or a checkpoint folder, not a
-    generator kind (``ldm``: that is ``--model``): refused here, naming the line, before any
-    image of an earlier line is drawn."""
-    from radsynth.models.registry import CARD, SHIPPED_WEIGHTS, shipped_models
+    """A plan's ``model`` is a weights family with a generator (``cxr-128``) or a checkpoint
+    folder, not a generator kind (``ldm``: that is ``--model``) nor a family of translators
+    only (``brain-real``): refused here, naming the line, before any image of an earlier
+    line is drawn."""
+    from radsynth.generate.models import list_models
+    from radsynth.models.registry import CARD
 
-    if (SHIPPED_WEIGHTS / model).is_dir() or (Path(model) / CARD).is_file():
+    families = {m.name for m in list_models()}
+    if model in families or (Path(model) / CARD).is_file():
         return
-    known = ", ".join(sorted({m.name for m in shipped_models()}))
+    known = ", ".join(sorted(families))
     raise ValueError(f"{where}unknown model {model!r}: a shipped family ({known}) or a checkpoint folder")
 
 
