@@ -41,7 +41,6 @@ all cases would cost another session's training on this CPU.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 from pathlib import Path
@@ -73,7 +72,6 @@ CONTRAST_TASKS = {  # task -> (inputs, target)
 def recipe(name: str, steps: int | None, cases: list[str], out: Path, manifest: Path) -> dict[str, Any]:
     """The shipped recipe ``configs/<name>.yaml`` on ``cases`` only, into ``out``."""
     raw = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8"))
-    raw = copy.deepcopy(raw)
     raw["data"]["manifest"] = str(manifest)
     raw["data"]["where"] = {**raw["data"].get("where", {}), "subject": sorted(cases)}
     raw["out"] = str(out)

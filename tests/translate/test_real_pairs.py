@@ -342,3 +342,46 @@ def test_the_service_and_the_page_offer_every_one_volume_task():
     page = (Path(__file__).resolve().parents[2] / "src/radsynth/serve/static/index.html").read_text()
     select = page[page.index('<select id="task"') : page.index("</select>", page.index('<select id="task"'))]
     assert re.findall(r'<option value="([^"]+)"', select) == one_volume
+
+
+@needs_glioma
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda d: d / "missing.nii.gz", "missing.nii.gz"),
+        (lambda d: _junk(d / "notes.nii.gz"), "notes.nii.gz"),
+        (lambda d: d, "bad"),  # a folder with no DICOM series in it
+    ],
+    ids=["missing file", "junk with a NIfTI name", "a folder"],
+)
+def test_a_hostile_named_input_is_one_line_naming_it(tmp_path, capsys, make, words):
+    """What a user (or a script) may pass as --input t2=PATH: nothing there, junk under a
+    NIfTI name, an empty folder; one line naming it, nothing written."""
+    t1 = _slab(GLIOMA / "TCGA-DU-7294_t1_bet.nii.gz", tmp_path / "t1.nii.gz")
+    bad = make(_empty(tmp_path / "bad"))
+    out = tmp_path / "out.nii.gz"
+    args = [
+        "translate",
+        "--task",
+        "t1t2-flair",
+        "--input",
+        f"t1={t1}",
+        "--input",
+        f"t2={bad}",
+        "-o",
+        str(out),
+    ]
+    assert main(args) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and (words in lines[0] or str(bad) in lines[0]), lines
+    assert not out.exists()
+
+
+def _empty(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
+def _junk(path: Path) -> Path:
+    path.write_bytes(b"\x1f\x8b not a volume")
+    return path
