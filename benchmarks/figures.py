@@ -1199,6 +1199,41 @@ def translation_cv_contrast() -> str:
     )
 
 
+def restoration_real() -> str:
+    """``benchmarks/restoration_real.py``: denoising and x2 SR learnt from every real
+    contrast at hand, on the held-out FLAIR and an unseen scanner, against tuned filters."""
+    d = _load("restoration_real.json")
+    v = d["validation"]
+    cf, nlm, bs = (v[k]["chosen"] for k in ("curvature_flow", "non_local_means", "bspline"))
+    tables = []
+    for task, title in (("denoise", "Denoising"), ("sr2", "x2 super-resolution")):
+        section = {volume: tasks[task] for volume, tasks in d["test"].items()}
+        columns = {m: m for m in next(iter(section.values()))}
+        tables.append(
+            f"{title}, PSNR dB / SSIM / MAE:\n\n{_restoration(section, columns, {k: k for k in section})}"
+        )
+    missed = [g for g in d["goals"] if not g["met"]]
+    goals = (
+        f"Goal (+{d['settings']['goal_db']} dB over the best classical filter): met on "
+        f"{len(d['goals']) - len(missed)} of {len(d['goals'])} volume-task pairs"
+        + (
+            "; missed: "
+            + "; ".join(f"{g['task']} on {g['volume']} ({g['margin_db']:+.2f} dB)" for g in missed)
+            if missed
+            else ""
+        )
+        + "."
+    )
+    chosen = (
+        f"Chosen on {', '.join(d['settings']['validation_volumes'])}: CurvatureFlow time step "
+        f"{cf['time_step']}, {cf['iterations']} iterations; non-local means bandwidth "
+        f"{nlm['bandwidth']} x the estimated sigma, patch radius {nlm['radius']}; B-spline order "
+        f"{bs['order']}; checkpoints: denoise step {v['denoise_checkpoint']['chosen_step']}, "
+        f"sr2 step {v['sr2_checkpoint']['chosen_step']}."
+    )
+    return "\n\n".join([*tables, chosen, goals])
+
+
 def models_brain() -> str:
     """The real-brain translators' shipped checkpoints, from their cards."""
     return _models("brain-real")
@@ -1211,6 +1246,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "models-brain": models_brain,
     "translation-cv-atlas": translation_cv_atlas,
     "translation-cv-contrast": translation_cv_contrast,
+    "restoration-real": restoration_real,
     "report-reader": report_reader,
     "distilled": distilled,
     "service-load": service_load,

@@ -19,8 +19,9 @@ Dice of the bone region (``ATLAS_BONE_THRESHOLD``).
 ../shared/data/brain_mri_multicontrast --layout brats --size 240``): T1 -> T2, T2 -> FLAIR,
 T1 -> FLAIR and T1 + T2 -> FLAIR, leave one subject out, the same two model families
 (``configs/translate-<task>-brats.yaml``) against identity and histogram matching.
-Metrics inside the brain in the corpus's normalised units (foreground 0.5-99.5th
-percentiles -> [0, 1]): MAE, PSNR (range 1), SSIM, and the lesion figures of
+Metrics inside the brain in the corpus's normalised units (0 -> 0, each volume's
+commonest brain intensity -> ``TISSUE_MODE_AT``, clipped to [0, 1]; see
+``radsynth.data.normalise``): MAE, PSNR (range 1), SSIM, and the lesion figures of
 ``radsynth.evaluate.translation.lesion_metrics`` (hyperintense region of the real target,
 its contrast to normal white matter in the target and in the prediction, Dice).
 
@@ -188,11 +189,12 @@ def atlas_predictions(work: Path, steps: int | None) -> dict[str, Any]:
 # --- MR contrast translation --------------------------------------------------------------
 
 
-def contrast_corpus(work: Path) -> Path:
-    """The glioma subjects through the multi-contrast ingest (built once)."""
+def contrast_corpus() -> Path:
+    """The glioma subjects through the multi-contrast ingest (built once), where the
+    recipes ``configs/translate-*-brats*.yaml`` and ``translate-{denoise,sr}-real.yaml`` read them."""
     from radsynth.data.paired import ingest_paired
 
-    out = work / "brats-corpus"
+    out = ROOT / "runs" / "brats-corpus"
     if not (out / "manifest.jsonl").is_file():
         ingest_paired(
             DATA / "brain_mri_multicontrast",
@@ -237,7 +239,7 @@ def contrast_predictions(work: Path, steps: int | None) -> dict[str, Any]:
     """Leave one subject out for every contrast task; saves ``<work>/contrast/<task>/fold<k>.npz``."""
     import torch
 
-    manifest = contrast_corpus(work)
+    manifest = contrast_corpus()
     records = load_manifest(manifest)
     volumes = _contrast_volumes(records, manifest)
     subjects = sorted(volumes)

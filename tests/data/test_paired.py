@@ -243,6 +243,26 @@ def test_every_naming_scheme_of_the_shared_folder_gives_four_contrasts(glioma_co
     assert all(p.source.subject == p.target.subject and p.source.shape == (64, 64) for p in pairs)
 
 
+def test_every_subject_s_normal_tissue_lands_on_one_value_per_contrast(glioma_corpus):
+    """Scaled by the commonest brain intensity, a contrast's brain has one median across
+    the three subjects (foreground percentiles put T2 and FLAIR 1.75-2x apart)."""
+    from radsynth.data.manifest import read_unit_image
+    from radsynth.data.normalise import TISSUE_MODE_AT
+
+    records = load_manifest(glioma_corpus)
+    assert {r.extra["normalisation"]["rule"] for r in records} == {"mr_tissue_mode"}
+    values: dict[tuple[str, str], list[np.ndarray]] = {}
+    for r in records:
+        brain = read_image(glioma_corpus.parent / r.extra["mask"]).array > 0
+        unit = read_unit_image(r.resolve(glioma_corpus))
+        values.setdefault((r.contrast, r.subject), []).append(unit[brain])
+    for contrast in ("t1", "t1ce", "t2", "flair"):
+        medians = [float(np.median(np.concatenate(values[contrast, s]))) for s in SUBJECTS]
+        spread = 1.1 if contrast in ("t2", "flair") else 1.3
+        assert max(medians) / min(medians) < spread, (contrast, medians)
+        assert all(0.5 * TISSUE_MODE_AT < m < 2 * TISSUE_MODE_AT for m in medians), (contrast, medians)
+
+
 def test_source_and_terms_reach_every_record(glioma_corpus, brats, tmp_path):
     records = load_manifest(glioma_corpus)
     assert {(r.source, r.licence) for r in records} == {(SOURCE, TERMS)}

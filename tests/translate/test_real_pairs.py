@@ -58,11 +58,23 @@ def test_flow_translator_steps_from_the_first_input_to_its_estimate():
         ({"flow_steps": 4}, "not residual"),
         ({"flow_steps": -1, "residual": False}, "flow_steps"),
         ({"in_channels": 0}, "in_channels"),
+        ({"norm": "batch"}, "model.norm must be one of instance, none, got 'batch'"),
     ],
 )
 def test_bad_translator_configs_are_one_line(kwargs, words):
     with pytest.raises(InvalidInput, match=words):
         TranslatorConfig(**kwargs)
+
+
+def test_a_restorer_without_normalisation_layers_keeps_its_patch_level():
+    """``norm: none`` drops instance normalisation, which makes a block's output blind to
+    its patch's absolute level; a card written before the key existed loads as instance."""
+    plain = Translator(TranslatorConfig(channels=(8, 16), norm="none"))
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in plain.modules())
+    assert TranslatorConfig.from_dict(plain.config.to_dict()) == plain.config
+    old = {k: v for k, v in TranslatorConfig(channels=(8, 16)).to_dict().items() if k != "norm"}
+    legacy = Translator(TranslatorConfig.from_dict(old))
+    assert any(isinstance(m, torch.nn.InstanceNorm2d) for m in legacy.modules())
 
 
 def test_a_one_pass_translator_refuses_a_velocity_question():

@@ -55,7 +55,7 @@ def prepared_run(
 
 def fixed_batches(run: Run, batch_size: int, count: int) -> list[dict[str, Any]]:
     """``count`` batches of consecutive training records, the same for both methods."""
-    dataset = ManifestDataset(run.data, run.config.data.image_size)
+    dataset = ManifestDataset(run.data, run.config.data.image_size, run.config.data.fit)
     return [collate([dataset[i * batch_size + j] for j in range(batch_size)]) for i in range(count)]
 
 

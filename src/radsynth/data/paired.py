@@ -40,7 +40,7 @@ import numpy as np
 
 from radsynth.data.describe import describe, finding_phrase
 from radsynth.data.manifest import Record, load_manifest, safe_name, write_manifest
-from radsynth.data.normalise import apply_window, normalise
+from radsynth.data.normalise import TISSUE_MODE_AT, apply_window, normalise, tissue_mode_scale
 from radsynth.data.problems import IngestResult, Problem, SkipKind, problem_collector, skip_kind
 from radsynth.data.qc import check_records
 from radsynth.data.slices import extract_slice, informative_slices, native_plane, resize_square
@@ -247,12 +247,20 @@ def hu_from_unit(values: np.ndarray) -> np.ndarray:
     return low + np.asarray(values, np.float32) * np.float32(high - low)
 
 
-def _normalised(volume: Image, body: np.ndarray) -> tuple[Image, dict]:
-    """``volume`` mapped to [0, 1]: CT over the translation HU range, MR by foreground percentiles."""
+def _normalised(volume: Image, body: np.ndarray, layout: str) -> tuple[Image, dict]:
+    """``volume`` mapped to [0, 1]: CT over the translation HU range; skull-stripped MR
+    (BraTS) by its commonest brain intensity, as ``radsynth translate``'s contrast tasks
+    scale their inputs (``radsynth.data.normalise.tissue_mode_scale``); other MR by
+    foreground percentiles."""
     if volume.modality == "CT":
         low, high = TRANSLATION_HU_RANGE
         unit = apply_window(volume.array, (low + high) / 2, high - low)
         how = {"rule": "hu_range", "low_hu": low, "high_hu": high}
+        return replace(volume, array=unit, units=""), how
+    if layout == "brats":
+        low, high = tissue_mode_scale(volume.array[body])
+        unit = np.clip((volume.array.astype(np.float32) - low) / (high - low), 0, 1)
+        how = {"rule": "mr_tissue_mode", "mode_at": TISSUE_MODE_AT, "high": high}
         return replace(volume, array=unit, units=""), how
     norm = normalise(volume, mask=body)
     return norm, norm.metadata["normalisation"]
@@ -307,7 +315,7 @@ def _case_records(case: Case, opts: _Options, folder: Path) -> list[Record]:
     reference = next(iter(volumes.values()))
     plane = native_plane(reference)
     indices, _ = informative_slices(reference, plane, body)
-    normalised = {c: _normalised(v, body) for c, v in volumes.items()}
+    normalised = {c: _normalised(v, body, opts.layout) for c, v in volumes.items()}
     records = []
     for index in indices:
         name = f"{plane}_{index:03d}"

@@ -41,6 +41,7 @@ from torch import nn
 
 from radsynth.errors import InvalidInput
 
+NORMS = {"instance": "instance", "none": None}  # model.norm -> MONAI's norm argument
 FLOW_NOISE = 0.2  # the bridge's training noise at mid-path, in the model's [-1, 1] units
 
 
@@ -51,7 +52,10 @@ class TranslatorConfig:
     transposed convolutions) or ``resize`` (bilinear resize + convolution);
     ``in_channels``: input images stacked as channels (several contrasts of one slice);
     ``flow_steps``: 0 for a one-pass translator, else a conditional flow sampled in that
-    many Euler steps (see the module docstring)."""
+    many Euler steps (see the module docstring); ``norm``: ``instance`` normalisation in
+    the UNet's blocks, or ``none``: a restorer needs the absolute level of its patch
+    (Rician noise lifts dark tissue more than bright), which instance normalisation takes
+    away (EDSR, Lim et al. 2017, dropped normalisation from SR networks for the same reason)."""
 
     spatial_dims: int = 2
     channels: tuple[int, ...] = (32, 64, 128, 128)
@@ -62,8 +66,11 @@ class TranslatorConfig:
     upsample: str = "deconv"
     in_channels: int = 1
     flow_steps: int = 0
+    norm: str = "instance"
 
     def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise InvalidInput(f"model.norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if self.upsample not in ("deconv", "resize"):
             raise InvalidInput(f"model.upsample must be deconv or resize, got {self.upsample!r}")
         if self.spatial_dims not in (2, 3):
@@ -112,7 +119,7 @@ class Translator(nn.Module):
             channels=config.channels,
             strides=(2,) * (len(config.channels) - 1),
             num_res_units=config.num_res_units,
-            norm="instance",
+            norm=NORMS[config.norm],
         )
         # ReZero (Bachlechner et al. 2020): the residual branch is scaled by a learnt gate
         # that starts at 0, so an untrained restorer or CycleGAN generator is exactly the

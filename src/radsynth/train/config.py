@@ -28,6 +28,22 @@ from typing import Any
 
 from radsynth.errors import InvalidInput
 
+FITS = ("resize", "pad")
+
+
+@dataclass(frozen=True)
+class CorpusSelection:
+    """One more corpus to train on beside ``data.manifest``: its keys mean what the same
+    keys of :class:`DataConfig` mean, applied to this manifest alone."""
+
+    manifest: str
+    split: str = "train"
+    modalities: tuple[str, ...] = ()
+    where: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.manifest), "data.also[].manifest", "must name a manifest or demo:<size>")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -39,8 +55,13 @@ class DataConfig:
     resized to ``image_size`` pixels square when they differ. ``modalities`` (DICOM codes)
     keeps only those; empty keeps all. ``where`` keeps records whose field (or label) is
     one of the listed values, e.g. ``{anatomy: [brain, head], window: [null, bone]}``.
-    ``augment`` adds small random shifts (no flips: captions state the side of a finding).
-    ``workers`` are DataLoader processes.
+    ``also`` adds the selected records of more corpora (restoration learns from every
+    contrast at hand: glioma MR, atlas MR and demo CT in one run; the card lists each
+    record's source and licence). ``fit``: how an image of another size becomes
+    ``image_size`` square: ``resize`` it, or ``pad`` a smaller one with background (centred;
+    a larger one is still resized), so pixel-scale statistics (noise, sharpness) stay as
+    scanned. ``augment`` adds small random shifts (no flips: captions state the side of a
+    finding). ``workers`` are DataLoader processes.
     """
 
     manifest: str
@@ -48,11 +69,14 @@ class DataConfig:
     image_size: int = 64
     modalities: tuple[str, ...] = ()
     where: dict[str, Any] = field(default_factory=dict)
+    also: tuple[CorpusSelection, ...] = ()
+    fit: str = "resize"
     augment: bool = False
     workers: int = 0
 
     def __post_init__(self) -> None:
         _require(bool(self.manifest), "data.manifest", "must name a manifest or demo:<size>")
+        _require(self.fit in FITS, "data.fit", f"must be one of {', '.join(FITS)}, got {self.fit!r}")
         _require(self.image_size >= 4, "data.image_size", f"must be >= 4, got {self.image_size}")
         _require(self.workers >= 0, "data.workers", f"must be >= 0, got {self.workers}")
 

@@ -6,6 +6,7 @@ Pixels come from the manifest's PNGs (a normalised slice in [0, 1], stored as 8-
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from torch.utils.data import Dataset
 from radsynth.data.manifest import Record, load_manifest, read_unit_image, resolve_manifest
 from radsynth.errors import InvalidInput
 from radsynth.models.intensity import to_model_range
-from radsynth.train.config import DataConfig
+from radsynth.train.config import CorpusSelection, DataConfig
 
 ANY_SPLIT = "any"
 
@@ -48,7 +49,19 @@ class TrainingData:
 
 def select_records(config: DataConfig) -> TrainingData:
     """The manifest's records in ``config.split`` (``any``: every split, for cross-validation,
-    whose folds pick cases with ``where: {subject: [...]}``) with one of ``config.modalities``."""
+    whose folds pick cases with ``where: {subject: [...]}``) with one of ``config.modalities``,
+    then those of each ``config.also`` corpus, their image paths made absolute (one
+    :class:`TrainingData` resolves every record against the first manifest)."""
+    path, chosen = _select(config)
+    for extra in config.also:
+        extra_path, extra_records = _select(extra)
+        base = extra_path.resolve()
+        chosen += tuple(dataclasses.replace(r, path=str(r.resolve(base))) for r in extra_records)
+    name = " + ".join([config.manifest, *(extra.manifest for extra in config.also)])
+    return TrainingData(name, path, chosen)
+
+
+def _select(config: DataConfig | CorpusSelection) -> tuple[Path, tuple[Record, ...]]:
     path = resolve_manifest(config.manifest)
     records = load_manifest(path)
     wanted = {m.upper() for m in config.modalities}
@@ -63,7 +76,7 @@ def select_records(config: DataConfig) -> TrainingData:
         what = f"split {config.split!r}" + (f" and modalities {sorted(wanted)}" if wanted else "")
         what += f" and {config.where}" if config.where else ""
         raise InvalidInput(f"no records with {what}", path)
-    return TrainingData(config.manifest, path, chosen)
+    return path, chosen
 
 
 def _field(record: Record, name: str) -> Any:
@@ -75,11 +88,13 @@ def _as_list(value: Any) -> list:
 
 
 class ManifestDataset(Dataset):
-    """Samples of a :class:`TrainingData`, resized to ``image_size`` square when needed."""
+    """Samples of a :class:`TrainingData`, made ``image_size`` square when they differ
+    (``fit``: see :class:`DataConfig`)."""
 
-    def __init__(self, data: TrainingData, image_size: int) -> None:
+    def __init__(self, data: TrainingData, image_size: int, fit: str) -> None:
         self.data = data
         self.image_size = image_size
+        self.fit = fit
 
     def __len__(self) -> int:
         return len(self.data.records)
@@ -88,6 +103,11 @@ class ManifestDataset(Dataset):
         record = self.data.records[index]
         unit = read_unit_image(record.resolve(self.data.path))
         image = torch.from_numpy(unit)[None]  # (1, H, W)
+        h, w = image.shape[-2:]
+        if self.fit == "pad" and h <= self.image_size and w <= self.image_size:
+            top, left = (self.image_size - h) // 2, (self.image_size - w) // 2
+            pad = (left, self.image_size - w - left, top, self.image_size - h - top)
+            image = torch.nn.functional.pad(image, pad)
         if image.shape[-2:] != (self.image_size, self.image_size):
             size = (self.image_size, self.image_size)
             image = torch.nn.functional.interpolate(

@@ -262,7 +262,7 @@ def _loader(run: Run, batch_size: int) -> DataLoader:
     )
     workers = config.data.workers
     return DataLoader(
-        ManifestDataset(run.data, config.data.image_size),
+        ManifestDataset(run.data, config.data.image_size, config.data.fit),
         batch_sampler=sampler,
         collate_fn=collate,
         num_workers=workers,

@@ -6,7 +6,8 @@ pixel scale; translation (``mr2ct``, ``t1pd``, ``mr2ct-atlas`` and the contrast 
 runs at the pixel spacing the model was trained at (the card's median spacing), since
 anatomy has a physical size, and is resampled back onto the input grid. Intensities go in
 through a linear map that is inverted on the way out (MR: the volume's 0.5-99.5th
-percentiles; CT: -1024..2000 HU), except where the output is another modality (``mr2ct``:
+percentiles, or for the contrast tasks 0 and its commonest brain intensity, as the
+multi-contrast ingest scales; CT: -1024..2000 HU), except where the output is another modality (``mr2ct``:
 the CT window the model learnt, in HU, with air outside the body mask,
 ``radsynth.evaluate.translation.body_mask``; ``mr2ct-atlas``: the Whole Brain Atlas's
 8-bit CT scale, not HU, from MR scaled as the atlas's 8-bit display images are). A
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from radsynth import DEFAULT_FAMILY
-from radsynth.data.normalise import WINDOWS, foreground_mask
+from radsynth.data.normalise import WINDOWS, foreground_mask, tissue_mode_scale
 from radsynth.data.paired import TRANSLATION_HU_RANGE, geometry_difference
 from radsynth.errors import GeometryMismatch, InvalidInput
 from radsynth.evaluate.translation import body_mask
@@ -217,9 +218,14 @@ def _intensity_maps(image: Image, modality: str, spec: TaskSpec):
         stripped = spec.contrasts and _stripped(image.array)
         values = image.array[(image.array != 0) if stripped else foreground_mask(image.array, "MR")]
         values = values if values.size else image.array.ravel()
-        lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
-        if spec.display:
+        if spec.contrasts:  # as the multi-contrast ingest scaled the training volumes
+            lo, hi = tissue_mode_scale(values)
+        elif spec.display:
             lo, hi = 0.0, float(np.percentile(values, 99.9))
+        elif spec.native:  # restoration: 0 stays "no signal", where Rician noise lifts most
+            lo, hi = 0.0, float(np.percentile(values, 99.5))
+        else:
+            lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
         hi = hi if hi > lo else lo + 1.0
     if spec.output == "CT":
         level, width = WINDOWS[spec.window or "bone"]

@@ -156,7 +156,7 @@ class LDMTask(LossTask):
     @torch.no_grad()
     def _encode_all(self, chunk: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent mean and spread of every training image: (N, C, *latent) each, float32."""
-        dataset = ManifestDataset(self.data, self.config.data.image_size)
+        dataset = ManifestDataset(self.data, self.config.data.image_size, self.config.data.fit)
         self.vae.to(self.device)
         mus, sigmas = [], []
         for start in range(0, len(dataset), chunk):

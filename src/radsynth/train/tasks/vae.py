@@ -110,7 +110,7 @@ class VAETask:
 
     def card(self, shipped: Mapping[str, nn.Module]) -> dict[str, Any]:
         vae = shipped["vae"]
-        dataset = ManifestDataset(self.data, self.config.data.image_size)
+        dataset = ManifestDataset(self.data, self.config.data.image_size, self.config.data.fit)
         count = min(self.options.scale_images, len(dataset))
         images = torch.stack([dataset[i]["image"] for i in range(count)]).to(self.device)
         scale = measure_latent_scale(vae, images)
