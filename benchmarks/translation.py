@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/translation.py      # prints tables, writes JSON
 
 - Denoising: the pyradiomics brain2 T1 MR and lung2 chest CT (the demo's two test
-  subjects: the denoiser's checkpoint was chosen on validation volumes by
-  ``benchmarks/restoration_checkpoint.py``), MR with Rician noise, CT with Poisson-Gaussian; the shipped
+  subjects; the restorers' checkpoints were chosen on a validation volume by
+  ``benchmarks/restoration_real.py``), MR with Rician noise, CT with Poisson-Gaussian; the shipped
   denoiser against non-local means (SimpleITK's patch-based denoiser with the matching
   noise model, told the true noise level) and the noisy input. PSNR / SSIM / MAE inside the body mask.
 - Super-resolution x2 / x4: the same volumes area-averaged onto a 2x / 4x coarser grid;
@@ -304,7 +304,7 @@ def write_cards(figures: dict) -> None:
         "translate-mr2ct": {"mr_to_ct": figures["mr_to_ct"]},
         "translate-t1pd": {"t1_to_pd_training_pair": figures["t1_to_pd_training_pair"]},
     }
-    for model in {spec.model for spec in TASKS.values()}:
+    for model in per_model:  # the demo's translators (the real-pair ones: translation_cv.py)
         path = shipped(model) / "card.json"
         card = json.loads(path.read_text())
         card.setdefault("metrics", {})["benchmark"] = {
@@ -325,13 +325,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", action="store_true", help="also record the figures in the shipped cards")
     args = parser.parse_args()
+    from radsynth import DEFAULT_FAMILY
     from radsynth.models.registry import shipped
     from radsynth.translate.volume import TASKS
 
     volumes = _volumes()
     mni152 = _mni152_slab()
     figures = {
-        "settings": run_record(sorted({shipped(spec.model) for spec in TASKS.values()})),
+        "settings": run_record(
+            sorted({shipped(spec.model, spec.family or DEFAULT_FAMILY) for spec in TASKS.values()})
+        ),
         "denoising": denoising(volumes),
         "super_resolution": super_resolution(volumes),
         "mr_to_ct": {

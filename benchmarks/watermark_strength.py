@@ -18,10 +18,10 @@ image quality (on 128-px chest X-rays 1 % chips can be seen in flat regions):
   (16-bit PNG, 8-bit PNG, DICOM). Each host group must pass.
 - **Restoration outputs** (``radsynth.translate.files.RESTORATION_STRENGTH``): a
   patient's own scan, cleaned, where the mark must cost little of what restoration gains.
-  Hosts: the denoiser's validation volumes (``benchmarks/restoration_checkpoint.py``)
-  denoised by the shipped model, marked as ``radsynth translate`` writes them. Rule: the
-  weakest strength whose mark is found on every MR validation slice as written (NIfTI
-  keeps the floats) and after a DICOM round trip (CT
+  Hosts: the demo's validation MR (MNI152 T1) and three real DICOM files no corpus split
+  holds (``validation_volumes``) denoised by the shipped model, marked as ``radsynth
+  translate`` writes them. Rule: the weakest strength whose mark is found on every MR
+  validation slice as written (NIfTI keeps the floats) and after a DICOM round trip (CT
   relative to its window is reported; there the file relies on metadata, UIDs and the
   audit log when the mark is too weak, as ``translate`` records).
 
@@ -45,6 +45,7 @@ from rich.table import Table
 from radsynth.bench.record import run_record
 from radsynth.data.manifest import load_manifest, read_unit_image, resolve_manifest
 from radsynth.evaluate.translation import body_mask
+from radsynth.io import Image, read_image
 from radsynth.io.atomic import atomic_path
 from radsynth.models.registry import shipped
 from radsynth.provenance import Payload, detect, embed
@@ -52,8 +53,7 @@ from radsynth.translate import load_translator, translate_volume
 from radsynth.translate.files import watermark_range
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from restoration_checkpoint import validation_volumes  # noqa: E402
-from translation import _metrics, _noisy  # noqa: E402
+from translation import _metrics, _mni152_slab, _noisy  # noqa: E402
 
 from provenance import _dicom, attacks  # noqa: E402  (the same attacks as the final figures)
 
@@ -64,8 +64,25 @@ OUTPUT_STRENGTHS = (0.005, 0.0075, 0.01, 0.015, 0.02)
 RESTORATION_STRENGTHS = (0.001, 0.0015, 0.0025, 0.005, 0.01)
 LOSSLESS = ("none (16-bit PNG, metadata stripped)", "8-bit PNG", "DICOM re-save")
 BEYOND_STRENGTH = ("window (x1.4, clips 4 % / 25 %)", "crop 80 % (off centre)")
+DICOM_SAMPLES = ROOT.parent / "shared" / "data" / "dicom_samples" / "single"
+OUT_OF_CORPUS = {  # name -> (file, modality): real files no split of the demo corpus holds
+    "CT head (693_UNCI)": ("693_UNCI.dcm", "CT"),
+    "CT thorax (CT_small)": ("CT_small.dcm", "CT"),
+    "MR abdomen (MR-SIEMENS)": ("MR-SIEMENS-DICOM-WithOverlays.dcm", "MR"),
+}
 SHARE = 0.99  # found: the mark's first job is to say "synthetic"
 PAYLOAD_SHARE = 0.95  # the output id: without it verify still reports the mark
+
+
+def validation_volumes() -> dict[str, Image]:
+    """The restoration hosts: the demo's validation MR slab and the real DICOM files above."""
+    volumes = {"MR brain (MNI152 T1, demo validation subject)": _mni152_slab()}
+    for name, (file, modality) in OUT_OF_CORPUS.items():
+        image = read_image(DICOM_SAMPLES / file)
+        array = image.array.astype(np.float32).reshape(1, *image.array.shape[-2:])
+        spacing = (*image.spacing[:2], 1.0)  # one slice: its thickness does not matter in 2D
+        volumes[name] = Image(array, spacing=spacing, modality=modality, units=image.units)
+    return volumes
 
 
 def validation_hosts(n_cxr: int, seed: int) -> dict[str, list[np.ndarray]]:

@@ -65,21 +65,28 @@ def test_a_carried_row_names_its_run_and_needs_the_same_held_out_set(scripts, tm
         cxr.carry_rows(_results(100, {"skipped": "x"}), previous, ["gan"])
 
 
-def test_the_shipped_denoiser_is_the_checkpoint_its_validation_run_chose():
-    """``benchmarks/restoration_checkpoint.py --apply``: the shipped weights are, byte for
-    byte, the checkpoint with the best mean validation gain, and the card says how."""
+def test_the_shipped_restorers_are_the_checkpoints_their_validation_chose():
+    """``benchmarks/restoration_real.py --ship``: the shipped denoiser and SR model are, byte
+    for byte, the checkpoints with the highest PSNR on the validation T2, and the test
+    contrast (FLAIR) never took part in a choice."""
     from radsynth.bench.record import weights_hash
     from radsynth.models.registry import shipped
 
-    results = json.loads((benchmark_module("restoration_checkpoint").RESULTS).read_text())
-    best = max(results["rows"], key=lambda r: r["mean_psnr_gain_db"])
-    assert results["chosen_step"] == best["step"]
-    folders = results["settings"]["models"]
-    chosen = [h for folder, h in folders.items() if folder.endswith(f"step-{best['step']:08d}")]
-    assert chosen == [weights_hash(shipped("translate-denoise"))]
-    card = json.loads((shipped("translate-denoise") / "card.json").read_text())
-    assert f"step {best['step']} of" in card["task_info"]["checkpoint_chosen_by"]
-    assert "lung2" not in json.dumps(results["settings"]["validation_volumes"])  # the test CT stays out
+    results = json.loads(benchmark_module("restoration_real").RESULTS.read_text())
+    for task, kind in (("denoise", "translate-denoise"), ("sr2", "translate-sr")):
+        search = results["validation"][f"{task}_checkpoint"]
+        best = max(search["rows"], key=lambda r: r["psnr"])["step"]
+        assert search["chosen_step"] == best
+        recipe = results["settings"]["recipes"][task].removeprefix("configs/").removesuffix(".yaml")
+        chosen = [
+            h
+            for folder, h in results["settings"]["models"].items()
+            if recipe in folder and folder.endswith(f"step-{best:08d}")
+        ]
+        assert chosen == [weights_hash(shipped(kind))]
+        card = json.loads((shipped(kind) / "card.json").read_text())
+        assert f"step {best}," in card["task_info"]["checkpoint_chosen_by"]
+    assert "FLAIR" not in json.dumps(results["settings"]["validation_volumes"])
 
 
 def test_the_watermark_strengths_are_the_weakest_that_passed_on_validation():
