@@ -415,6 +415,20 @@ def super_resolution() -> str:
     return _restoration({v: section[v] for v in order}, columns, names)
 
 
+def translation_seconds() -> str:
+    """``benchmarks/translation.py``: seconds per slice and per volume, per task."""
+    d = _load("translation.json")
+    t, machine = d["seconds"], d["settings"]["machine"]
+    z, y, x = t["volume_shape"]
+    per_slice = ", ".join(f"{task} {v:.3f} s" for task, v in t["per_256_slice"].items())
+    per_volume = ", ".join(f"{task} {v:.1f} s" for task, v in t["per_volume"].items())
+    return (
+        f"Seconds on {machine['cpu']} ({machine['threads']} threads): per 256x256 slice {per_slice} "
+        f"(sr2 from a 128x128 input; mr2ct and t1pd run at their model's ~3.4 mm spacing); per whole MNI152 volume "
+        f"({z} slices of {y} x {x}) {per_volume}."
+    )
+
+
 def mr_to_ct() -> str:
     """``benchmarks/translation.py``: the unpaired MR -> CT demonstration, structure kept
     (against an unrelated real CT on the same MR), HU bands and Fréchet distance to real CT."""
@@ -1238,6 +1252,7 @@ TABLES: dict[str, Callable[[], str]] = {
     "service-load": service_load,
     "denoise": denoise,
     "super-resolution": super_resolution,
+    "translation-seconds": translation_seconds,
     "unet-forward": unet_forward,
     "mr-to-ct": mr_to_ct,
     "prediction-targets": prediction_targets,
