@@ -424,8 +424,8 @@ def translation_seconds() -> str:
     per_volume = ", ".join(f"{task} {v:.1f} s" for task, v in t["per_volume"].items())
     return (
         f"Seconds on {machine['cpu']} ({machine['threads']} threads): per 256x256 slice {per_slice} "
-        f"(sr2 from a 128x128 input; mr2ct and t1pd run at their model's ~3.4 mm spacing); per whole MNI152 volume "
-        f"({z} slices of {y} x {x}) {per_volume}."
+        f"(sr2 from a 128x128 input; mr2ct and t1pd run at their model's ~3.4 mm spacing); "
+        f"per whole MNI152 volume ({z} slices of {y} x {x}) {per_volume}."
     )
 
 
