@@ -333,16 +333,18 @@ def ship(runs: dict[str, Path], chosen: dict[str, Any], command: str, tasks: tup
 
 
 def prepare(train: bool) -> dict[str, Path]:
-    """The corpora and (``train``) the two models; the runs' folders."""
+    """The runs' folders; with ``train``, first the corpora (built once) and the models
+    missing there."""
+    if train:
+        from radsynth.data.atlas import build_atlas
+
+        build_atlas(DATA / "harvard_aanlib_ct_mri", ROOT / "runs" / "atlas")
+        contrast_corpus()
     runs = {}
     for task, name in RECIPES.items():
         raw = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text(encoding="utf-8"))
         runs[task] = ROOT / raw["out"]
         if train:
-            from radsynth.data.atlas import build_atlas
-
-            build_atlas(DATA / "harvard_aanlib_ct_mri", ROOT / "runs" / "atlas")
-            contrast_corpus()
             train_once(raw)
     return runs
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from radsynth.data.manifest import load_manifest, read_unit_image, write_manifest
-from radsynth.errors import InvalidInput
+from radsynth.errors import InvalidInput, UnreadableImage
 from radsynth.train import config_from_dict, train
 from radsynth.train.data import ManifestDataset, select_records
 
@@ -92,3 +92,18 @@ def test_an_added_corpus_that_is_missing_or_selects_nothing_is_named(tiny_manife
     raw["data"]["also"] = [{"manifest": str(tiny_manifest), "modalities": ["CT"]}]
     with pytest.raises(InvalidInput, match="no records with split 'train' and modalities"):
         select_records(config_from_dict(raw).data)
+
+
+def test_an_added_corpus_pointing_outside_its_folder_or_at_nothing_is_one_line(tiny_manifest, tmp_path):
+    """A hostile added manifest: a record that climbs out of its folder to a file that is
+    not there fails on reading, naming the path it resolved to, never silently skipped."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    record = replace(load_manifest(tiny_manifest)[0], path="../../../no/such/slice.png")
+    write_manifest([record], folder / "manifest.jsonl")
+    raw = smoke_config(tiny_manifest, tmp_path / "run")
+    raw["data"]["also"] = [{"manifest": str(folder / "manifest.jsonl")}]
+    data = select_records(config_from_dict(raw).data)
+    with pytest.raises(UnreadableImage) as err:
+        ManifestDataset(data, SIZE, "pad")[len(data.records) - 1]
+    assert "slice.png" in str(err.value) and "\n" not in str(err.value)

@@ -8,8 +8,8 @@
 - Skull-stripped multi-contrast MR (the BraTS layout) is scaled by its commonest brain
   intensity instead (:func:`tissue_mode_scale`): the 99.5th percentile of a FLAIR or T2
   is the tumour's or the ventricles' brightness, which differs from subject to subject, so
-  percentile scaling put normal tissue of one contrast at values 1.5x apart between the
-  three glioma subjects, and a translator cannot learn which.
+  percentile scaling put the brain's median of one contrast up to 2x apart between the
+  three glioma subjects (T2 2.02x, FLAIR 1.75x), and a translator cannot learn which.
 - Projection X-ray (CR/DX) and other display images are scaled by percentiles of the
   whole image; MONOCHROME1 inversion is the reader's job (``radsynth.io``).
 """

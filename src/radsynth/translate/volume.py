@@ -6,8 +6,9 @@ pixel scale; translation (``mr2ct``, ``t1pd``, ``mr2ct-atlas`` and the contrast 
 runs at the pixel spacing the model was trained at (the card's median spacing), since
 anatomy has a physical size, and is resampled back onto the input grid. Intensities go in
 through a linear map that is inverted on the way out (MR: the volume's 0.5-99.5th
-percentiles, or for the contrast tasks 0 and its commonest brain intensity, as the
-multi-contrast ingest scales; CT: -1024..2000 HU), except where the output is another modality (``mr2ct``:
+percentiles; restoration from 0, "no signal", to the 99.5th; the contrast tasks 0 and
+the commonest brain intensity, as the multi-contrast ingest scales; CT: -1024..2000 HU),
+except where the output is another modality (``mr2ct``:
 the CT window the model learnt, in HU, with air outside the body mask,
 ``radsynth.evaluate.translation.body_mask``; ``mr2ct-atlas``: the Whole Brain Atlas's
 8-bit CT scale, not HU, from MR scaled as the atlas's 8-bit display images are). A
